@@ -16,3 +16,39 @@ class RemiError(G2MError, ValueError):
 
 class VocabularyError(G2MError, ValueError):
     """An unknown event, composer or a malformed vocabulary / dictionary file."""
+
+
+class ConfigError(G2MError, ValueError):
+    """A training recipe (YAML) or a command-line override is malformed (names the file / key and the reason)."""
+
+
+class CheckpointError(G2MError, ValueError):
+    """A file is not a checkpoint of the expected layout, or disagrees with its dictionary (names file and reason)."""
+
+
+class ModelConfigError(G2MError, ValueError):
+    """A model configuration is inconsistent, e.g. a style adapter after a layer that does not exist."""
+
+
+class DataError(G2MError, ValueError):
+    """A data source cannot be listed or converted, or a dataset cannot be built (names the file and the reason)."""
+
+
+class OutputExistsError(G2MError, FileExistsError):
+    """An output folder already holds files; it is replaced only when the caller asks to overwrite it."""
+
+
+class HubPushError(G2MError, ValueError):
+    """A model folder cannot be pushed to the Hugging Face Hub (names the folder or file and the reason)."""
+
+
+class ModelInputError(G2MError, ValueError):
+    """The arguments of a model call do not fit together (e.g. a cached step without its composer token)."""
+
+
+class ModelNotFoundError(G2MError, FileNotFoundError):
+    """A model folder or Hub id holds no model weights (e.g. the bundled default model was not built)."""
+
+
+class EvaluationError(G2MError, ValueError):
+    """An evaluation cannot start: a missing or empty input folder, or a classifier folder that cannot be loaded."""

@@ -7,7 +7,12 @@ installed.
 
 from __future__ import annotations
 
-from typing import Iterable
+import builtins
+import os
+import pickle
+from typing import Iterable, Mapping, Sequence
+
+from .errors import VocabularyError
 
 # --- event grammar constants (SPEC §1) ---------------------------------------------------
 
@@ -72,3 +77,94 @@ def build_vocabulary(events: Iterable[str]) -> list[str]:
 def complete_vocabulary(composers: Iterable[str] = ORIGINAL_COMPOSERS) -> list[str]:
     """The deterministic default vocabulary (SPEC §2): index = token id."""
     return build_vocabulary(complete_event_space(composers))
+
+
+# --- validating vocabularies and reading the original dictionary.pkl (SPEC §2) -----------
+
+
+def check_vocabulary(events: Sequence[str], source: str) -> list[str]:
+    """Return ``events`` as a list after checking it can be a vocabulary (index = token id).
+
+    Every entry must be a non-empty string without whitespace (token strings are split on
+    whitespace) and appear once. ``source`` names where the list came from, for the error.
+    """
+    events = list(events)
+    for index, token in enumerate(events):
+        if not isinstance(token, str) or not token or any(char.isspace() for char in token):
+            raise VocabularyError(f"{source}: entry {index} ({token!r}) is not an event string without whitespace")
+    if len(set(events)) != len(events):
+        duplicates = sorted({token for token in events if events.count(token) > 1})
+        raise VocabularyError(f"{source}: events listed more than once: {duplicates}")
+    return events
+
+
+def vocabulary_from_mapping(event_ids: Mapping[str, int], source: str) -> list[str]:
+    """Turn an ``event -> id`` mapping into the id-ordered event list; ids must be exactly 0..n-1."""
+    by_id: dict[int, str] = {}
+    for token, index in event_ids.items():
+        # bool is an int subclass; a True/False id is a malformed file, not id 1/0.
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise VocabularyError(f"{source}: id of {token!r} is {index!r}, not an int")
+        by_id[index] = token
+    if sorted(by_id) != list(range(len(event_ids))):
+        missing = sorted(set(range(len(event_ids))) - set(by_id))[:10]
+        raise VocabularyError(
+            f"{source}: ids are not contiguous 0..{len(event_ids) - 1} (missing e.g. {missing})"
+        )
+    return check_vocabulary([by_id[index] for index in range(len(by_id))], source)
+
+
+class _DictionaryUnpickler(pickle.Unpickler):
+    """An unpickler that builds plain containers only: any other global is refused.
+
+    A pickle can name any importable callable (``os.system``...) and have it called while
+    loading; a dictionary file needs none of that, so only the builtin types it may mention
+    are resolved.
+    """
+
+    _ALLOWED = {("builtins", "dict"), ("builtins", "str"), ("builtins", "int")}
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) in self._ALLOWED:
+            return getattr(builtins, name)
+        raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
+
+
+def read_original_dictionary(path: str | os.PathLike) -> list[str]:
+    """Read an original ``dictionary.pkl`` and return its events in id order, ``PAD_None`` last.
+
+    The file is the original's pickled ``(event2word, word2event)`` pair. It holds no padding
+    token: the original code gives ``PAD_None`` the id ``len(event2word)`` when it loads the file,
+    and so does this reader. The file is read with an unpickler that resolves no globals but
+    builtin ``dict``/``str``/``int``, so a hostile file cannot run code.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        VocabularyError: the file is not such a pair (forbidden global, corrupt pickle, wrong
+            types, ids not contiguous, the two dicts disagree, ``PAD_None`` already present).
+    """
+    source = os.fspath(path)
+    with open(source, "rb") as handle:
+        try:
+            content = _DictionaryUnpickler(handle).load()
+        except Exception as error:  # any failure to unpickle means "not a dictionary file"
+            raise VocabularyError(f"{source}: not a readable dictionary pickle ({error})") from None
+    if not (
+        isinstance(content, (tuple, list))
+        and len(content) == 2
+        and all(isinstance(part, dict) for part in content)
+    ):
+        raise VocabularyError(
+            f"{source}: expected a pickled (event2word, word2event) pair of dicts, got {type(content).__name__}"
+        )
+    event2word, word2event = content
+    if not all(isinstance(token, str) for token in event2word):
+        raise VocabularyError(f"{source}: event2word has keys that are not strings")
+    events = vocabulary_from_mapping(event2word, source)
+    if word2event != dict(enumerate(events)):
+        raise VocabularyError(f"{source}: word2event is not the inverse of event2word")
+    if PAD_TOKEN in event2word:
+        # The original appends PAD itself at load time; a file that already has it was not
+        # written by the original code, and its PAD id would be ambiguous.
+        raise VocabularyError(f"{source}: already contains {PAD_TOKEN}, which the original appends at load time")
+    return events + [PAD_TOKEN]

@@ -1,0 +1,356 @@
+"""Where pieces come from: folders of MIDI files and the music21 corpus (SPEC §8).
+
+A `Source` is one work to encode: a MIDI file, or a score music21 reads (MusicXML, Humdrum,
+ABC...), possibly one of several works in one "opus" file (the folk-song collections keep up to
+a few hundred ABC tunes per file, told apart by their reference number ``X:``).
+
+`source_midi` turns a music21 score into MIDI once (``score.write("midi")``) and keeps the result
+in a cache keyed by the file's content, the work number and the music21 version, so that a rebuild
+converts nothing. Failed conversions are cached too: a Beethoven quartet movement can spend 18 s
+failing (SPEC §8), and a rebuild should not spend them again.
+
+music21 is imported inside the two functions that use it: the import takes half a second, and
+training (which imports this module through `g2m_hf.data`) never needs it.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from .errors import DataError
+from .vocab import NO_COMPOSER
+
+MIDI_SUFFIXES = (".mid", ".midi")
+
+MUSIC21_VERSION = importlib.metadata.version("music21")
+"""Part of every conversion-cache key (another music21 may write other MIDI)."""
+
+CONVERSION_VERSION = 1
+"""Part of every conversion-cache key: raise it when `source_midi` changes what it writes."""
+
+CORPUS_SKIPPED_SUFFIXES = {".rntxt": "Roman-numeral analyses (harmony labels), not scores"}
+"""music21 corpus files that are not music to learn from, by file suffix (with the reason)."""
+
+PART_OPUS_COLLECTIONS = frozenset({"josquin"})
+"""Collections whose multi-tune ABC files hold the voices of a single piece, one tune per voice:
+such a file is one work, its tunes merged as parts (`music21.stream.Opus.mergeScores`)."""
+
+COLLECTION_COMPOSERS = {
+    "schumann_robert": "Schumann",
+    "schumann_clara": "ClaraSchumann",
+    "cpebach": "CPEBach",
+    "johnson_j_r": "Johnson",
+}
+"""Composer labels of corpus collections whose folder name is not the label; any other collection
+is labelled by its folder name with a capital first letter (``bach`` -> ``Bach``)."""
+
+_ABC_REFERENCE = re.compile(rb"^X:\s*(\d+)", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One work to encode.
+
+    Attributes:
+        path: the file: MIDI, or any score format music21 reads.
+        composer: composer label, matched case-insensitively against the tokenizer's composers
+            when encoding; ``"None"`` marks general (pretraining) material.
+        category: the group the stratified train/validation split keeps in proportion
+            (corpus collection, sub-folder...).
+        number: the work's reference number inside a multi-work file (ABC ``X:``); None when the
+            file is one work.
+    """
+
+    path: str
+    composer: str = NO_COMPOSER
+    category: str = "general"
+    number: int | None = None
+
+    @property
+    def name(self) -> str:
+        """How the work is named in datasets and reports: the path, plus ``#number`` for a work of an opus."""
+        return self.path if self.number is None else f"{self.path}#{self.number}"
+
+    @property
+    def is_midi(self) -> bool:
+        return Path(self.path).suffix.lower() in MIDI_SUFFIXES
+
+
+# --- folders of MIDI files -------------------------------------------------------------------
+
+
+def midi_sources(
+    midi_dir: str | os.PathLike,
+    *,
+    composer_map: str | os.PathLike | Mapping[str, str] | None = None,
+    general: bool = False,
+    limit: int | None = None,
+) -> list[Source]:
+    """The MIDI files under ``midi_dir`` (recursively, sorted by path), with their composer labels.
+
+    Labels:
+        * by default the first-level sub-folder names the composer (``bach/wtc1/x.mid`` ->
+          ``bach``, resolved case-insensitively against the tokenizer when encoding) and is the
+          category; files directly in ``midi_dir`` are general material (``None``, category
+          ``general``);
+        * ``general=True``: every file is general material; categories are still the first-level
+          sub-folders (sub-collections, kept in proportion by the split);
+        * ``composer_map``: a CSV file with columns ``path,composer[,category]``, a JSON file
+          ``{"path": "composer"}`` or a mapping; paths relative to ``midi_dir``. Listed files take
+          its composer and category (default: the composer); files it does not list are general.
+
+    ``limit`` keeps at most that many files per category (the first ones).
+
+    Raises:
+        DataError: ``midi_dir`` is not a folder or holds no MIDI file; the map is malformed, or
+            lists a file that is not in ``midi_dir``; both ``general`` and ``composer_map`` given.
+    """
+    root = Path(midi_dir)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder of MIDI files")
+    if general and composer_map is not None:
+        raise DataError("give either general=True or a composer map, not both")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES)
+    if not files:
+        raise DataError(f"{root}: no MIDI files ({', '.join(MIDI_SUFFIXES)}) found")
+
+    labels = _read_composer_map(composer_map, root) if composer_map is not None else None
+    if labels is not None:
+        unknown = sorted(set(labels) - {p.relative_to(root).as_posix() for p in files})
+        if unknown:
+            raise DataError(f"{composer_map}: lists files that are not MIDI files in {root}: {unknown[:10]}")
+    sources = []
+    for path in files:
+        relative = path.relative_to(root)
+        folder = relative.parts[0] if len(relative.parts) > 1 else None
+        if labels is not None:
+            composer, category = labels.get(relative.as_posix(), (NO_COMPOSER, "general"))
+        elif general or folder is None:
+            composer, category = NO_COMPOSER, folder or "general"
+        else:
+            composer, category = folder, folder
+        sources.append(Source(path=str(path), composer=composer, category=category))
+    return _first_per_category(sources, limit)
+
+
+def _read_composer_map(
+    composer_map: str | os.PathLike | Mapping[str, str], root: Path
+) -> dict[str, tuple[str, str]]:
+    """``relative posix path -> (composer, category)`` from a CSV / JSON file or a mapping."""
+    if isinstance(composer_map, Mapping):
+        rows: Iterable[Mapping[str, str]] = ({"path": k, "composer": v} for k, v in composer_map.items())
+    else:
+        path = Path(composer_map)
+        try:
+            text = path.read_text(encoding="utf-8")
+            if path.suffix.lower() == ".json":
+                content = json.loads(text)
+                if not isinstance(content, dict):
+                    raise DataError(f"{path}: expected a JSON object {{\"file.mid\": \"composer\"}}")
+                rows = ({"path": k, "composer": v} for k, v in content.items())
+            else:
+                rows = list(csv.DictReader(text.splitlines()))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as error:
+            raise DataError(f"{path}: cannot read the composer map ({error})") from None
+    labels = {}
+    for row in rows:
+        file, composer = row.get("path"), row.get("composer")
+        if not isinstance(file, str) or not isinstance(composer, str) or not file or not composer:
+            raise DataError(f"{composer_map}: every entry needs a path and a composer (got {dict(row)})")
+        relative = Path(file)
+        if relative.is_absolute():
+            relative = relative.relative_to(root) if relative.is_relative_to(root) else relative
+        labels[relative.as_posix()] = (composer, row.get("category") or composer)
+    return labels
+
+
+def _first_per_category(sources: list[Source], limit: int | None) -> list[Source]:
+    """The first ``limit`` sources of each category (all of them when ``limit`` is None), in order."""
+    if limit is None:
+        return sources
+    seen: Counter[str] = Counter()
+    kept = []
+    for source in sources:
+        seen[source.category] += 1
+        if seen[source.category] <= limit:
+            kept.append(source)
+    return kept
+
+
+# --- the music21 corpus ----------------------------------------------------------------------
+
+
+def corpus_collections() -> dict[str, list[Path]]:
+    """The music21 corpus by collection (top-level folder): its score files, sorted by path.
+
+    Files of `CORPUS_SKIPPED_SUFFIXES` are left out.
+    """
+    from music21 import common, corpus
+
+    root = Path(common.getCorpusFilePath())  # the folder getCorePaths searches
+    collections: dict[str, list[Path]] = {}
+    for path in sorted(Path(p) for p in corpus.getCorePaths()):
+        if path.suffix.lower() in CORPUS_SKIPPED_SUFFIXES:
+            continue
+        collections.setdefault(path.relative_to(root).parts[0], []).append(path)
+    return collections
+
+
+def collection_composer(collection: str) -> str:
+    """The composer label of a corpus collection (``bach`` -> ``Bach``, ``schumann_robert`` -> ``Schumann``)."""
+    return COLLECTION_COMPOSERS.get(collection, collection[:1].upper() + collection[1:])
+
+
+def corpus_sources(
+    composers: Sequence[str] = (),
+    general: bool | Sequence[str] = False,
+    limit: int | None = None,
+) -> list[Source]:
+    """Works of the music21 corpus, in collection and path order.
+
+    Args:
+        composers: collections whose works are labelled with their composer, named by folder or
+            composer label, case-insensitively (``"bach"``, ``"Schumann"``).
+        general: True adds every other collection as general material (composer ``None``); a list
+            of collection names adds only those.
+        limit: at most this many works per collection (the first ones).
+
+    Each work's category is its collection. A multi-tune ABC file gives one work per tune
+    (`Source.number`), except in `PART_OPUS_COLLECTIONS`, where the tunes are the voices of one work.
+
+    Raises:
+        DataError: an unknown collection name (the message lists the collections).
+    """
+    collections = corpus_collections()
+    chosen = [_find_collection(name, collections) for name in composers]
+    if general is True:
+        general_names = [c for c in collections if c not in chosen]
+    else:
+        general_names = [_find_collection(name, collections) for name in (general or ())]
+    sources = []
+    for collection in dict.fromkeys(chosen + general_names):  # keeps order, drops repeats
+        composer = collection_composer(collection) if collection in chosen else NO_COMPOSER
+        sources.extend(
+            Source(path=str(path), composer=composer, category=collection, number=number)
+            for path in collections[collection]
+            for number in _work_numbers(path, collection)
+        )
+    return _first_per_category(sources, limit)
+
+
+def _find_collection(name: str, collections: Mapping[str, object]) -> str:
+    """The collection named ``name`` by folder or composer label, case-insensitively."""
+    for collection in collections:
+        if name.casefold() in (collection.casefold(), collection_composer(collection).casefold()):
+            return collection
+    raise DataError(f"no music21 corpus collection {name!r}; collections: {', '.join(collections)}")
+
+
+def _work_numbers(path: Path, collection: str) -> list[int | None]:
+    """The works of a corpus file: ``[None]`` for a one-work file, else the ABC reference numbers.
+
+    The numbers are read from the ``X:`` lines (music21 splits ABC files the same way), which is
+    far cheaper than parsing the file or loading music21's metadata bundle.
+    """
+    if path.suffix.lower() != ".abc" or collection in PART_OPUS_COLLECTIONS:
+        return [None]
+    numbers = list(dict.fromkeys(int(n) for n in _ABC_REFERENCE.findall(path.read_bytes())))
+    return numbers if len(numbers) > 1 else [None]
+
+
+# --- conversion to MIDI ----------------------------------------------------------------------
+
+
+def source_midi(source: Source, cache_dir: str | os.PathLike) -> str:
+    """The path of a MIDI file of ``source``.
+
+    A MIDI source is its own file. Any other score is parsed with music21 (an opus file listed as
+    one work is merged into one score of parts) and written with ``score.write("midi")`` to
+    ``cache_dir/<key>.mid``; later calls find it there.
+
+    Raises:
+        DataError: music21 cannot read or convert the work (now or in an earlier call: the reason
+            is cached in ``cache_dir/<key>.error``).
+    """
+    if source.is_midi:
+        return source.path
+    cache = Path(cache_dir)
+    key = _conversion_key(source)
+    midi, failure = cache / f"{key}.mid", cache / f"{key}.error"
+    if midi.exists():
+        return str(midi)
+    if failure.exists():
+        raise DataError(failure.read_text(encoding="utf-8"))
+    from music21 import converter, stream
+
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cache / f"{key}.{os.getpid()}.partial.mid"  # renamed into place when complete
+    try:
+        with warnings.catch_warnings():  # music21 warns about every notation quirk of the corpus
+            warnings.simplefilter("ignore")
+            score = converter.parse(source.path, number=source.number, forceSource=True)
+            if isinstance(score, stream.Opus):
+                score = score.mergeScores()
+            score.write("midi", fp=partial)
+    except Exception as error:  # music21 raises many unrelated types; every one means "cannot convert"
+        partial.unlink(missing_ok=True)
+        reason = f"{source.name}: music21 cannot convert it ({type(error).__name__}: {_first_line(error)})"
+        _write_atomic(failure, reason.encode("utf-8"))
+        raise DataError(reason) from None
+    os.replace(partial, midi)
+    return str(midi)
+
+
+def _conversion_key(source: Source) -> str:
+    """Cache key of a conversion: the file's content, the work number, the music21 and conversion versions."""
+    stat = os.stat(source.path)
+    content = _file_digest(source.path, stat.st_size, stat.st_mtime_ns)
+    parts = [content, str(source.number), MUSIC21_VERSION, str(CONVERSION_VERSION)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a file, remembered per (path, size, mtime): an opus file is read once for all its works."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, so a reader never sees half of it."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+def _first_line(error: BaseException) -> str:
+    """An exception's message, first line only and at most 300 characters (music21's can be pages long)."""
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else ""
+
+
+__all__ = [
+    "CONVERSION_VERSION",
+    "COLLECTION_COMPOSERS",
+    "CORPUS_SKIPPED_SUFFIXES",
+    "MIDI_SUFFIXES",
+    "MUSIC21_VERSION",
+    "PART_OPUS_COLLECTIONS",
+    "Source",
+    "collection_composer",
+    "corpus_collections",
+    "corpus_sources",
+    "midi_sources",
+    "source_midi",
+]

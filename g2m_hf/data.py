@@ -1,0 +1,535 @@
+"""Datasets of encoded pieces, and what a `Trainer` needs to learn from them (SPEC §4).
+
+* `encode_sources` - encode works (`corpus.Source`) into a `datasets.Dataset`, in parallel and cached;
+  works that fail are skipped and reported with their reason.
+* `split_dataset` - stratified train/validation split (97/3 by category, seed 42).
+* `build_dataset` - both, saved with ``save_to_disk`` next to ``build_report.json`` and ``skipped.json``.
+* `G2MDataCollator` - random bar-aligned windows, transposition, padding and labels, per batch.
+* `composer_balanced_weights` - sampling weights that draw every composer equally often.
+
+A dataset row is one whole piece:
+
+    input_ids    list[int]  ids of the piece's REMI events (Composer, Tempo, BOS, bars..., EOS)
+    composer     str        composer label, "None" for general material
+    category     str        stratification group (corpus collection, sub-folder)
+    bar_offsets  list[int]  index in input_ids of every Bar_None (where windows may start)
+    source       str        the file (``path#number`` for one work of a multi-work file)
+    num_events   int        len(input_ids)
+
+Windows are cut by the collator at training time, so that each epoch sees other windows and
+transpositions of the same pieces (as in the original data loader).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import zlib
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import datasets
+import numpy as np
+import torch
+from datasets import Dataset, DatasetDict, Features, List, Value
+
+from . import remi
+from .corpus import CONVERSION_VERSION, MUSIC21_VERSION, Source, source_midi
+from .errors import DataError, OutputExistsError, VocabularyError
+from .vocab import BAR_TOKEN, PAD_TOKEN, PITCH_MAX, PITCH_MIN, split_event
+
+logger = logging.getLogger(__name__)
+
+DATA_FORMAT_VERSION = 1
+"""Part of the encoding cache's fingerprint: raise it when the rows `encode_sources` writes change."""
+
+PREFIX_LENGTH = 2
+"""A window that starts inside a piece gets the piece's Composer and Tempo events in front."""
+
+FEATURES = Features(
+    {
+        "input_ids": List(Value("int32")),
+        "composer": Value("string"),
+        "category": Value("string"),
+        "bar_offsets": List(Value("int32")),
+        "source": Value("string"),
+        "num_events": Value("int32"),
+    }
+)
+"""Columns of an encoded dataset."""
+
+_WORK_FEATURES = Features(
+    {"path": Value("string"), "composer": Value("string"), "category": Value("string"), "number": Value("int64")}
+)
+_ENCODED_FEATURES = Features({**FEATURES, "error": Value("string")})  # "" when the work was encoded
+
+BUILD_REPORT, SKIPPED_REPORT = "build_report.json", "skipped.json"
+
+
+def default_cache_dir() -> Path:
+    """Where conversions and encodings are cached by default: ``g2m_hf`` in the datasets cache."""
+    return Path(datasets.config.HF_DATASETS_CACHE) / "g2m_hf"
+
+
+@dataclass
+class BuildReport:
+    """What a build did. Saved as ``build_report.json``; ``skipped`` also as ``skipped.json``.
+
+    Attributes:
+        works: works listed.
+        encoded: works encoded (the rows of the dataset).
+        tokens: tokens in all encoded works.
+        skipped: one ``{"source", "composer", "category", "reason"}`` entry per work that failed.
+        conversions: music21 conversions this build ran (successful or not); 0 when all were cached.
+        encoding_cached: the encoded rows came from the cache (no file was read or converted).
+        composers, categories: encoded works per composer label / category.
+        splits: rows per split (`build_dataset` only).
+        seconds: wall time.
+    """
+
+    works: int = 0
+    encoded: int = 0
+    tokens: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    conversions: int = 0
+    encoding_cached: bool = False
+    composers: dict[str, int] = field(default_factory=dict)
+    categories: dict[str, int] = field(default_factory=dict)
+    splits: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write ``build_report.json`` and ``skipped.json`` into ``folder``."""
+        folder = Path(folder)
+        (folder / BUILD_REPORT).write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
+        (folder / SKIPPED_REPORT).write_text(json.dumps(self.skipped, indent=1) + "\n", encoding="utf-8")
+
+
+# --- encoding --------------------------------------------------------------------------------
+
+
+def encode_sources(
+    sources: Sequence[Source],
+    tokenizer: Any,
+    *,
+    num_proc: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    remi_options: Mapping[str, Any] | None = None,
+) -> tuple[Dataset, BuildReport]:
+    """Encode works into a dataset of whole pieces (columns: `FEATURES`), in source order.
+
+    Each work is made MIDI (`corpus.source_midi`: music21 scores are converted once and cached),
+    turned into events by `remi.midi_to_events` and into ids by ``tokenizer.events_to_ids``.
+    A work that fails at any step is skipped; the report lists it with the reason.
+
+    The rows are cached in ``cache_dir/encoded`` under a fingerprint of everything they depend
+    on (the works and their files' size and time, the vocabulary, the codec and the options), so
+    building the same selection again reads them back without touching a file.
+
+    Args:
+        sources: the works (`corpus.midi_sources`, `corpus.corpus_sources`).
+        tokenizer: a `G2MTokenizer`; composer labels are matched case-insensitively to its composers.
+        num_proc: worker processes (None: this process).
+        cache_dir: cache folder (default: `default_cache_dir()`).
+        remi_options: keyword options for `remi.midi_to_events`.
+
+    Raises:
+        VocabularyError: a composer label the tokenizer does not know (before any work is done).
+        DataError: no works, or a work listed twice.
+    """
+    started = time.perf_counter()
+    sources = _canonical_labels(sources, tokenizer)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    midi_cache = cache / "midi"
+    remi_options = dict(remi_options or {})
+    fingerprint = _encoding_fingerprint(sources, tokenizer, remi_options)
+    encoded_cache = cache / "encoded" / f"encoded-{fingerprint}.arrow"
+    encoded_cache.parent.mkdir(parents=True, exist_ok=True)
+    # with num_proc, datasets writes one file per shard: encoded-<fingerprint>_00000_of_00002.arrow ...
+    encoded_before = set(encoded_cache.parent.glob(f"{encoded_cache.stem}*.arrow"))
+    converted_before = _cache_entries(midi_cache)
+
+    works = Dataset.from_list([asdict(s) for s in sources], features=_WORK_FEATURES)
+    encoded = works.map(
+        _encode_work,
+        fn_kwargs={"tokenizer": tokenizer, "midi_cache": str(midi_cache), "remi_options": remi_options},
+        remove_columns=works.column_names,
+        features=_ENCODED_FEATURES,
+        num_proc=num_proc if num_proc and num_proc > 1 else None,
+        cache_file_name=str(encoded_cache),
+        new_fingerprint=fingerprint,
+        desc="Encoding pieces",
+    )
+
+    report = BuildReport(works=len(sources))
+    # cached only if every file the rows come from was there before (a crashed run leaves some shards)
+    used = {Path(f["filename"]) for f in encoded.cache_files}
+    report.encoding_cached = bool(encoded_before) and used <= encoded_before
+    errors = list(encoded["error"])
+    kept = [index for index, error in enumerate(errors) if not error]
+    report.skipped = [
+        {"source": s.name, "composer": s.composer, "category": s.category, "reason": error}
+        for s, error in zip(sources, errors, strict=True)
+        if error
+    ]
+    dataset = encoded.select(kept).remove_columns("error")
+    report.conversions = len(_cache_entries(midi_cache) - converted_before)
+    report.encoded = len(dataset)
+    report.tokens = int(sum(dataset["num_events"]))
+    report.composers = dict(sorted(Counter(dataset["composer"]).items()))
+    report.categories = dict(sorted(Counter(dataset["category"]).items()))
+    report.seconds = round(time.perf_counter() - started, 2)
+    if report.skipped:
+        logger.warning("skipped %d of %d works (reasons in the build report)", len(report.skipped), len(sources))
+    return dataset, report
+
+
+def add_composers(tokenizer: Any, sources: Sequence[Source]) -> list[str]:
+    """Add the composer labels of ``sources`` that ``tokenizer`` does not know, in name order; return them.
+
+    ``add_composer`` appends, so existing ids (and a trained model) stay valid; resize the model's
+    embeddings to ``len(tokenizer)`` before it learns the new styles.
+    """
+    added = []
+    for label in sorted({s.composer for s in sources}):
+        try:
+            tokenizer.composer_token(label)
+        except VocabularyError:
+            tokenizer.add_composer(label)
+            added.append(label)
+    return added
+
+
+def _canonical_labels(sources: Sequence[Source], tokenizer: Any) -> list[Source]:
+    """The sources with each composer label spelled as the tokenizer's composer (``bach`` -> ``Bach``)."""
+    if not sources:
+        raise DataError("no works to encode")
+    repeated = [name for name, count in Counter(s.name for s in sources).items() if count > 1]
+    if repeated:
+        raise DataError(f"works listed more than once: {repeated[:10]}")
+    canonical = {}
+    for label in dict.fromkeys(s.composer for s in sources):
+        try:
+            canonical[label] = split_event(tokenizer.composer_token(label))[1]
+        except VocabularyError as error:
+            example = next(s.name for s in sources if s.composer == label)
+            raise VocabularyError(
+                f"{error} (label of {example}); add it (add_composers / --add-composers) or label the works as general"
+            ) from None
+    return [replace(s, composer=canonical[s.composer]) for s in sources]
+
+
+def _encoding_fingerprint(sources: Sequence[Source], tokenizer: Any, remi_options: Mapping[str, Any]) -> str:
+    """A hash of everything the encoded rows depend on (datasets cannot see most of it)."""
+    digest = hashlib.sha256()
+    settings = {
+        "format": DATA_FORMAT_VERSION,
+        # the codec's own text: a fix in the converter must re-encode, not reuse stale events
+        "codec": hashlib.sha256(Path(remi.__file__).read_bytes()).hexdigest(),
+        "conversion": [CONVERSION_VERSION, MUSIC21_VERSION],
+        "vocabulary": tokenizer.event_vocabulary,
+        "options": remi_options,
+    }
+    digest.update(json.dumps(settings, sort_keys=True, default=repr).encode())
+    for s in sources:
+        try:
+            stat = os.stat(s.path)
+            state = [stat.st_size, stat.st_mtime_ns]
+        except OSError:  # a missing file is skipped by the encoder, with its reason
+            state = None
+        digest.update(json.dumps([s.path, s.number, s.composer, s.category, state]).encode())
+    return digest.hexdigest()[:16]
+
+
+def _encode_work(
+    work: dict[str, Any], tokenizer: Any, midi_cache: str, remi_options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """One dataset row (`_ENCODED_FEATURES`) for one work; ``error`` says why a work was not encoded."""
+    source = Source(**work)
+    row = {"source": source.name, "composer": source.composer, "category": source.category}
+    try:
+        events = remi.midi_to_events(source_midi(source, midi_cache), composer=source.composer, **remi_options)
+        input_ids = tokenizer.events_to_ids(events)
+    except Exception as error:  # a batch job skips what it cannot encode, and reports why
+        reason = str(error)
+        for prefix in (source.name, source.path, repr(source.path)):  # the report names the work already
+            reason = reason.removeprefix(f"{prefix}: ")
+        row.update(input_ids=[], bar_offsets=[], num_events=0, error=f"{type(error).__name__}: {reason}")
+        return row
+    bar_offsets = [index for index, token in enumerate(events) if token == BAR_TOKEN]
+    row.update(input_ids=input_ids, bar_offsets=bar_offsets, num_events=len(events), error="")
+    return row
+
+
+def _cache_entries(folder: Path) -> set[str]:
+    """Names of the finished conversions (MIDI files and cached failures) in a conversion cache."""
+    if not folder.is_dir():
+        return set()
+    return {name for name in os.listdir(folder) if name.endswith((".mid", ".error")) and ".partial" not in name}
+
+
+# --- splitting and building ------------------------------------------------------------------
+
+
+def split_dataset(
+    dataset: Dataset, validation_fraction: float = 0.03, seed: int = 42, column: str = "category"
+) -> DatasetDict:
+    """Stratified train/validation split: each category is split on its own (SPEC §4: 97/3, seed 42).
+
+    A category of ``n`` pieces gives ``round(n * validation_fraction)`` of them to validation,
+    but at least one when ``n >= 2`` (every category that can spare a piece is measured) and
+    never all of them (a single-piece category stays in training). Each category is shuffled by
+    its own generator seeded from ``seed`` and the category name, so a category's split does not
+    change when other categories grow. Rows keep their dataset order within a split.
+
+    Raises:
+        DataError: ``validation_fraction`` outside [0, 1).
+    """
+    if not 0 <= validation_fraction < 1:
+        raise DataError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    rows_of: dict[str, list[int]] = defaultdict(list)
+    for index, category in enumerate(dataset[column]):
+        rows_of[category].append(index)
+    validation: list[int] = []
+    for category, rows in rows_of.items():
+        size = round(len(rows) * validation_fraction)
+        if validation_fraction > 0 and len(rows) >= 2:
+            size = min(max(size, 1), len(rows) - 1)
+        generator = np.random.default_rng([seed, zlib.crc32(category.encode("utf-8"))])
+        validation.extend(generator.permutation(rows)[:size].tolist())
+    chosen = set(validation)
+    train = [index for index in range(len(dataset)) if index not in chosen]
+    return DatasetDict({"train": dataset.select(train), "validation": dataset.select(sorted(validation))})
+
+
+def build_dataset(
+    sources: Sequence[Source],
+    tokenizer: Any,
+    output_dir: str | os.PathLike,
+    *,
+    num_proc: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    validation_fraction: float = 0.03,
+    seed: int = 42,
+    overwrite: bool = False,
+    remi_options: Mapping[str, Any] | None = None,
+) -> tuple[DatasetDict, BuildReport]:
+    """Encode ``sources`` (`encode_sources`), split them (`split_dataset`) and save the result.
+
+    ``output_dir`` receives the `DatasetDict` (``datasets.load_from_disk(output_dir)`` reads it
+    back), ``build_report.json`` and ``skipped.json``.
+
+    Raises:
+        OutputExistsError: ``output_dir`` holds files and ``overwrite`` is False, or it is not a
+            dataset folder (``overwrite`` only ever replaces a dataset folder).
+        DataError: no work could be encoded (the message gives the first reasons), or as
+            `encode_sources` / `split_dataset`.
+        VocabularyError: as `encode_sources`.
+    """
+    output = Path(output_dir)
+    if output.exists() and any(output.iterdir()):
+        if not overwrite:
+            raise OutputExistsError(f"{output}: already holds files; pass overwrite=True (--overwrite) to replace it")
+        if not (output / "dataset_dict.json").exists():
+            raise OutputExistsError(f"{output}: not a dataset folder written by build_dataset; refusing to replace it")
+    dataset, report = encode_sources(
+        sources, tokenizer, num_proc=num_proc, cache_dir=cache_dir, remi_options=remi_options
+    )
+    if len(dataset) == 0:
+        reasons = "; ".join(f"{s['source']}: {s['reason']}" for s in report.skipped[:5])
+        raise DataError(f"none of the {report.works} works could be encoded, e.g. {reasons}")
+    splits = split_dataset(dataset, validation_fraction, seed)
+    if output.exists():
+        shutil.rmtree(output)
+    # an empty split (a tiny build has no validation) needs an explicit shard, or it cannot be loaded
+    splits.save_to_disk(str(output), num_shards={name: 1 for name, split in splits.items() if len(split) == 0})
+    report.splits = {name: len(split) for name, split in splits.items()}
+    report.save(output)
+    return splits, report
+
+
+# --- training-time batches ------------------------------------------------------------------
+
+
+def window_starts(num_tokens: int, bar_offsets: Sequence[int], max_length: int) -> list[int]:
+    """Where a training window may start: the piece start, and each later bar that leaves at least
+    half a window (counting the prefix) to the end of the piece, as in the original loader.
+
+    The first bar is covered by the piece start (the original also lists it on its own, which
+    only drops ``BOS_None`` from such windows).
+    """
+    later_bars = np.asarray(bar_offsets, dtype=np.int64)[1:]
+    return [0] + later_bars[num_tokens - later_bars >= max_length // 2 - PREFIX_LENGTH].tolist()
+
+
+def window_stop(
+    num_tokens: int, bar_offsets: Sequence[int], start: int, max_length: int, include_piece_end: bool = True
+) -> int:
+    """End (exclusive) of the window that starts at ``start``, prefix included in ``max_length``.
+
+    The window runs to the end of the piece (its last bar and EOS) when that fits and
+    ``include_piece_end``; otherwise to the furthest bar line it can reach, keeping that bar's
+    ``Bar_None`` as its last token (so the model learns to close a bar), as the original did.
+    When not even the window's first bar fits, the window is cut at ``max_length`` (the original
+    would keep only the piece header there).
+
+    ``include_piece_end=False`` reproduces the original loader exactly, whose windows never
+    contain the last bar or EOS (unless a bar overflows the window); the default lets the model
+    learn to end a piece, which generation relies on (SPEC §5: EOS ends).
+    """
+    budget = max_length - (PREFIX_LENGTH if start else 0)
+    if include_piece_end and num_tokens - start <= budget:
+        return num_tokens
+    bars = np.asarray(bar_offsets, dtype=np.int64)
+    first = int(np.searchsorted(bars, start))  # the window's first bar (start is a bar or the piece start)
+    last = int(np.searchsorted(bars, start + budget - 1, side="right")) - 1  # last bar with bar + 1 - start <= budget
+    if last > first:
+        return int(bars[last]) + 1
+    return min(num_tokens, start + budget)
+
+
+@dataclass
+class G2MDataCollator:
+    """`Trainer` data collator for causal-LM training on whole pieces (SPEC §4).
+
+    Each feature needs ``input_ids`` (one whole encoded piece); ``bar_offsets`` is used when
+    present and found from the ids otherwise (Trainer drops the columns the model's forward does
+    not take unless ``remove_unused_columns=False``). Per piece:
+
+    1. window: a start drawn uniformly from `window_starts` (the piece start only when
+       ``random_windows`` is False), the longest bar-aligned stretch that fits ``max_length``
+       (`window_stop`); a window starting inside the piece gets the piece's Composer and Tempo
+       events in front, since the model reads the style from the first token;
+    2. transposition (``augment``): every ``Note_Pitch`` moves by one shift drawn uniformly from
+       the shifts in ``transpose_range`` that keep all the window's pitches in 21..108;
+    3. right-padding with PAD to the batch's longest window.
+
+    Returns ``input_ids``, ``attention_mask`` and ``labels`` (``input_ids`` with PAD -> -100; the
+    model shifts them), each a LongTensor ``[batch, longest window]``.
+
+    Randomness comes from torch's global RNG (seeded by Trainer, ``set_seed`` and the
+    dataloader's per-worker seeding), or from a private generator when ``seed`` is given.
+
+    Args:
+        tokenizer: the `G2MTokenizer` the dataset was encoded with.
+        max_length: longest window in tokens, prefix included (the paper: 2400).
+        augment: transpose (training); False for evaluation.
+        transpose_range: smallest and largest shift in semitones (must include 0).
+        random_windows: random start; False: every window starts at the piece start (evaluation).
+        include_piece_end: windows may end with the piece's last bar and EOS (see `window_stop`).
+        seed: seed of a private generator (reproducible batches outside Trainer, tests).
+    """
+
+    tokenizer: Any
+    max_length: int = 2400
+    augment: bool = True
+    transpose_range: tuple[int, int] = (-3, 3)
+    random_windows: bool = True
+    include_piece_end: bool = True
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_length <= PREFIX_LENGTH + 1:
+            raise DataError(f"max_length must exceed {PREFIX_LENGTH + 1} (prefix plus a token), got {self.max_length}")
+        low, high = self.transpose_range
+        if not low <= 0 <= high:
+            raise DataError(f"transpose_range must contain 0, got {self.transpose_range}")
+        vocabulary = self.tokenizer.event_vocabulary
+        self._pad_id = vocabulary.index(PAD_TOKEN)
+        self._bar_id = vocabulary.index(BAR_TOKEN)
+        # Note_Pitch ids are not in pitch order (the vocabulary is string-sorted), hence two tables.
+        self._pitch_of_id = np.full(len(vocabulary), -1, dtype=np.int64)
+        self._id_of_pitch = np.full(PITCH_MAX + 1, -1, dtype=np.int64)
+        for index, token in enumerate(vocabulary):
+            name, value = split_event(token)
+            if name == "Note_Pitch":
+                self._pitch_of_id[index] = int(value)
+                self._id_of_pitch[int(value)] = index
+        missing = [p for p in range(PITCH_MIN, PITCH_MAX + 1) if self._id_of_pitch[p] < 0]
+        if missing:
+            raise VocabularyError(f"the vocabulary lacks Note_Pitch events for pitches {missing[:10]}")
+        self._generator = None if self.seed is None else torch.Generator().manual_seed(self.seed)
+
+    def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        windows = [self._window(feature) for feature in features]
+        input_ids = torch.full((len(windows), max(len(w) for w in windows)), self._pad_id, dtype=torch.long)
+        for row, window in enumerate(windows):  # input_ids: [B, T], right-padded
+            input_ids[row, : len(window)] = torch.from_numpy(window)
+        padding = input_ids == self._pad_id
+        return {
+            "input_ids": input_ids,
+            "attention_mask": (~padding).long(),
+            "labels": input_ids.masked_fill(padding, -100),
+        }
+
+    def _window(self, feature: Mapping[str, Any]) -> np.ndarray:
+        """The (prefixed, transposed) window of one piece, as an int64 array."""
+        ids = np.asarray(feature["input_ids"], dtype=np.int64)  # [N]
+        bars = feature.get("bar_offsets")
+        bars = np.flatnonzero(ids == self._bar_id) if bars is None else np.asarray(bars, dtype=np.int64)
+        starts = window_starts(len(ids), bars, self.max_length) if self.random_windows else [0]
+        start = starts[self._randint(len(starts))]
+        window = ids[start : window_stop(len(ids), bars, start, self.max_length, self.include_piece_end)]
+        if start:
+            window = np.concatenate([ids[:PREFIX_LENGTH], window])
+        return self._transpose(window) if self.augment else window
+
+    def _transpose(self, window: np.ndarray) -> np.ndarray:
+        """``window`` with every Note_Pitch moved by a random shift that keeps all pitches on the piano."""
+        pitches = self._pitch_of_id[window]  # [T], -1 where the token is not a Note_Pitch
+        notes = pitches >= 0
+        if not notes.any():
+            return window
+        low, high = int(pitches[notes].min()), int(pitches[notes].max())
+        first, last = self.transpose_range
+        shifts = [s for s in range(first, last + 1) if low + s >= PITCH_MIN and high + s <= PITCH_MAX]
+        shift = shifts[self._randint(len(shifts))]
+        shifted = window.copy()
+        shifted[notes] = self._id_of_pitch[pitches[notes] + shift]
+        return shifted
+
+    def _randint(self, high: int) -> int:
+        """A uniform draw from ``0..high-1``."""
+        return int(torch.randint(high, (1,), generator=self._generator))
+
+
+def composer_balanced_weights(dataset: Dataset | Sequence[str], column: str = "composer") -> list[float]:
+    """One sampling weight per example: 1 / (examples of its composer).
+
+    A sampler that draws in proportion to these weights, with replacement, picks every composer
+    equally often (SPEC §4: fine-tuning draws batches balanced over composers), e.g.
+    ``torch.utils.data.WeightedRandomSampler(weights, num_samples=len(weights))`` or
+    ``training.trainer.G2MTrainer(train_sample_weights=weights)``.
+
+    Args:
+        dataset: a dataset with a ``column`` column (e.g. the ``train`` split), or the labels.
+        column: the column to balance over (``category`` balances collections, as the
+            original pretraining loader did).
+    """
+    labels = list(dataset[column]) if isinstance(dataset, Dataset) else list(dataset)
+    counts = Counter(labels)
+    return [1.0 / counts[label] for label in labels]
+
+
+__all__ = [
+    "BUILD_REPORT",
+    "BuildReport",
+    "FEATURES",
+    "G2MDataCollator",
+    "PREFIX_LENGTH",
+    "SKIPPED_REPORT",
+    "add_composers",
+    "build_dataset",
+    "composer_balanced_weights",
+    "default_cache_dir",
+    "encode_sources",
+    "split_dataset",
+    "window_starts",
+    "window_stop",
+]

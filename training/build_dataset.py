@@ -1,0 +1,110 @@
+"""Build a training dataset from a folder of MIDI files or from the music21 corpus (SPEC §4, §8).
+
+    python training/build_dataset.py --music21 --composers bach beethoven mozart chopin --output data/finetune
+    python training/build_dataset.py --music21 --general --output data/pretrain --num-proc 2
+    python training/build_dataset.py --music21 --general ryansMammoth essenFolksong --limit 100 --output data/folk
+    python training/build_dataset.py --midi-dir my_midi --output data/mine   # sub-folders name the composers
+
+The output folder holds a `datasets.DatasetDict` (train / validation; read it back with
+``datasets.load_from_disk``), ``build_report.json`` and ``skipped.json`` (every work that could not
+be encoded, with the reason), and ``tokenizer/`` when ``--add-composers`` added composer tokens.
+Conversions and encodings are cached, so a rebuild is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from g2m_hf import G2MTokenizer
+from g2m_hf.corpus import corpus_sources, midi_sources
+from g2m_hf.data import SKIPPED_REPORT, add_composers, build_dataset
+from g2m_hf.errors import G2MError
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--midi-dir", help="folder of MIDI files; first-level sub-folders name the composers")
+    source.add_argument("--music21", action="store_true", help="the music21 corpus")
+    parser.add_argument(
+        "--composers", nargs="+", default=[], metavar="NAME",
+        help="music21 collections labelled with their composer (bach, beethoven, mozart, chopin, schumann...)",
+    )
+    parser.add_argument(
+        "--general", nargs="*", metavar="COLLECTION",
+        help="general material (Composer_None): with --music21, the named collections, or with no name "
+        "every collection not in --composers; with --midi-dir, every file",
+    )
+    parser.add_argument("--composer-map", help="CSV (path,composer[,category]) or JSON {path: composer} for --midi-dir")
+    parser.add_argument("--output", required=True, help="output folder of the dataset")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
+    parser.add_argument("--num-proc", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
+    parser.add_argument("--limit", type=int, help="at most N works per collection / category (the first ones)")
+    parser.add_argument(
+        "--out-of-range", choices=("error", "drop", "octave"), default="error",
+        help="a note outside 21..108: skip the piece (error, the original), drop the note, or move it by octaves",
+    )
+    parser.add_argument("--skip-drums", action="store_true", help="leave out MIDI channel 10")
+    parser.add_argument("--tokenizer", help="tokenizer folder (default: the complete G2M vocabulary)")
+    parser.add_argument(
+        "--add-composers", action="store_true",
+        help="add composer labels the tokenizer lacks (e.g. a haydn/ sub-folder) as new composer tokens",
+    )
+    parser.add_argument("--cache-dir", help="cache of conversions and encodings (default: in the datasets cache)")
+    parser.add_argument("--validation-fraction", type=float, default=0.03, help="per category (default 0.03)")
+    parser.add_argument("--seed", type=int, default=42, help="split seed (default 42)")
+    args = parser.parse_args(argv)
+    if args.midi_dir and args.composers:
+        parser.error("--composers selects music21 collections; with --midi-dir, sub-folders or a --composer-map")
+    if args.midi_dir and args.general:
+        parser.error("with --midi-dir, --general takes no collection names")
+    if args.music21 and args.composer_map:
+        parser.error("--composer-map applies to --midi-dir")
+    if args.music21 and not args.composers and args.general is None:
+        parser.error("--music21 needs --composers and/or --general")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        tokenizer = G2MTokenizer.from_pretrained(args.tokenizer) if args.tokenizer else G2MTokenizer()
+        if args.midi_dir:
+            sources = midi_sources(
+                args.midi_dir, composer_map=args.composer_map, general=args.general is not None, limit=args.limit
+            )
+        else:
+            general = True if args.general == [] else (args.general or False)
+            sources = corpus_sources(args.composers, general=general, limit=args.limit)
+        added = add_composers(tokenizer, sources) if args.add_composers else []
+        _, report = build_dataset(
+            sources,
+            tokenizer,
+            args.output,
+            num_proc=args.num_proc,
+            cache_dir=args.cache_dir,
+            validation_fraction=args.validation_fraction,
+            seed=args.seed,
+            overwrite=args.overwrite,
+            remi_options={"out_of_range": args.out_of_range, "skip_drums": args.skip_drums},
+        )
+    except G2MError as error:
+        print(f"build_dataset: error: {error}", file=sys.stderr)
+        return 1
+    work = "encodings read from the cache" if report.encoding_cached else f"{report.conversions} music21 conversions"
+    print(f"encoded {report.encoded} of {report.works} works, {report.tokens:,} tokens, in {report.seconds} s ({work})")
+    print("splits: " + ", ".join(f"{name} {size}" for name, size in report.splits.items()))
+    print("composers: " + ", ".join(f"{name} {count}" for name, count in report.composers.items()))
+    if added:  # the dataset's ids need this tokenizer (or one that adds the same composers in this order)
+        tokenizer.save_pretrained(os.path.join(args.output, "tokenizer"))
+        print(f"new composer tokens: {', '.join(added)}; tokenizer saved to {os.path.join(args.output, 'tokenizer')}")
+    print(f"skipped {len(report.skipped)} works: {os.path.join(args.output, SKIPPED_REPORT)}")
+    print(f"saved to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
