@@ -1,0 +1,443 @@
+"""Training room: recipes, the Trainer extras, and smoke runs of pretraining, both fine-tuning modes,
+resuming, a new composer under PEFT, two-process DDP and the composer classifier.
+
+The smoke runs use configs/smoke_*.yaml on a few music21 works (tiny models, 10 steps), with every
+output and cache in temporary folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
+
+import g2m_hf  # noqa: F401 - registers the Auto classes
+from g2m_hf.errors import ConfigError
+from training import finetune, pretrain, train_classifier
+from training.config import apply_overrides, training_argument_overrides
+from training.record import RECORD_NAME
+from training.trainer import (
+    EpochSeededWeightedSampler,
+    G2MTrainer,
+    StreamSeededCollator,
+    batches_consumed,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE_PRETRAIN = str(REPO / "configs" / "smoke_pretrain.yaml")
+SMOKE_FINETUNE = str(REPO / "configs" / "smoke_finetune.yaml")
+SMOKE_CLASSIFIER = str(REPO / "configs" / "smoke_classifier.yaml")
+
+
+def record(folder) -> dict:
+    return json.loads((Path(folder) / RECORD_NAME).read_text())
+
+
+def logged_losses(folder) -> list[float]:
+    return [entry["loss"] for entry in record(folder)["log_history"] if "loss" in entry]
+
+
+def mean(values) -> float:
+    return sum(values) / len(values)
+
+
+# --- recipes and command lines (fast) ------------------------------------------------------------
+
+
+def test_overrides_parse_yaml_values_and_create_sections():
+    recipe = apply_overrides(
+        {"training": {"learning_rate": 1.0}},
+        ["training.learning_rate=1e-4", "finetune.peft.target_modules=[q_proj, v_proj]", "tokenizer=null"],
+    )
+    assert recipe["training"]["learning_rate"] == pytest.approx(1e-4)
+    assert recipe["finetune"]["peft"]["target_modules"] == ["q_proj", "v_proj"]
+    assert recipe["tokenizer"] is None
+    with pytest.raises(ConfigError, match="dotted.key=value"):
+        apply_overrides({}, ["no-equals-sign"])
+    with pytest.raises(ConfigError, match="not a section"):
+        apply_overrides({"training": {"learning_rate": 1.0}}, ["training.learning_rate.x=1"])
+
+
+def test_training_argument_flags_pass_through_and_unknown_flags_fail():
+    flags = training_argument_overrides(["--push-to-hub", "--hub_model_id", "me/g2m", "--max-steps", "3"])
+    assert flags == {"push_to_hub": True, "hub_model_id": "me/g2m", "max_steps": 3}
+    with pytest.raises(ConfigError, match="--no-such-flag"):
+        training_argument_overrides(["--no-such-flag", "1"])
+
+
+def test_existing_output_folder_is_not_overwritten(tmp_path):
+    (tmp_path / "mine.txt").write_text("a user's file")
+    argv = ["--config", SMOKE_PRETRAIN, "--set", f"output_dir={tmp_path}"]
+    with pytest.raises(ConfigError, match="--resume"):
+        pretrain.main(argv)
+    assert (tmp_path / "mine.txt").read_text() == "a user's file"
+
+
+def test_dataset_folder_composers_are_aligned_with_the_tokenizer():
+    from datasets import Dataset, DatasetDict
+
+    from g2m_hf import G2MTokenizer
+    from g2m_hf.errors import DataError
+    from training.datasource import align_tokenizer
+
+    tokenizer = G2MTokenizer()
+    bach, size = tokenizer.convert_tokens_to_ids("Composer_Bach"), len(tokenizer)
+    rows = {"composer": ["Bach", "Haydn", "Telemann"], "input_ids": [[bach, 1], [size + 1, 2], [size, 3]]}
+    splits = DatasetDict({"train": Dataset.from_dict(rows)})
+    assert align_tokenizer(tokenizer, splits, "folder") == ["Telemann", "Haydn"]  # in the folder's id order
+    assert tokenizer.convert_tokens_to_ids(["Composer_Telemann", "Composer_Haydn"]) == [size, size + 1]
+
+    other = DatasetDict({"train": Dataset.from_dict({"composer": ["Bach"], "input_ids": [[bach + 1]]})})
+    with pytest.raises(DataError, match="another vocabulary"):
+        align_tokenizer(G2MTokenizer(), other, "folder")
+
+
+# --- the Trainer extras (fast) --------------------------------------------------------------------
+
+
+def tiny_model(style_adapter_layers=(0,)):
+    from g2m_hf import G2MConfig, G2MForCausalLM
+
+    config = G2MConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        style_adapter_layers=list(style_adapter_layers),
+    )
+    return G2MForCausalLM(config)
+
+
+def test_adapter_and_other_gradients_are_clipped_separately(tmp_path):
+    from transformers import TrainingArguments
+
+    model = tiny_model()
+    args = TrainingArguments(output_dir=str(tmp_path), max_grad_norm=0.5, use_cpu=True, report_to="none")
+    trainer = G2MTrainer(model=model, args=args, adapter_max_grad_norm=2.5)
+    torch.manual_seed(0)
+    for param in model.parameters():
+        param.grad = torch.randn_like(param) * 10
+    adapter = [p for n, p in model.named_parameters() if "style_adapters." in n]
+    rest = [p for n, p in model.named_parameters() if "style_adapters." not in n]
+    expected = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))
+
+    reported = trainer._clip_grad_norm(model)
+
+    def norm(params):
+        return torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])).item()
+
+    assert norm(adapter) == pytest.approx(2.5, rel=1e-4)
+    assert norm(rest) == pytest.approx(0.5, rel=1e-4)
+    assert reported.item() == pytest.approx(expected.item(), rel=1e-4)  # the pre-clip norm is logged
+
+
+def test_weighted_sampler_balances_and_depends_only_on_seed_and_epoch():
+    weights = [1 / 9] * 9 + [1.0]  # nine pieces of one composer, one of another
+    sampler = EpochSeededWeightedSampler(weights, num_samples=4000, seed=3)
+    draws = list(sampler)
+    assert 0.4 < draws.count(9) / len(draws) < 0.6
+    assert list(sampler) == draws
+    sampler.set_epoch(1)
+    assert list(sampler) != draws
+
+
+def test_stream_seeded_collator_draws_depend_on_the_batch_position_only():
+    def collate(features):
+        return torch.rand(len(features))  # stands for random windows / transpositions
+
+    first = StreamSeededCollator(collate, seed=7)
+    batches = [first([{}, {}]) for _ in range(4)]
+    resumed = StreamSeededCollator(collate, seed=7)
+    resumed.batches_drawn = 2
+    torch.manual_seed(123)  # the global RNG must not matter...
+    outer = torch.get_rng_state()
+    assert torch.equal(resumed([{}, {}]), batches[2])
+    assert torch.equal(torch.get_rng_state(), outer)  # ...nor be disturbed (dropout draws from it)
+    assert not torch.equal(batches[0], batches[1])
+    assert batches_consumed(global_step=5, batches_per_epoch=6, gradient_accumulation_steps=2) == 10
+    assert batches_consumed(global_step=3, batches_per_epoch=6, gradient_accumulation_steps=2) == 6
+    assert batches_consumed(global_step=4, batches_per_epoch=5, gradient_accumulation_steps=2) == 7
+
+
+def test_stream_seeded_collator_gives_the_same_batches_with_dataloader_workers():
+    from torch.utils.data import DataLoader
+
+    def collate(features):
+        return torch.rand(len(features))
+
+    def epoch(num_workers: int, start: int) -> list[torch.Tensor]:
+        collator = StreamSeededCollator(collate, seed=7)
+        collator.batches_drawn = start  # as CollatorStreamCallback does at an epoch's start
+        return list(DataLoader(range(10), batch_size=2, collate_fn=collator, num_workers=num_workers))
+
+    single = epoch(0, start=5)
+    assert all(torch.equal(a, b) for a, b in zip(epoch(2, start=5), single, strict=True))
+
+
+# --- smoke runs -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def data_cache(tmp_path_factory) -> str:
+    """One conversion / encoding cache for all smoke runs of this module."""
+    return str(tmp_path_factory.mktemp("g2m_data_cache"))
+
+
+def smoke_args(config: str, output_dir, cache: str, *extra: str) -> list[str]:
+    return ["--config", config, "--set", f"output_dir={output_dir}", "--set", f"data.build.cache_dir={cache}", *extra]
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, data_cache) -> Path:
+    """The smoke pretraining's output folder (10 steps on a few fiddle tunes)."""
+    output = tmp_path_factory.mktemp("smoke_pretrain") / "model"
+    pretrain.main(smoke_args(SMOKE_PRETRAIN, output, data_cache))
+    return output
+
+
+@pytest.mark.slow
+def test_pretraining_learns_and_writes_a_model_folder(pretrained):
+    losses = logged_losses(pretrained)
+    assert len(losses) == 10 and mean(losses[-3:]) < mean(losses[:3])
+
+    model = AutoModelForCausalLM.from_pretrained(pretrained)
+    tokenizer = AutoTokenizer.from_pretrained(pretrained)
+    assert type(model).__name__ == "G2MForCausalLM" and model.config.style_adapter_layers == []
+    assert model.config.event_vocabulary == list(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))))
+    generation = model.generation_config
+    assert (generation.do_sample, generation.temperature, generation.top_p, generation.top_k) == (True, 1.1, 0.99, 0)
+    assert (pretrained / "model.safetensors").is_file() and not (pretrained / "training_args.bin").exists()
+    assert sorted(p.name for p in pretrained.glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-5"]
+
+    info = record(pretrained)
+    assert info["task"] == "pretrain" and info["run"]["global_step"] == 10 and info["run"]["world_size"] == 1
+    assert info["run"]["tokens_per_second"] > 0 and info["data"]["composers"] == {
+        "None": info["data"]["train_examples"]
+    }
+    assert info["eval"]["eval_perplexity"] == pytest.approx(torch.tensor(info["eval"]["eval_loss"]).exp().item())
+    assert info["recipe"]["model"]["hidden_size"] == 32
+
+
+class CrashAfterSaving(TrainerCallback):
+    """Simulates a run killed right after its checkpoint at ``step``."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt("simulated interruption")
+
+
+@pytest.mark.slow
+def test_resumed_run_equals_uninterrupted_run(pretrained, tmp_path, data_cache):
+    argv = smoke_args(SMOKE_PRETRAIN, tmp_path / "run", data_cache)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain.main(argv, callbacks=[CrashAfterSaving(5)])
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+    pretrain.main([*argv, "--resume"])
+
+    assert record(tmp_path / "run")["run"]["resumed_from"].endswith("checkpoint-5")
+    assert logged_losses(tmp_path / "run")[-5:] == logged_losses(pretrained)[-5:]
+    uninterrupted, resumed = (
+        load_file(pretrained / "model.safetensors"),
+        load_file(tmp_path / "run" / "model.safetensors"),
+    )
+    for name, tensor in uninterrupted.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=1e-6)
+
+
+class GradientNorms(TrainerCallback):
+    """Records the style-adapter and other gradient norms after clipping, before each optimizer step."""
+
+    def __init__(self):
+        self.adapter, self.rest = [], []
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        for group, is_adapter in ((self.adapter, True), (self.rest, False)):
+            grads = [
+                p.grad
+                for n, p in model.named_parameters()
+                if p.grad is not None and ("style_adapters." in n) == is_adapter
+            ]
+            group.append(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item())
+
+
+@pytest.mark.slow
+def test_full_finetuning_adds_adapters_clips_them_apart_and_learns(pretrained, tmp_path, data_cache):
+    norms = GradientNorms()
+    output = tmp_path / "full"
+    finetune.main(
+        smoke_args(SMOKE_FINETUNE, output, data_cache, "--set", f"finetune.pretrained={pretrained}"), callbacks=[norms]
+    )
+    info = record(output)
+    assert info["mode"] == "full" and info["base_model"] == str(pretrained)
+    assert set(info["data"]["composers"]) == {"Bach", "Mozart"}
+    losses = logged_losses(output)
+    assert mean(losses[-3:]) < mean(losses[:3])
+    assert max(norms.rest) <= 0.5 + 1e-4 and max(norms.adapter) <= 2.5 + 1e-4
+    assert max(entry.get("grad_norm", 0) for entry in info["log_history"]) > 0.5  # clipping was active
+
+    model = AutoModelForCausalLM.from_pretrained(output)
+    assert model.config.style_adapter_layers == [0]
+    base = load_file(pretrained / "model.safetensors")
+    tuned = load_file(output / "model.safetensors")
+    assert any(name.startswith("model.style_adapters.0.") for name in tuned) and not any(
+        "style_adapters" in n for n in base
+    )
+    assert not torch.equal(base["model.embed_tokens.weight"], tuned["model.embed_tokens.weight"])  # all weights train
+
+
+@pytest.fixture(scope="module")
+def peft_adapter(pretrained, tmp_path_factory, data_cache) -> Path:
+    output = tmp_path_factory.mktemp("smoke_peft") / "adapter"
+    finetune.main(
+        smoke_args(SMOKE_FINETUNE, output, data_cache, "--mode", "peft", "--set", f"finetune.pretrained={pretrained}")
+    )
+    return output
+
+
+def prompt(tokenizer) -> torch.Tensor:
+    events = ["Tempo_120", "BOS_None", "Bar_None", "Time_Signature_4/4", "Beat_0", "Note_Pitch_60", "Note_Duration_480"]
+    return torch.tensor([tokenizer.convert_tokens_to_ids(["Composer_Bach", *events])])
+
+
+@pytest.mark.slow
+def test_peft_finetuning_saves_a_small_adapter_that_loads_and_merges(pretrained, peft_adapter):
+    from peft import PeftModel
+
+    info = record(peft_adapter)
+    assert info["mode"] == "peft" and info["model"]["trainable_parameters"] < info["model"]["parameters"] / 2
+    assert (peft_adapter / "adapter_model.safetensors").is_file() and not (peft_adapter / "model.safetensors").exists()
+    saved = load_file(peft_adapter / "adapter_model.safetensors")
+    assert any("lora_A" in name for name in saved) and any("style_adapters" in name for name in saved)
+    # of the frozen embedding, only the fine-tuned composers' rows (Bach, Mozart) are in the adapter
+    assert [tuple(v.shape) for k, v in saved.items() if "embed_tokens" in k] == [(2, 32)]
+
+    model, tokenizer = finetune.load_peft_model(peft_adapter)
+    model.eval()
+    ids = prompt(tokenizer)
+    with torch.no_grad():
+        adapted = model(ids).logits
+        with model.disable_adapter():
+            plain = model(ids).logits
+        merged = model.merge_and_unload()(ids).logits
+    assert not torch.allclose(adapted, plain)
+    torch.testing.assert_close(merged, adapted, atol=1e-5, rtol=1e-5)
+
+    # PEFT's own loader, on a base loaded with the recipe's adapter layers
+    base = AutoModelForCausalLM.from_pretrained(pretrained, style_adapter_layers=[0])
+    with torch.no_grad():
+        again = PeftModel.from_pretrained(base, peft_adapter).eval()(ids).logits
+    torch.testing.assert_close(again, adapted)
+
+
+@pytest.mark.slow
+def test_new_composer_under_peft_trains_its_token_and_adapters_switch(pretrained, peft_adapter, tmp_path, data_cache):
+    output = tmp_path / "haydn"
+    haydn_data = ["--set", "data.build.composers=[haydn]", "--set", "data.build.limit=2"]
+    peft = ["--mode", "peft", "--max_steps", "4", "--set", f"finetune.pretrained={pretrained}"]
+    finetune.main(smoke_args(SMOKE_FINETUNE, output, data_cache, *peft, *haydn_data))
+    info = record(output)
+    assert info["data"]["new_composers"] == ["Haydn"] and info["data"]["composers"] == {"Haydn": 1}
+    tokenizer = AutoTokenizer.from_pretrained(output)
+    haydn = tokenizer.convert_tokens_to_ids("Composer_Haydn")
+    assert haydn == len(tokenizer) - 1 == info["model"]["vocab_size"] - 1
+    assert json.loads((output / "adapter_config.json").read_text())["trainable_token_indices"] == {
+        "embed_tokens": [haydn]
+    }
+
+    model, g2m_tokenizer = finetune.load_peft_model(output, adapter_name="haydn")
+    model.load_adapter(str(peft_adapter), adapter_name="bach_mozart")
+    model.eval()
+    ids = prompt(g2m_tokenizer)
+    ids[0, 0] = haydn
+    outputs = {}
+    with torch.no_grad():
+        for name in ("haydn", "bach_mozart", "haydn"):
+            model.set_adapter(name)
+            outputs.setdefault(name, []).append(model(ids).logits)
+    torch.testing.assert_close(outputs["haydn"][0], outputs["haydn"][1])
+    assert not torch.allclose(outputs["haydn"][0], outputs["bach_mozart"][0])
+    # PEFT keeps the trained Haydn row apart from the (resized, frozen) embedding it started from
+    saved = load_file(output / "adapter_model.safetensors")
+    (row,) = [v for k, v in saved.items() if k.endswith("trainable_tokens_delta")]
+    (embedding,) = [v for k, v in saved.items() if k.endswith("token_adapter.base_layer.weight")]
+    assert not torch.allclose(row[0], embedding[haydn])
+    torch.testing.assert_close(
+        embedding[:haydn], load_file(pretrained / "model.safetensors")["model.embed_tokens.weight"]
+    )
+
+
+def run_script(command: list[str], cwd: Path, **env: str) -> None:
+    """Run a training command in a fresh process (as a user would) and require it to succeed."""
+    done = subprocess.run(
+        command, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
+@pytest.mark.slow
+def test_torchrun_runs_two_cpu_processes_on_a_built_dataset_folder(tmp_path, data_cache):
+    from training import build_dataset
+
+    folder = tmp_path / "dataset"
+    music21 = ["--music21", "--general", "ryansMammoth", "--limit", "24", "--num-proc", "1"]
+    assert build_dataset.main([*music21, "--cache-dir", data_cache, "--output", str(folder)]) == 0
+
+    output = tmp_path / "ddp"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    script = [str(REPO / "training" / "pretrain.py"), "--config", SMOKE_PRETRAIN, "--set", f"output_dir={output}"]
+    dataset = ["--set", "data.build=null", "--set", f"data.dataset={folder}", "--max_steps", "2"]
+    run_script([*torchrun, *script, *dataset], tmp_path, OMP_NUM_THREADS="1")
+    info = record(output)
+    assert info["run"]["world_size"] == 2 and info["run"]["global_step"] == 2
+    assert info["run"]["effective_batch_size"] == 2 * 4 * 2
+    assert info["data"]["source"] == str(folder)
+
+
+@pytest.mark.slow
+def test_classifier_trains_and_loads_with_auto_classes(tmp_path, data_cache):
+    output = tmp_path / "classifier"
+    metrics = train_classifier.main(smoke_args(SMOKE_CLASSIFIER, output, data_cache))
+    info = record(output)
+    assert info["task"] == "classifier" and info["eval"]["labels"] == ["Bach", "Mozart"]
+    counts = info["eval"]["confusion_matrix"]
+    assert sum(map(sum, counts)) == info["data"]["validation_examples"] == 2
+    assert 0.0 <= metrics["eval_accuracy"] <= 1.0 and "eval_perplexity" not in metrics
+    assert (output / train_classifier.CONFUSION_MATRIX_PNG).stat().st_size > 0
+
+    model = AutoModelForSequenceClassification.from_pretrained(output)
+    tokenizer = AutoTokenizer.from_pretrained(output)
+    assert model.config.id2label == {0: "Bach", 1: "Mozart"}
+    ids = prompt(tokenizer)[:, 1:]  # the classifier reads a piece without its composer token
+    with torch.no_grad():
+        assert model(input_ids=ids).logits.shape == (1, 2)
+
+
+@pytest.mark.slow
+def test_push_to_hub_flags_pass_through_and_upload_the_finished_folder(loopback_hub, tmp_path, data_cache, monkeypatch):
+    from huggingface_hub import HfApi, constants
+
+    from tests.hub_server import LoopbackHub
+
+    user, token = next(iter(LoopbackHub.USERS.items()))
+    script = [str(REPO / "training" / "pretrain.py"), *smoke_args(SMOKE_PRETRAIN, tmp_path / "m", data_cache)]
+    push = ["--max_steps", "2", "--push_to_hub", "--hub_model_id", f"{user}/g2m-smoke", "--hub_token", token]
+    hub = {"HF_ENDPOINT": loopback_hub.url, "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1"}
+    run_script([sys.executable, *script, *push], tmp_path, HF_HOME=str(tmp_path / "hf_home"), **hub)
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    api = HfApi(endpoint=loopback_hub.url, token=token)
+    files = set(api.list_repo_files(f"{user}/g2m-smoke"))
+    assert {"model.safetensors", "tokenizer.json", "training_record.json", "README.md"} <= files
+    assert not any(name.endswith((".bin", ".pt")) or name.startswith("checkpoint-") for name in files)
+    card = Path(api.hf_hub_download(f"{user}/g2m-smoke", "README.md", cache_dir=str(tmp_path / "dl"))).read_text()
+    assert "Generality-to-Mastery" in card  # hub_upload.model_card's card, not the Trainer's generic one
