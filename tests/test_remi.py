@@ -566,20 +566,3 @@ def test_decoder_rejects_unknown_events():
         events_to_midi("Bar_None")
     events_to_midi(["Composer_Hildegard", "PAD_None"])  # any composer name is fine
 
-
-# --- demo -----------------------------------------------------------------------------------
-
-
-def test_demo_writes_new_files_and_round_trips(tmp_path, capsys):
-    from g2m_hf.cli.demo import main
-
-    args = ["--output-dir", str(tmp_path), "--work", "ryansMammoth/AcaciaReel"]
-    assert main(args) == 0 and main(args) == 0
-    names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == sorted(f"ryansMammoth_AcaciaReel{n}{suffix}" for n in ("", "_1")
-                           for suffix in (".decoded.mid", ".events.txt", ".source.mid"))
-    events = (tmp_path / "ryansMammoth_AcaciaReel.events.txt").read_text().split()
-    assert events == midi_to_events(tmp_path / "ryansMammoth_AcaciaReel.source.mid", "RyansMammoth")
-    assert midi_to_events(tmp_path / "ryansMammoth_AcaciaReel.decoded.mid", "RyansMammoth") == events
-    assert "wrote" in capsys.readouterr().out
-    assert main(["--output-dir", str(tmp_path), "--work", "no/such/work"]) == 1

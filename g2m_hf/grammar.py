@@ -1,0 +1,489 @@
+"""Grammar-constrained decoding: only REMI event sequences that round-trip through MIDI.
+
+The original sampler (SPEC §5) drew a token, rejected a Beat that moved backwards and drew again
+(up to 256 times), and cut the piece at 1200 events wherever it stood. Here a logits processor masks,
+at every step and for every row of the batch, every token that would make the sequence invalid, so a
+single draw always succeeds and every piece ends with ``EOS_None`` inside the length budget.
+
+"Valid" is stricter than the event grammar of SPEC §1: a generated piece must decode to MIDI whose
+re-encoding (``remi.midi_to_events``) gives back the same events. That adds these rules:
+
+- durations are multiples of the bar's unit (40 ticks in /4 bars, 80 in /8 bars), at most a bar long;
+- notes on one Beat come in strictly descending pitch (the converter's order), and a pitch may not
+  start while an earlier note of the same pitch still sounds (MIDI would merge the two);
+- the converter builds bars up to the last MIDI message, and the written file ends one tick after its
+  last event, so when the piece ends every note must have ended strictly before the last bar's end;
+- the converter's pickup rule (SPEC §1) rewrites a first bar shorter than 4/4 that is also shorter than
+  the second bar, so a first bar other than 4/4 needs a second bar that is not longer, and cannot be the
+  only bar.
+
+The processor keeps a small state tensor per row, updated from the last token at each call (a full
+parse happens at the first call, or whenever the input is not the previous input plus one column),
+and builds the mask from precomputed per-token tables: no Python loop over the vocabulary or the batch.
+For the length budget it knows the cheapest way to finish from any state (at most ``Bar``,
+``Time_Signature``, ``EOS`` once a bar's content is complete), and forbids any token after which the
+piece could no longer be finished in the tokens that remain.
+
+Remote-code file: standard library, torch, transformers and relative imports only.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
+from transformers.utils import logging
+
+from .kv_cache import PreallocatedCache
+from .vocab import (
+    BAR_TOKEN,
+    BOS_TOKEN,
+    EOS_TOKEN,
+    MAX_GRIDS,
+    PAD_TOKEN,
+    PITCH_MAX,
+    PITCH_MIN,
+    TICKS_PER_BEAT,
+    TIME_SIGNATURES,
+    split_event,
+)
+
+logger = logging.get_logger(__name__)
+
+SPEC_GENERATION_DEFAULTS: dict[str, Any] = {
+    "do_sample": True,
+    "temperature": 1.1,
+    "top_p": 0.99,
+    "top_k": 0,  # nucleus sampling only: transformers would otherwise add top-k 50
+    "max_length": 1200,
+}
+"""The original's sampling (SPEC §5), used by `G2MForCausalLM.generate` for every setting that neither
+the call nor a generation config sets."""
+_SAMPLING_SETTINGS = ("temperature", "top_p", "top_k")
+
+# Token classes. A row's "phase" is the class of its last meaningful token; SKIP tokens (padding,
+# ids the vocabulary does not know) never change it and are never allowed, and phase 0 means "empty".
+SKIP, COMPOSER, TEMPO, BOS, BAR, EOS, TIME_SIGNATURE, BEAT, PITCH, DURATION = range(10)
+_START = SKIP
+
+TICKS_PER_GRID = 40
+"""Every allowed bar has 40 ticks per grid (e.g. 4/4: 1920 ticks, 48 grids; 3/8: 720 ticks, 18 grids)."""
+
+FULL_BAR_TICKS = 4 * TICKS_PER_BEAT
+"""A 4/4 bar; a first bar shorter than this may be read back as a pickup (SPEC §1)."""
+
+_NO_PITCH = 1 << 10  # "above every pitch": a new Beat accepts any pitch
+_INF = 1 << 40  # cost of a state from which the piece cannot end
+_PITCH_SLOTS = 128  # MIDI pitch values; only PITCH_MIN..PITCH_MAX occur in the vocabulary
+# Tokens needed to finish after Composer / Tempo / BOS: (Tempo) (BOS) Bar Time_Signature_4/4 EOS.
+_COST_AFTER_COMPOSER, _COST_AFTER_TEMPO, _COST_AFTER_BOS = 5, 4, 3
+
+
+def bar_geometry(signature: str) -> tuple[int, int, int]:
+    """``(ticks, grids, duration_unit)`` of a bar in one of the allowed signatures (SPEC §1)."""
+    numerator, denominator = (int(part) for part in signature.split("/"))
+    ticks = numerator * TICKS_PER_BEAT * 4 // denominator
+    return ticks, ticks // TICKS_PER_GRID, 40 if denominator == 4 else 80
+
+
+def _event_vocabulary(vocabulary_or_tokenizer: Sequence[str] | object) -> list[str]:
+    """The id-ordered event list of a vocabulary list or of a tokenizer."""
+    events = getattr(vocabulary_or_tokenizer, "event_vocabulary", vocabulary_or_tokenizer)
+    if isinstance(events, str) or not isinstance(events, Sequence) or not events:
+        raise TypeError(
+            "RemiGrammarLogitsProcessor needs the event vocabulary (a list of event strings in id order) "
+            f"or a G2MTokenizer, got {type(vocabulary_or_tokenizer).__name__}"
+        )
+    return list(events)
+
+
+class _TokenTables:
+    """Per-token lookup tables built once from the vocabulary.
+
+    Each token gets a class, a value (tempo, signature index, grid, pitch or duration ticks) and a
+    *slot*: the mask is computed per slot (``[B, num_slots]``, a few hundred) and gathered to the
+    vocabulary with ``slot[token]``. Slot 0 is never allowed (padding, unknown ids).
+    """
+
+    def __init__(self, events: list[str]):
+        durations = sorted({int(v) for n, v in map(split_event, events) if n == "Note_Duration"})
+        self.duration_values = torch.tensor(durations, dtype=torch.long)  # [D]
+        geometry = [bar_geometry(s) for s in TIME_SIGNATURES]
+        self.bar_ticks = torch.tensor([g[0] for g in geometry])  # [S]
+        self.bar_grids = torch.tensor([g[1] for g in geometry])  # [S]
+        self.bar_units = torch.tensor([g[2] for g in geometry])  # [S]
+
+        # Slot layout: never, Composer, Tempo, BOS, Bar, EOS, then one slot per signature, grid,
+        # pitch and duration value.
+        self.ts_slot = 6
+        self.beat_slot = self.ts_slot + len(TIME_SIGNATURES)
+        self.pitch_slot = self.beat_slot + MAX_GRIDS
+        self.duration_slot = self.pitch_slot + _PITCH_SLOTS
+        self.num_slots = self.duration_slot + len(durations)
+
+        classes, values, slots = [], [], []
+        for token in events:
+            cls, value, slot = self._classify(token, durations)
+            classes.append(cls)
+            values.append(value)
+            slots.append(slot)
+        # One extra SKIP entry at the end: ids outside the vocabulary are mapped to it.
+        self.token_class = torch.tensor(classes + [SKIP])
+        self.token_value = torch.tensor(values + [0])
+        self.token_slot = torch.tensor(slots + [0])
+        self.vocab_size = len(events)
+        # Slots no token maps to (a pitch outside the piano, a Beat an original dictionary lacks).
+        self.slot_present = torch.zeros(self.num_slots, dtype=torch.bool)
+        self.slot_present[self.token_slot[:-1]] = True
+        self.slot_present[0] = False
+        self.pad_id = events.index(PAD_TOKEN) if PAD_TOKEN in events else -1
+
+    def _classify(self, token: str, durations: list[int]) -> tuple[int, int, int]:
+        """(class, value, slot) of one event string; anything unexpected is SKIP (never allowed)."""
+        fixed = {BOS_TOKEN: (BOS, 3), BAR_TOKEN: (BAR, 4), EOS_TOKEN: (EOS, 5)}
+        if token in fixed:
+            cls, slot = fixed[token]
+            return cls, 0, slot
+        name, value = split_event(token)
+        if name == "Composer":
+            return COMPOSER, 0, 1
+        if name == "Tempo" and value.isdigit():
+            return TEMPO, int(value), 2
+        if name == "Time_Signature" and value in TIME_SIGNATURES:
+            index = TIME_SIGNATURES.index(value)
+            return TIME_SIGNATURE, index, self.ts_slot + index
+        if name == "Beat" and value.isdigit() and int(value) < MAX_GRIDS:
+            return BEAT, int(value), self.beat_slot + int(value)
+        if name == "Note_Pitch" and value.isdigit() and PITCH_MIN <= int(value) <= PITCH_MAX:
+            return PITCH, int(value), self.pitch_slot + int(value)
+        if name == "Note_Duration" and value.isdigit():
+            return DURATION, int(value), self.duration_slot + durations.index(int(value))
+        return SKIP, 0, 0
+
+    def to(self, device: torch.device) -> _TokenTables:
+        for name in ("duration_values", "bar_ticks", "bar_grids", "bar_units", "token_class", "token_value",
+                     "token_slot", "slot_present"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
+
+class _RowState:
+    """Where each row of the batch stands in its piece (all tensors ``[B]`` unless noted).
+
+    Ticks are absolute, at 480 per quarter, counted from the first bar (the decoder's time line).
+    """
+
+    def __init__(self, batch_size: int, device: torch.device):
+        def zeros() -> torch.Tensor:
+            return torch.zeros(batch_size, dtype=torch.long, device=device)
+
+        self.phase = zeros()  # class of the last meaningful token (_START before any)
+        self.length = zeros()  # tokens that are not padding (for the per-row event budget)
+        self.n_bars = zeros()
+        self.bar_start = zeros()  # tick where the current bar starts
+        self.bar_ticks = zeros()  # length of the current bar (0 before the first Time_Signature)
+        self.bar_grids = zeros()
+        self.unit = zeros() + 40  # duration unit of the current bar
+        self.first_bar_ticks = zeros()
+        self.grid = zeros() - 1  # current Beat in the bar (-1: none yet)
+        self.last_pitch = zeros() + _NO_PITCH  # last pitch on the current Beat
+        self.pending_pitch = zeros()  # pitch waiting for its Note_Duration
+        self.max_end = zeros()  # latest note end so far
+        self.pitch_end = torch.zeros(batch_size, _PITCH_SLOTS, dtype=torch.long, device=device)  # [B, 128]
+
+    def advance(self, tokens: torch.Tensor, tables: _TokenTables) -> None:
+        """Consume one token per row (``tokens``: ``[B]``), vectorised over the batch."""
+        tokens = torch.where((tokens >= 0) & (tokens < tables.vocab_size), tokens, tables.vocab_size)
+        cls = tables.token_class[tokens]  # [B]
+        value = tables.token_value[tokens]  # [B]
+        self.length += tokens != tables.pad_id
+
+        is_bar, is_beat, is_ts = cls == BAR, cls == BEAT, cls == TIME_SIGNATURE
+        is_pitch, is_duration = cls == PITCH, cls == DURATION
+        # Bar: the new bar starts where the previous one ends; its length comes with Time_Signature.
+        self.bar_start = torch.where(is_bar, self.bar_start + self.bar_ticks, self.bar_start)
+        self.n_bars += is_bar
+        signature = value.clamp(max=len(TIME_SIGNATURES) - 1)
+        self.bar_ticks = torch.where(is_ts, tables.bar_ticks[signature], self.bar_ticks)
+        self.bar_grids = torch.where(is_ts, tables.bar_grids[signature], self.bar_grids)
+        self.unit = torch.where(is_ts, tables.bar_units[signature], self.unit)
+        self.first_bar_ticks = torch.where(is_ts & (self.n_bars == 1), self.bar_ticks, self.first_bar_ticks)
+        self.grid = torch.where(is_bar, -1, torch.where(is_beat, value, self.grid))
+        self.last_pitch = torch.where(is_bar | is_beat, _NO_PITCH, torch.where(is_pitch, value, self.last_pitch))
+        self.pending_pitch = torch.where(is_pitch, value, self.pending_pitch)
+        # Note_Duration: the pending note ends at its Beat's tick plus the duration.
+        end = self.bar_start + self.grid.clamp(min=0) * TICKS_PER_GRID + value  # [B]
+        self.max_end = torch.where(is_duration, torch.maximum(self.max_end, end), self.max_end)
+        slot = self.pending_pitch.unsqueeze(1)  # [B, 1]
+        previous_end = self.pitch_end.gather(1, slot).squeeze(1)  # [B]
+        new_end = torch.where(is_duration, torch.maximum(previous_end, end), previous_end)
+        self.pitch_end.scatter_(1, slot, new_end.unsqueeze(1))
+        self.phase = torch.where(cls == SKIP, self.phase, cls)
+
+
+class RemiGrammarLogitsProcessor(LogitsProcessor):
+    """Mask every token that would make a row an invalid, non-round-tripping REMI piece.
+
+    Allowed at each step: ``Composer`` -> ``Tempo`` -> ``BOS`` -> ``Bar``; after ``Bar`` a
+    ``Time_Signature``; then per bar ``{Beat {Note_Pitch Note_Duration}+}*`` with Beats strictly
+    increasing and below the bar's grid count, then ``Bar`` or ``EOS``. Never ``PAD``, never a second
+    Composer/Tempo/BOS, never an id outside the vocabulary. The extra rules that make the decoded MIDI
+    re-encode to the same events are listed in the module docstring. After ``max_bars`` bars only EOS
+    can end the last one. A row that has finished (EOS) keeps EOS allowed, so batched sampling never
+    sees an all-masked row.
+
+    Args:
+        vocabulary_or_tokenizer: the event strings in id order (``config.event_vocabulary``,
+            ``vocab.complete_vocabulary()``) or a tokenizer with an ``event_vocabulary`` attribute.
+        max_bars: most bars a piece may have (SPEC §5: 128).
+        max_length: total length of the (padded) sequences at which ``generate`` stops; every row is
+            steered to end with EOS by then. ``None``: no length budget.
+        max_events: most events per piece, padding not counted (SPEC §5: 1200). ``None``: no limit.
+
+    If a prompt leaves no valid continuation inside the budget, the budget is ignored for that row;
+    if a prompt is not valid REMI at all, only EOS is allowed for that row.
+    """
+
+    def __init__(
+        self,
+        vocabulary_or_tokenizer: Sequence[str] | object,
+        max_bars: int = 128,
+        max_length: int | None = None,
+        max_events: int | None = None,
+    ):
+        if max_bars < 1:
+            raise ValueError(f"max_bars must be at least 1, got {max_bars}")
+        self.tables = _TokenTables(_event_vocabulary(vocabulary_or_tokenizer))
+        self.max_bars = max_bars
+        self.max_length = max_length
+        self.max_events = max_events
+        self._eos_slot = 5
+        self._state: _RowState | None = None
+        self._seen: torch.Tensor | None = None  # the input_ids of the previous call
+        self._vocab_slots: torch.Tensor | None = None  # [V] slot per column of the scores
+
+    # --- state tracking ---------------------------------------------------------------------
+
+    def _sync(self, input_ids: torch.Tensor) -> _RowState:
+        """The state after ``input_ids``: one incremental step when possible, else a full parse."""
+        seen = self._seen
+        incremental = (
+            self._state is not None
+            and seen is not None
+            and seen.shape[0] == input_ids.shape[0]
+            and seen.shape[1] + 1 == input_ids.shape[1]
+            and seen.device == input_ids.device
+            and torch.equal(seen, input_ids[:, :-1])
+        )
+        if incremental:
+            self._state.advance(input_ids[:, -1], self.tables)
+        else:
+            self.tables.to(input_ids.device)
+            self._state = _RowState(input_ids.shape[0], input_ids.device)
+            for column in input_ids.unbind(1):
+                self._state.advance(column, self.tables)
+        self._seen = input_ids
+        return self._state
+
+    # --- costs of candidate tokens ----------------------------------------------------------
+
+    def _finish_cost(self, end, bar_end, n_bars, first_bar_ticks) -> torch.Tensor:
+        """Tokens needed to end the piece once the current bar's content is complete.
+
+        1 (EOS) when every note has ended before the bar's end and the first bar will not read back
+        as a pickup; else 3 (Bar, a Time_Signature long enough, EOS) when one more bar is allowed;
+        else impossible. Arguments broadcast together.
+        """
+        first_bar_ok = (n_bars >= 2) | (first_bar_ticks >= FULL_BAR_TICKS)
+        can_end = (end < bar_end) & first_bar_ok
+        return torch.where(can_end, 1, torch.where(n_bars < self.max_bars, 3, _INF))
+
+    def _signature_costs(self, s: _RowState, n_bars, bar_start) -> torch.Tensor:
+        """``[B, S]`` cost of finishing after each Time_Signature of the bar number ``n_bars`` starting
+        at ``bar_start`` (``_INF`` where that signature is not allowed)."""
+        ticks = self.tables.bar_ticks.unsqueeze(0)  # [1, S]
+        n_bars, bar_start = n_bars.unsqueeze(1), bar_start.unsqueeze(1)  # [B, 1]
+        first_bar_ticks = torch.where(n_bars == 1, ticks, s.first_bar_ticks.unsqueeze(1))  # [B, S]
+        # Pickup rule: a short first bar needs a second bar that is not longer.
+        pickup = (n_bars == 2) & (first_bar_ticks < FULL_BAR_TICKS) & (ticks > first_bar_ticks)  # [B, S]
+        cost = self._finish_cost(s.max_end.unsqueeze(1), bar_start + ticks, n_bars, first_bar_ticks)
+        return torch.where(pickup, _INF, cost)
+
+    def _slot_costs(self, s: _RowState) -> torch.Tensor:
+        """``[B, num_slots]``: for each slot, the tokens needed to finish the piece after emitting it
+        (``_INF`` where the token is not allowed at all)."""
+        t = self.tables
+        phase = s.phase
+        in_bar = (phase == TIME_SIGNATURE) | (phase == DURATION)  # a bar's content is complete
+        bar_end = s.bar_start + s.bar_ticks
+        tick = s.bar_start + s.grid.clamp(min=0) * TICKS_PER_GRID  # [B] tick of the current Beat
+
+        def only(condition: torch.Tensor, cost) -> torch.Tensor:
+            return torch.where(condition, cost, _INF)
+
+        composer = only(phase == _START, _COST_AFTER_COMPOSER)
+        tempo = only(phase == COMPOSER, _COST_AFTER_TEMPO)
+        bos = only(phase == TEMPO, _COST_AFTER_BOS)
+        next_bar = 1 + self._signature_costs(s, s.n_bars + 1, bar_end).amin(1)  # [B]
+        bar = only((in_bar | (phase == BOS)) & (s.n_bars < self.max_bars), next_bar)
+        can_end = in_bar & (self._finish_cost(s.max_end, bar_end, s.n_bars, s.first_bar_ticks) == 1)
+        eos = only(can_end | (phase == EOS), 0)
+        signature = only((phase == BAR).unsqueeze(1), self._signature_costs(s, s.n_bars, s.bar_start))  # [B, S]
+
+        # Beat g: later than the current one, inside the bar, with some pitch free to start there;
+        # cheapest completion is one note of the shortest duration, then finishing the bar.
+        grids = torch.arange(MAX_GRIDS, device=phase.device)  # [G]
+        beat_tick = s.bar_start.unsqueeze(1) + grids * TICKS_PER_GRID  # [B, G]
+        piano = s.pitch_end[:, PITCH_MIN : PITCH_MAX + 1]  # [B, 88]
+        free = (piano.unsqueeze(1) <= beat_tick.unsqueeze(2)).any(2)  # [B, G]
+        beat_ok = in_bar.unsqueeze(1) & (grids > s.grid.unsqueeze(1)) & (grids < s.bar_grids.unsqueeze(1)) & free
+        shortest_end = torch.maximum(s.max_end.unsqueeze(1), beat_tick + s.unit.unsqueeze(1))  # [B, G]
+        beat_cost = 2 + self._finish_cost(shortest_end, bar_end.unsqueeze(1), s.n_bars.unsqueeze(1),
+                                          s.first_bar_ticks.unsqueeze(1))
+        beat = only(beat_ok, beat_cost)  # [B, G]
+
+        # Note_Pitch p on the current Beat: descending, and not while the same pitch still sounds.
+        pitches = torch.arange(_PITCH_SLOTS, device=phase.device)  # [P]
+        pitch_phase = (phase == BEAT) | (phase == DURATION)
+        pitch_ok = pitch_phase.unsqueeze(1) & (pitches < s.last_pitch.unsqueeze(1)) & (s.pitch_end <= tick.unsqueeze(1))
+        pitch_cost = 1 + self._finish_cost(torch.maximum(s.max_end, tick + s.unit), bar_end, s.n_bars,
+                                           s.first_bar_ticks)  # [B]
+        pitch = only(pitch_ok, pitch_cost.unsqueeze(1))  # [B, P]
+
+        # Note_Duration d: a multiple of the bar's unit, at most one bar.
+        d = t.duration_values.unsqueeze(0)  # [1, D]
+        unit = s.unit.unsqueeze(1)
+        duration_ok = (phase == PITCH).unsqueeze(1) & (d % unit == 0) & (d <= s.bar_ticks.unsqueeze(1))
+        note_end = torch.maximum(s.max_end.unsqueeze(1), tick.unsqueeze(1) + d)  # [B, D]
+        duration = only(duration_ok, self._finish_cost(note_end, bar_end.unsqueeze(1), s.n_bars.unsqueeze(1),
+                                                       s.first_bar_ticks.unsqueeze(1)))
+
+        never = torch.full_like(phase, _INF)
+        columns = [never, composer, tempo, bos, bar, eos]
+        return torch.cat([torch.stack(columns, 1), signature, beat, pitch, duration], 1)  # [B, num_slots]
+
+    def _budget(self, s: _RowState, length: int) -> torch.Tensor | None:
+        """``[B]`` tokens each row may still emit, including this one (``None``: unlimited)."""
+        limits = []
+        if self.max_length is not None:
+            limits.append(torch.full_like(s.length, self.max_length - length))
+        if self.max_events is not None:
+            limits.append(self.max_events - s.length)
+        return torch.stack(limits).amin(0) if limits else None
+
+    # --- the processor ----------------------------------------------------------------------
+
+    def allowed_mask(self, input_ids: torch.Tensor, vocab_size: int | None = None) -> torch.Tensor:
+        """``[B, V]`` bool: which tokens may follow each row of ``input_ids`` (``[B, L]``)."""
+        state = self._sync(input_ids)
+        costs = self._slot_costs(state)  # [B, K]
+        valid = (costs < _INF) & self.tables.slot_present
+        budget = self._budget(state, input_ids.shape[1])
+        allowed = valid if budget is None else valid & (costs <= (budget - 1).unsqueeze(1))
+        # Rows with nothing inside the budget fall back to the grammar alone, then to EOS.
+        allowed = torch.where(allowed.any(1, keepdim=True), allowed, valid)
+        stuck = ~allowed.any(1)
+        allowed[:, self._eos_slot] |= stuck
+        return allowed[:, self._slots_for(vocab_size or self.tables.vocab_size, input_ids.device)]
+
+    def _slots_for(self, vocab_size: int, device: torch.device) -> torch.Tensor:
+        """``[V]`` slot of each score column; columns beyond the vocabulary get the never-slot."""
+        slots = self._vocab_slots
+        if slots is None or slots.numel() != vocab_size or slots.device != device:
+            known = self.tables.token_slot[: self.tables.vocab_size].to(device)
+            slots = torch.zeros(vocab_size, dtype=torch.long, device=device)
+            n = min(vocab_size, known.numel())
+            slots[:n] = known[:n]
+            self._vocab_slots = slots
+        return slots
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        allowed = self.allowed_mask(input_ids, scores.shape[-1])  # [B, V]
+        return scores.masked_fill(~allowed, float("-inf"))
+
+
+# --- what G2MForCausalLM.generate hands to GenerationMixin.generate -----------------------------
+
+
+def _setting(name: str, kwargs: dict, configs: Sequence[GenerationConfig | None]) -> Any:
+    """A generation setting as `generate` will resolve it: call argument, then the configs in order."""
+    if kwargs.get(name) is not None:
+        return kwargs[name]
+    for config in configs:
+        if config is not None and getattr(config, name, None) is not None:
+            return getattr(config, name)
+    return None
+
+
+def _prompt_length(inputs: torch.Tensor | None, kwargs: dict) -> int:
+    """Length of the prompt `generate` will start from (it starts from one BOS when given none)."""
+    for prompt in (inputs, kwargs.get("input_ids"), kwargs.get("inputs_embeds")):
+        if prompt is not None:
+            return prompt.shape[1]
+    return 1
+
+
+def remi_generate_arguments(
+    model: Any,
+    inputs: torch.Tensor | None,
+    generation_config: GenerationConfig | None,
+    logits_processor: LogitsProcessorList | None,
+    kwargs: dict,
+    remi_grammar: bool,
+    max_bars: int,
+    max_events: int | None,
+) -> tuple[GenerationConfig | None, LogitsProcessorList, dict]:
+    """Arguments for `GenerationMixin.generate`: SPEC §5 defaults filled in, the grammar appended, and
+    (for a float32 model, unless the caller chose a cache) a `PreallocatedCache`.
+
+    A SPEC default applies to a setting only when the call, the given ``generation_config`` and
+    ``model.generation_config`` all leave it unset (``max_length`` also yields to ``max_new_tokens``).
+    The grammar comes after the caller's processors and before temperature / top-p, so nucleus
+    sampling works on the valid tokens only. Its length budget is the ``max_length`` / ``max_new_tokens``
+    that `generate` will stop at.
+    """
+    kwargs = dict(kwargs)
+    if generation_config is not None:
+        generation_config = copy.deepcopy(generation_config)
+    configs = (generation_config, model.generation_config)
+    sampling = _setting("do_sample", kwargs, configs) in (None, True)
+    for name, value in SPEC_GENERATION_DEFAULTS.items():
+        if _setting(name, kwargs, configs) is not None:
+            continue
+        if name == "max_length" and _setting("max_new_tokens", kwargs, configs) is not None:
+            continue
+        if name in _SAMPLING_SETTINGS and not sampling:  # greedy decoding asked for: no warper settings
+            continue
+        if generation_config is None:
+            kwargs[name] = value
+        else:  # a call with a generation config and loose settings too would make transformers warn
+            setattr(generation_config, name, value)
+
+    caching = _setting("use_cache", kwargs, configs) is not False
+    chosen = kwargs.get("cache") is not None or kwargs.get("past_key_values") is not None
+    if caching and not chosen and _setting("cache_implementation", kwargs, configs) is None:
+        # In place appends pay off in float32. Reduced-precision matmuls on CPU are much slower on the
+        # cache's strided views than on the contiguous tensors torch.cat makes (see kv_cache.py).
+        if model.dtype == torch.float32:
+            kwargs["cache"] = PreallocatedCache()
+
+    processors = LogitsProcessorList(logits_processor or [])
+    vocabulary = getattr(model.config, "event_vocabulary", None)
+    if remi_grammar and not vocabulary:
+        logger.warning_once("config.event_vocabulary is not set: generating without the REMI grammar")
+    elif remi_grammar:
+        max_new_tokens = _setting("max_new_tokens", kwargs, configs)
+        if max_new_tokens is not None:
+            max_length = _prompt_length(inputs, kwargs) + max_new_tokens
+        else:
+            max_length = _setting("max_length", kwargs, configs)
+        processors.append(
+            RemiGrammarLogitsProcessor(vocabulary, max_bars=max_bars, max_length=max_length, max_events=max_events)
+        )
+    return generation_config, processors, kwargs
+
+
+__all__ = ["SPEC_GENERATION_DEFAULTS", "RemiGrammarLogitsProcessor", "bar_geometry", "remi_generate_arguments"]

@@ -1,0 +1,631 @@
+"""The Generality-to-Mastery decoder (SPEC §3) and composer classifier (SPEC §6) as transformers models.
+
+Numerically the same function as the original: token embedding scaled by sqrt(d) and dropped out twice,
+concatenated (not interleaved) sinusoidal positions, pre-LN layers without a final LayerNorm, gated style
+adapters after some layers conditioned on the embedded composer token, and an untied output layer with bias.
+
+Beyond the original: batched inputs with left padding (positions and the composer condition are taken per
+row from the attention mask), a key/value cache for generation, eager or SDPA attention, gradient
+checkpointing.
+
+How the composer condition survives the key/value cache: a cached decoding step only sees the new token,
+so the condition cannot be read from the inputs. Every forward therefore accepts `style_token_ids` (one id
+per row), and `G2MForCausalLM.prepare_inputs_for_generation` recomputes it at every step from the full
+sequence that `generate()` keeps (the first attended token of each row). Nothing is stored on the cache, so
+beam search, cache reordering and cache cropping need no special care. A hand-written decoding loop passes
+`style_token_ids=prompt_ids[:, 0]` (its composer tokens) with every cached step.
+
+Remote-code file: imports only torch, transformers and its sibling files (relative imports).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    GenerationMixin,
+    PreTrainedModel,
+)
+from transformers import initialization as init
+from transformers.cache_utils import Cache, DynamicCache
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import can_return_tuple
+from transformers.utils.deprecation import deprecate_kwarg
+
+from .configuration_g2m import G2MConfig
+from .errors import ModelInputError
+from .grammar import remi_generate_arguments
+
+AttentionFunction = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
+
+
+# --- small tensor helpers -------------------------------------------------------------------------------
+
+
+def first_token_index(attention_mask: torch.Tensor | None, batch_size: int, device: torch.device) -> torch.Tensor:
+    """Index of each row's first attended token (after any left padding); 0 for every row without a mask."""
+    if attention_mask is None:
+        return torch.zeros(batch_size, dtype=torch.long, device=device)
+    return attention_mask.long().argmax(dim=-1)  # argmax returns the first maximum: [B]
+
+
+def positions_from_mask(
+    attention_mask: torch.Tensor | None, batch_size: int, query_length: int, past_length: int, device: torch.device
+) -> torch.Tensor:
+    """Position of every query token, counting only attended tokens, so a left-padded row starts at 0. [B, T]"""
+    if attention_mask is None:
+        return torch.arange(past_length, past_length + query_length, device=device).expand(batch_size, -1)
+    positions = attention_mask.long().cumsum(dim=-1) - 1  # [B, past + T]
+    return positions.masked_fill(attention_mask == 0, 0)[:, -query_length:]
+
+
+def sinusoidal_positions(position_ids: torch.Tensor, dim: int) -> torch.Tensor:
+    """Concatenated sinusoids [sin(p * f), cos(p * f)] with f = 1 / 10000^(2i / dim), in float32. [B, T, dim]
+
+    Computed on the fly (a few hundred multiplies): nothing to save, and nothing that `from_pretrained`
+    could leave uninitialised.
+    """
+    inv_freq = 1.0 / (10000 ** (torch.arange(0.0, dim, 2.0, device=position_ids.device) / dim))  # [dim / 2]
+    angles = position_ids.float()[..., None] * inv_freq  # [B, T, dim / 2]
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+def attention_bias(
+    visible: torch.Tensor | None,
+    query_length: int,
+    past_length: int,
+    causal: bool,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
+    """Additive attention mask: 0 where a query may look, the dtype's minimum elsewhere. [B or 1, 1, T, past + T]
+
+    `visible` [B, past + T] marks real (non-padding) keys. A finite minimum instead of -inf keeps the rows of
+    padding queries, which may see no key at all, free of NaNs.
+    """
+    key_length = past_length + query_length
+    allowed = torch.ones(1, 1, query_length, key_length, dtype=torch.bool, device=device)
+    if causal:
+        query_positions = torch.arange(past_length, key_length, device=device)
+        allowed = allowed & (torch.arange(key_length, device=device) <= query_positions[:, None])  # [1, 1, T, K]
+    if visible is not None:
+        allowed = allowed & visible[:, None, None, :]  # [B, 1, T, K]
+    return torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
+
+
+def padding_is_invisible(visible: torch.Tensor, causal: bool) -> bool:
+    """Whether a padding mask would change nothing for the real tokens.
+
+    True without any padding, and for causal attention with right padding only: a real token never
+    looks at a later position.
+    """
+    if not causal:
+        return bool(visible.all())
+    return not bool((visible[:, 1:] & ~visible[:, :-1]).any())  # no padding before a real token
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain softmax attention; also the one that can return the attention weights."""
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling  # [B, H, T, K]
+    if attention_mask is not None:
+        weights = weights + attention_mask
+    weights = nn.functional.softmax(weights, dim=-1, dtype=torch.float32).to(query.dtype)
+    weights = nn.functional.dropout(weights, p=dropout, training=module.training)
+    output = torch.matmul(weights, value).transpose(1, 2).contiguous()  # [B, T, H, head_dim]
+    return output, weights
+
+
+# --- layers ---------------------------------------------------------------------------------------------
+
+
+class G2MAttention(nn.Module):
+    """Multi-head self-attention without biases (the original's `nn.MultiheadAttention(bias=False)`)."""
+
+    def __init__(self, config: G2MConfig, layer_idx: int, is_causal: bool):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.is_causal = is_causal  # read by the SDPA interface when no mask is passed
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scaling = self.head_dim**-0.5
+        self.attention_dropout = config.attention_dropout
+        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+        self.o_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        attention_function: AttentionFunction,
+        cache: Cache | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch_size, length, _ = hidden_states.shape
+        heads_shape = (batch_size, length, self.num_heads, self.head_dim)
+        query = self.q_proj(hidden_states).view(heads_shape).transpose(1, 2)  # [B, H, T, head_dim]
+        key = self.k_proj(hidden_states).view(heads_shape).transpose(1, 2)
+        value = self.v_proj(hidden_states).view(heads_shape).transpose(1, 2)
+        if cache is not None:
+            key, value = cache.update(key, value, self.layer_idx)  # [B, H, past + T, head_dim]
+
+        output, weights = attention_function(
+            self,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=self.attention_dropout if self.training else 0.0,
+            scaling=self.scaling,
+        )
+        output = output.reshape(batch_size, length, -1)  # [B, T, d]
+        return self.o_proj(output), weights
+
+
+class G2MFeedForward(nn.Module):
+    """Linear -> ReLU -> Dropout -> Linear -> Dropout (the original's `ffn` Sequential)."""
+
+    def __init__(self, config: G2MConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.activation = nn.ReLU()
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.dropout(self.activation(self.fc1(hidden_states)))  # [B, T, d_ff]
+        return self.dropout(self.fc2(hidden_states))
+
+
+class G2MDecoderLayer(GradientCheckpointingLayer):
+    """Pre-LN Transformer layer: x + Attention(LN1(x)), then x + FFN(LN2(x))."""
+
+    def __init__(self, config: G2MConfig, layer_idx: int, is_causal: bool):
+        super().__init__()
+        self.input_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.self_attn = G2MAttention(config, layer_idx, is_causal)
+        self.post_attention_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = G2MFeedForward(config)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        attention_function: AttentionFunction = eager_attention_forward,
+        cache: Cache | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attention_output, weights = self.self_attn(
+            self.input_layernorm(hidden_states), attention_mask, attention_function, cache=cache
+        )
+        hidden_states = hidden_states + attention_output
+        hidden_states = hidden_states + self.mlp(self.post_attention_layernorm(hidden_states))
+        return hidden_states, weights
+
+
+class G2MStyleAdapter(nn.Module):
+    """Gated style adapter: x + W2(GELU(W1([x ; style]))), W1: 2d -> 2d, W2: 2d -> d, both with bias."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.linear1 = nn.Linear(2 * hidden_size, 2 * hidden_size)
+        self.activation = nn.GELU()
+        self.linear2 = nn.Linear(2 * hidden_size, hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        joint = torch.cat([hidden_states, style.expand_as(hidden_states)], dim=-1)  # [B, T, 2d]
+        return hidden_states + self.linear2(self.activation(self.linear1(joint)))
+
+
+class G2MStyleAdapters(nn.Module):
+    """The style adapters, each named by the index of the layer it follows (`style_adapters.<layer>`).
+
+    A plain module rather than an `nn.ModuleDict`, called as a whole (`style_adapters(layer_idx, x, style)`)
+    instead of indexed, so that PEFT's `modules_to_save=["style_adapters"]` can wrap it.
+    """
+
+    def __init__(self, config: G2MConfig):
+        super().__init__()
+        for i in config.style_adapter_layers:
+            self.add_module(str(i), G2MStyleAdapter(config.hidden_size))
+
+    def __getitem__(self, layer: str | int) -> G2MStyleAdapter:
+        return self._modules[str(layer)]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def forward(self, layer_idx: int, hidden_states: torch.Tensor, style: torch.Tensor | None) -> torch.Tensor:
+        adapter = self._modules.get(str(layer_idx))
+        return hidden_states if adapter is None else adapter(hidden_states, style)
+
+
+# --- models ---------------------------------------------------------------------------------------------
+
+
+class G2MPreTrainedModel(PreTrainedModel):
+    """Weight initialisation and the transformers class attributes shared by the G2M models."""
+
+    config_class = G2MConfig
+    config: G2MConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["G2MDecoderLayer"]
+    _supports_sdpa = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """The original init: Linear / Embedding weights N(0, std), biases 0, LayerNorm gains N(1, std)."""
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            init.normal_(module.weight, mean=0.0, std=std)  # the padding row too, as in the original
+        elif isinstance(module, nn.LayerNorm):
+            init.normal_(module.weight, mean=1.0, std=std)
+        if getattr(module, "bias", None) is not None:
+            init.zeros_(module.bias)
+
+
+class G2MModel(G2MPreTrainedModel):
+    """The Transformer stack without an output head: embeddings, positions, layers and style adapters.
+
+    `is_causal=False` makes it the bidirectional encoder of the composer classifier.
+    """
+
+    def __init__(self, config: G2MConfig, is_causal: bool = True):
+        super().__init__(config)
+        self.is_causal = is_causal
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.embed_scale = math.sqrt(config.hidden_size)
+        self.embed_dropout = nn.Dropout(config.hidden_dropout_prob)
+        # The original drops out a second time, after taking the style condition and before adding positions.
+        self.input_dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.layers = nn.ModuleList([G2MDecoderLayer(config, i, is_causal) for i in range(config.num_hidden_layers)])
+        self.style_adapters = G2MStyleAdapters(config)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embed_tokens = value
+
+    def _scale(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Embeddings times sqrt(d), then the embedding dropout: what the style condition sees. [..., d]"""
+        return self.embed_dropout(embeddings * self.embed_scale)
+
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        style_token_ids: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+    ) -> BaseModelOutputWithPast:
+        r"""
+        Args:
+            input_ids: token ids [B, T] (new tokens only when a cache holds the earlier ones).
+            attention_mask: 1 for real tokens, 0 for padding, over the cached and the new tokens [B, past + T].
+                Left padding is supported: positions and the style token are taken per row from it.
+            position_ids: positions of the new tokens [B, T]; derived from `attention_mask` when omitted.
+            cache: key/value cache (`DynamicCache`) from an earlier call; `past_key_values` is accepted too.
+            inputs_embeds: unscaled token embeddings [B, T, d] instead of `input_ids`.
+            style_token_ids: the token conditioning the style adapters, one per row [B] (the composer token).
+                Defaults to each row's first attended token; required for a step after a filled cache.
+            use_cache: return a cache (default: when one is passed in, or `config.use_cache` outside training).
+            output_attentions: return the attention weights of every layer (computed with eager attention).
+            output_hidden_states: return the input of the first layer and the output of every layer.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ModelInputError("pass exactly one of input_ids and inputs_embeds")
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if use_cache is None:  # a cache passed in is used; training makes none by default
+            use_cache = cache is not None or (self.config.use_cache and self.is_causal and not self.training)
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
+        if not use_cache:
+            cache = None
+
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        hidden_states = self._scale(inputs_embeds)  # [B, T, d]
+        batch_size, length, _ = hidden_states.shape
+        past_length = cache.get_seq_length() if cache is not None else 0
+        if attention_mask is not None and attention_mask.shape[-1] != past_length + length:
+            raise ModelInputError(
+                f"attention_mask covers {attention_mask.shape[-1]} tokens but there are {past_length} cached "
+                f"and {length} new ones; pass the mask of the whole sequence"
+            )
+
+        style = self._style_condition(hidden_states, attention_mask, style_token_ids, past_length)  # [B, 1, d]
+        if position_ids is None:
+            position_ids = positions_from_mask(attention_mask, batch_size, length, past_length, hidden_states.device)
+        positions = sinusoidal_positions(position_ids, self.config.hidden_size).to(hidden_states.dtype)
+        hidden_states = self.input_dropout(hidden_states) + positions
+
+        attention_function, fuses_causal_mask = self._attention_function(output_attentions)
+        mask = self._attention_mask(attention_mask, hidden_states, past_length, fuses_causal_mask)
+
+        all_hidden_states = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for i, layer in enumerate(self.layers):
+            hidden_states, weights = layer(
+                hidden_states, attention_mask=mask, attention_function=attention_function, cache=cache
+            )
+            hidden_states = self.style_adapters(i, hidden_states, style)
+            if output_hidden_states:
+                all_hidden_states += (hidden_states,)
+            if output_attentions:
+                all_attentions += (weights,)
+
+        return BaseModelOutputWithPast(
+            last_hidden_state=hidden_states,
+            cache=cache,
+            hidden_states=all_hidden_states,
+            attentions=all_attentions,
+        )
+
+    def _style_condition(
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        style_token_ids: torch.Tensor | None,
+        past_length: int,
+    ) -> torch.Tensor | None:
+        """The embedded style (composer) token of each row, after scaling and embedding dropout. [B, 1, d]"""
+        if not self.config.style_adapter_layers:
+            return None
+        if style_token_ids is not None:
+            return self._scale(self.embed_tokens(style_token_ids))[:, None, :]
+        if past_length:
+            raise ModelInputError(
+                "the style adapters need each row's composer token, which a cached step does not see: "
+                "pass style_token_ids (e.g. prompt_ids[:, 0]) with every call after the first"
+            )
+        rows = torch.arange(hidden_states.shape[0], device=hidden_states.device)
+        first = first_token_index(attention_mask, hidden_states.shape[0], hidden_states.device)
+        return hidden_states[rows, first][:, None, :]
+
+    def _attention_function(self, output_attentions: bool) -> tuple[AttentionFunction, bool]:
+        """The configured attention (eager when weights are wanted) and whether it applies causality itself."""
+        implementation = "eager" if output_attentions else self.config._attn_implementation
+        function = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+        return function, implementation == "sdpa"
+
+    def _attention_mask(
+        self,
+        attention_mask: torch.Tensor | None,
+        hidden_states: torch.Tensor,
+        past_length: int,
+        fuses_causal_mask: bool,
+    ) -> torch.Tensor | None:
+        """The additive mask for this call, or None when the attention needs none (its fast path)."""
+        length = hidden_states.shape[1]
+        visible = None if attention_mask is None else attention_mask.bool()
+        if visible is not None and padding_is_invisible(visible, self.is_causal):
+            visible = None
+        if visible is None:
+            # SDPA's own causal flag aligns queries with the first keys, so it is only right without a cache.
+            if not self.is_causal or length == 1 or (fuses_causal_mask and past_length == 0):
+                return None
+        # The mask must have the dtype of the attention scores: autocast's when it is on (SDPA insists).
+        device_type = hidden_states.device.type
+        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else hidden_states.dtype
+        return attention_bias(visible, length, past_length, self.is_causal, dtype, hidden_states.device)
+
+
+class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
+    """The Generality-to-Mastery decoder with its (untied, biased) output layer; generates with `generate()`."""
+
+    def __init__(self, config: G2MConfig):
+        super().__init__(config)
+        self.model = G2MModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    @deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache: Cache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        style_token_ids: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        logits_to_keep: int = 0,
+        **loss_kwargs,
+    ) -> CausalLMOutputWithPast:
+        r"""
+        Args:
+            labels: target ids [B, T], unshifted (the loss predicts `labels[:, 1:]` from the positions before);
+                -100 and the padding id are ignored.
+            logits_to_keep: compute logits for the last this many positions only (0: all), as in generation.
+            loss_kwargs: passed to the loss (e.g. `num_items_in_batch` from `Trainer`).
+
+        The other arguments are those of [`G2MModel.forward`].
+        """
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            inputs_embeds=inputs_embeds,
+            style_token_ids=style_token_ids,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        hidden_states = outputs.last_hidden_state[:, -logits_to_keep:]  # -0 keeps every position
+        logits = self.lm_head(self.dropout(hidden_states))  # [B, T, V]
+
+        loss = None
+        if labels is not None:
+            if self.config.pad_token_id is not None:
+                labels = labels.masked_fill(labels == self.config.pad_token_id, -100)
+            loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **loss_kwargs)
+
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            cache=outputs.cache,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+    def prepare_inputs_for_generation(self, input_ids: torch.LongTensor, attention_mask=None, **kwargs) -> dict:
+        """The generic preparation, plus each row's style token read from the full sequence generated so far."""
+        model_inputs = super().prepare_inputs_for_generation(input_ids, attention_mask=attention_mask, **kwargs)
+        if model_inputs.get("style_token_ids") is None:
+            rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+            first = first_token_index(attention_mask, input_ids.shape[0], input_ids.device)
+            model_inputs["style_token_ids"] = input_ids[rows, first]
+        return model_inputs
+
+    def generate(
+        self,
+        inputs: torch.Tensor | None = None,
+        generation_config=None,
+        logits_processor=None,
+        *,
+        remi_grammar: bool = True,
+        max_bars: int = 128,
+        max_events: int | None = None,
+        **kwargs,
+    ):
+        """`GenerationMixin.generate` with the original's sampling defaults and REMI-grammar decoding.
+
+        Settings that neither the call nor a generation config gives take the SPEC §5 values
+        (`grammar.SPEC_GENERATION_DEFAULTS`: sampling, temperature 1.1, top-p 0.99, 1200 tokens).
+        With `remi_grammar` (and `config.event_vocabulary` set) a `RemiGrammarLogitsProcessor` is
+        appended to `logits_processor`, so every row is a valid piece of at most `max_bars` bars
+        (and `max_events` events, padding not counted) that ends with EOS before the length limit.
+        Every other argument is `GenerationMixin.generate`'s.
+        """
+        generation_config, logits_processor, kwargs = remi_generate_arguments(
+            self, inputs, generation_config, logits_processor, kwargs, remi_grammar, max_bars, max_events
+        )
+        return super().generate(
+            inputs, generation_config=generation_config, logits_processor=logits_processor, **kwargs
+        )
+
+
+class G2MForSequenceClassification(G2MPreTrainedModel):
+    """The composer classifier (SPEC §6): a bidirectional G2M encoder classifying from its first position.
+
+    The original feeds a piece without its composer token, masks padding keys, and puts a biased linear
+    layer on the first position's output. Labels come from `config.id2label`. (Training-time difference:
+    the original adds positions before its second embedding dropout; here both dropouts come first, as in
+    the decoder.)
+    """
+
+    def __init__(self, config: G2MConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = G2MModel(config, is_causal=False)
+        self.score = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+    ) -> SequenceClassifierOutput:
+        r"""
+        Args:
+            attention_mask: 1 for real tokens [B, T]; defaults to `input_ids != pad_token_id` (as the original).
+            labels: class ids [B] (see `config.id2label`).
+
+        The other arguments are those of [`G2MModel.forward`].
+        """
+        if attention_mask is None and input_ids is not None and self.config.pad_token_id is not None:
+            attention_mask = (input_ids != self.config.pad_token_id).long()
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            use_cache=False,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        hidden_states = outputs.last_hidden_state  # [B, T, d]
+        rows = torch.arange(hidden_states.shape[0], device=hidden_states.device)
+        first = first_token_index(attention_mask, hidden_states.shape[0], hidden_states.device)
+        logits = self.score(hidden_states[rows, first])  # [B, num_labels]
+
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(labels=labels, pooled_logits=logits, config=self.config)
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+
+def register_auto_classes() -> None:
+    """Register the G2M classes with the Auto classes, in this process and in the `auto_map` of saved folders.
+
+    Called when `g2m_hf` is imported (never at import of this file, which also runs as Hub remote code).
+    """
+    AutoConfig.register(G2MConfig.model_type, G2MConfig, exist_ok=True)
+    G2MConfig.register_for_auto_class()
+    for auto_class, model_class in (
+        (AutoModel, G2MModel),
+        (AutoModelForCausalLM, G2MForCausalLM),
+        (AutoModelForSequenceClassification, G2MForSequenceClassification),
+    ):
+        auto_class.register(G2MConfig, model_class, exist_ok=True)
+        model_class.register_for_auto_class(auto_class.__name__)
+
+
+__all__ = [
+    "G2MPreTrainedModel",
+    "G2MModel",
+    "G2MForCausalLM",
+    "G2MForSequenceClassification",
+    "G2MStyleAdapter",
+    "G2MStyleAdapters",
+    "register_auto_classes",
+]

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Rebuild the bundled default model (g2m_hf/default_model) end to end, from the repository root:
+#   bash training/build_default_model.sh
+# Steps: encode the music21 corpus (general material, and Bach / Beethoven / Mozart), pretrain,
+# fine-tune, then package the final files with loss curves, evaluation and model card.
+# About 1 h 30 on 2 CPU cores (dataset encoding ~40 min the first time, cached in data/cache).
+# PYTHON=... picks the interpreter; extra arguments go to both training scripts (e.g. --max_steps 20).
+set -euo pipefail
+
+PYTHON=${PYTHON:-.venv/bin/python}
+NUM_PROC=${NUM_PROC:-2}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+
+# Every music21 collection except the three composers the model masters: the generality material
+# (Composer_None). Bach, Beethoven and Mozart are kept for the mastery stage and its held-out pieces.
+GENERAL="airdsAirs beach chopin ciconia corelli cpebach demos essenFolksong handel haydn johnson_j_r
+  joplin josquin leadSheet liliuokalani luca lusitano miscFolk monteverdi nottingham-dataset oneills1850
+  palestrina ryansMammoth schoenberg schubert schumann_clara schumann_robert theoryExercises trecento
+  verdi weber webern"
+
+if [ ! -e data/general/dataset_dict.json ]; then
+  "$PYTHON" training/build_dataset.py --music21 --general $GENERAL \
+    --output data/general --num-proc "$NUM_PROC" --cache-dir data/cache
+fi
+if [ ! -e data/mastery/dataset_dict.json ]; then
+  "$PYTHON" training/build_dataset.py --music21 --composers bach beethoven mozart \
+    --output data/mastery --num-proc "$NUM_PROC" --cache-dir data/cache
+fi
+
+"$PYTHON" training/pretrain.py --config configs/default_pretrain.yaml --resume "$@"
+"$PYTHON" training/finetune.py --config configs/default_finetune.yaml --resume "$@"
+
+"$PYTHON" training/package_default_model.py \
+  --pretrained outputs/default_pretrain --finetuned outputs/default_finetune \
+  --reference-data data/mastery --evaluation-dir outputs/default_evaluation \
+  --output g2m_hf/default_model --overwrite

@@ -1,0 +1,368 @@
+"""Assemble the bundled default model (``g2m_hf/default_model``) from a pretraining and a fine-tuning run.
+
+    python training/package_default_model.py --pretrained outputs/default_pretrain \\
+        --finetuned outputs/default_finetune --reference-data data/mastery --output g2m_hf/default_model
+
+The last step of ``training/build_default_model.sh``. It
+
+1. copies the fine-tuned model folder's final files (weights, config, generation config, tokenizer,
+   training record, recipe) - never ``checkpoint-*/``, ``runs/``, pickles or code copies - and the
+   pretraining record as ``pretraining_record.json``;
+2. draws both runs' training and validation losses into ``loss_curves.png``;
+3. generates ``--pieces`` pieces per fine-tuned composer and compares them with the held-out
+   validation pieces of ``--reference-data``: the paper's H, GS and SI (``g2m_hf.evaluation``) and
+   listening-free sanity measures (grammar round trip, notes per bar, empty bars, repeated-note runs),
+   saved as ``evaluation.json`` (the full report with plots goes to ``--evaluation-dir``);
+4. writes the model card ``README.md``: usage from the package, the two-stage recipe, the measures
+   and the limits (the Hub card of ``hub_upload.model_card`` describes a Hub repository instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+
+from g2m_hf import G2MForCausalLM, G2MTokenizer, generate_midi
+from g2m_hf.errors import ConfigError
+from g2m_hf.evaluation import evaluate_folders, write_report
+from g2m_hf.metrics import METRIC_NAMES
+from g2m_hf.plotting import plot_loss_curves
+from g2m_hf.vocab import BAR_TOKEN, NO_COMPOSER, split_event
+from training.common import RECIPE_COPY_NAME, main_guard
+from training.record import RECORD_NAME
+
+SHIPPED_FILES = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    RECORD_NAME,
+    RECIPE_COPY_NAME,
+)
+"""What the package ships of a fine-tuning output folder (safetensors and JSON/YAML only)."""
+
+REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer_config.json")
+PRETRAINING_RECORD = "pretraining_record.json"
+LOSS_CURVES = "loss_curves.png"
+EVALUATION_JSON = "evaluation.json"
+PAPER = {"H": 3.17, "GS": 0.96, "SI_short": 0.31, "SI_mid": 0.23, "SI_long": 0.20}
+"""SPEC §7: the published Generality-to-Mastery figures."""
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pretrained", required=True, help="output folder of training/pretrain.py")
+    parser.add_argument("--finetuned", required=True, help="output folder of training/finetune.py (mode full)")
+    parser.add_argument("--reference-data", required=True, help="the fine-tuning dataset folder (its validation split)")
+    parser.add_argument("--output", default="g2m_hf/default_model", help="the model folder to write")
+    parser.add_argument("--evaluation-dir", default="outputs/default_evaluation",
+                        help="full evaluation report, generated and reference MIDI")
+    parser.add_argument("--pieces", type=int, default=6, help="generated pieces per composer (default 6)")
+    parser.add_argument("--max-bars", type=int, default=32, help="most bars per generated piece (default 32)")
+    parser.add_argument("--max-events", type=int, default=600, help="most events per generated piece (default 600)")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing model folder / report")
+    return parser.parse_args(argv)
+
+
+def copy_model_files(finetuned: Path, pretrained: Path, output: Path, overwrite: bool) -> None:
+    """Copy the shipped files into an empty (or, with ``overwrite``, emptied) ``output``."""
+    missing = [name for name in REQUIRED_FILES if not (finetuned / name).is_file()]
+    if missing:
+        raise ConfigError(f"{finetuned}: not a full fine-tuning output (missing {', '.join(missing)})")
+    if output.exists() and any(output.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"{output} already holds files; pass --overwrite to replace the bundled model")
+        shutil.rmtree(output)
+    output.mkdir(parents=True, exist_ok=True)
+    for name in SHIPPED_FILES:
+        if (finetuned / name).is_file():
+            shutil.copy2(finetuned / name, output / name)
+    shutil.copy2(pretrained / RECORD_NAME, output / PRETRAINING_RECORD)
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --- listening-free measures ----------------------------------------------------------------------
+
+
+def sanity_measures(events: Sequence[str]) -> dict[str, float]:
+    """Measures that catch unmusical output without listening: bars, notes per bar, the share of
+    bars without a note, and the longest run of consecutive notes on one pitch."""
+    bars: list[int] = []  # notes per bar
+    longest = run = 0
+    last_pitch = None
+    for token in events:
+        if token == BAR_TOKEN:
+            bars.append(0)
+            continue
+        name, value = split_event(token)
+        if name == "Note_Pitch" and bars:
+            bars[-1] += 1
+            run = run + 1 if value == last_pitch else 1
+            last_pitch, longest = value, max(longest, run)
+    counts = np.array(bars or [0], dtype=float)
+    return {
+        "bars": len(bars),
+        "notes_per_bar": float(counts.mean()),
+        "empty_bar_fraction": float((counts == 0).mean()),
+        "longest_same_pitch_run": longest,
+    }
+
+
+def round_trips(tokenizer: G2MTokenizer, events: list[str], midi_path: Path, composer: str) -> bool:
+    """Whether the written MIDI file encodes back to exactly the generated events."""
+    return tokenizer.ids_to_events(tokenizer.encode_midi(midi_path, composer=composer)) == events
+
+
+def _mean(values: list[float]) -> float | None:
+    finite = [v for v in values if v is not None and np.isfinite(v)]
+    return float(np.mean(finite)) if finite else None
+
+
+def evaluate(model_dir: Path, reference_data: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Generate, write the reference pieces, run g2m_hf.evaluation; the summary for the card."""
+    tokenizer = G2MTokenizer.from_pretrained(model_dir)
+    model = G2MForCausalLM.from_pretrained(model_dir).eval()
+    validation = datasets.load_from_disk(str(reference_data))["validation"]
+    composers = sorted(set(validation["composer"]) - {NO_COMPOSER})
+
+    work = Path(args.evaluation_dir)
+    if work.exists() and any(work.iterdir()) and not args.overwrite:
+        raise ConfigError(f"{work} already holds files; pass --overwrite or another --evaluation-dir")
+    shutil.rmtree(work, ignore_errors=True)
+    generated_dir, reference_dir = work / "generated", work / "reference"
+    generated_dir.mkdir(parents=True)
+    reference_dir.mkdir(parents=True)
+
+    numbering: dict[str, int] = {}
+    for row in validation:
+        n = numbering[row["composer"]] = numbering.get(row["composer"], -1) + 1
+        tokenizer.decode_midi(row["input_ids"]).write(str(reference_dir / f"{row['composer']}_{n}.mid"))
+
+    pieces = generate_midi(
+        model, tokenizer, composers=composers, num_pieces=args.pieces, seed=args.seed,
+        max_bars=args.max_bars, max_events=args.max_events, batch_size=args.pieces, progress=True,
+    )  # fmt: skip
+    checks: dict[str, list[dict[str, Any]]] = {}
+    for index, piece in enumerate(pieces):
+        path = generated_dir / f"{piece.composer}_{index % args.pieces}.mid"
+        piece.midi.write(str(path))
+        measures = sanity_measures(piece.events)
+        measures["round_trip"] = round_trips(tokenizer, piece.events, path, piece.composer)
+        checks.setdefault(piece.composer, []).append(measures)
+
+    report = evaluate_folders(generated_dir, reference_dir, progress=False)
+    write_report(report, work / "report", overwrite=True)
+    return summarise(report, checks, reference_dir)
+
+
+def summarise(report: dict[str, Any], checks: dict[str, list[dict[str, Any]]], reference_dir: Path) -> dict[str, Any]:
+    """Per set (generated / reference) and composer: mean H, GS, SI; per composer the sanity measures."""
+    table: dict[str, dict[str, Any]] = {}
+    for entry in report["pieces"]:
+        row = table.setdefault(f"{entry['set']} {entry['composer']}", {"pieces": 0, **{m: [] for m in METRIC_NAMES}})
+        row["pieces"] += 1
+        for metric in METRIC_NAMES:
+            row[metric].append(entry[metric])
+    for set_name in ("generated", "reference"):
+        entries = [e for e in report["pieces"] if e["set"] == set_name]
+        table[f"{set_name} all"] = {"pieces": len(entries), **{m: [e[m] for e in entries] for m in METRIC_NAMES}}
+    metrics = {
+        name: {"pieces": row["pieces"], **{m: _mean(row[m]) for m in METRIC_NAMES}} for name, row in sorted(table.items())
+    }
+    sanity = {
+        composer: {
+            "pieces": len(rows),
+            "round_trip": sum(r["round_trip"] for r in rows),
+            **{key: float(np.mean([r[key] for r in rows])) for key in ("bars", "notes_per_bar", "empty_bar_fraction")},
+            "longest_same_pitch_run": max(r["longest_same_pitch_run"] for r in rows),
+        }
+        for composer, rows in sorted(checks.items())
+    }
+    reference_sanity = {}
+    for path in sorted(reference_dir.glob("*.mid")):
+        composer = path.stem.rsplit("_", 1)[0]
+        events = G2MTokenizer().ids_to_events(G2MTokenizer().encode_midi(path, composer=composer))
+        reference_sanity.setdefault(composer, []).append(sanity_measures(events))
+    reference = {
+        composer: {
+            "pieces": len(rows),
+            **{key: float(np.mean([r[key] for r in rows])) for key in ("bars", "notes_per_bar", "empty_bar_fraction")},
+            "longest_same_pitch_run": max(r["longest_same_pitch_run"] for r in rows),
+        }
+        for composer, rows in sorted(reference_sanity.items())
+    }
+    return {
+        "metrics": metrics,
+        "paper": PAPER,
+        "generated_sanity": sanity,
+        "reference_sanity": reference,
+        "skipped": report["skipped"],
+    }
+
+
+# --- model card -----------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_number(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def metrics_markdown(evaluation: dict[str, Any]) -> str:
+    """The H / GS / SI table (generated and held-out real pieces, next to the paper) and the sanity table."""
+    columns = ["H", "GS", "SI_short", "SI_mid", "SI_long"]
+    rows = [[name, values["pieces"], *(values[c] for c in columns)] for name, values in evaluation["metrics"].items()]
+    rows.append(["paper: Generality-to-Mastery (SPEC §7)", "-", *(evaluation["paper"][c] for c in columns)])
+    metrics = markdown_table(["pieces", "n", *columns], rows)
+    keys = ["bars", "notes_per_bar", "empty_bar_fraction", "longest_same_pitch_run"]
+    sanity_rows = [
+        [f"generated {c}", v["pieces"], f"{v['round_trip']}/{v['pieces']}", *(v[k] for k in keys)]
+        for c, v in evaluation["generated_sanity"].items()
+    ] + [[f"reference {c}", v["pieces"], "-", *(v[k] for k in keys)] for c, v in evaluation["reference_sanity"].items()]
+    sanity = markdown_table(["pieces", "n", "MIDI round trip", *keys], sanity_rows)
+    return metrics + "\n\n" + sanity
+
+
+def card_sections(pretraining: dict[str, Any], finetuning: dict[str, Any], evaluation: dict[str, Any], args) -> str:
+    """The default model's own sections of the card: both stages, measures, limits."""
+
+    def stage(record: dict[str, Any]) -> list[list[Any]]:
+        run, data, ev = record["run"], record["data"], record.get("eval") or {}
+        last_train = [e["loss"] for e in record["log_history"] if "loss" in e]
+        return [
+            data["source"].split("/")[-1], data["train_examples"], data["validation_examples"], data["train_events"],
+            run["global_step"], run["effective_batch_size"], round(run["epochs"], 2), run["tokens_seen"],
+            f"{run['train_runtime_s'] / 60:.0f} min", last_train[-1] if last_train else None, ev.get("eval_loss"),
+        ]
+
+    header = ["stage", "data", "train pieces", "validation pieces", "train events", "steps", "batch", "epochs",
+              "tokens seen", "time", "last train loss", "validation loss"]
+    stages = markdown_table(header, [["pretraining", *stage(pretraining)], ["fine-tuning", *stage(finetuning)]])
+    composers = ", ".join(f"{name} {count}" for name, count in finetuning["data"]["composers"].items())
+    return f"""
+## Training
+
+This is the model `g2m-generate` and `g2m-demo` use when no `--model` is given
+(`g2m_hf.default_model_path()`). It was trained on one machine with 2 shared CPU cores, from the
+music21 corpus only, by `training/build_default_model.sh` (recipes `configs/default_pretrain.yaml`
+and `configs/default_finetune.yaml`):
+
+1. **Generality** - pretraining from scratch on the corpus's general material, read as `Composer_None`:
+   every music21 collection except Bach, Beethoven and Mozart (Palestrina, Monteverdi, Trecento,
+   Josquin, Ryan's Mammoth, Essen, O'Neill and other folk collections, Haydn, Handel, Corelli, Chopin,
+   Schumann, Schubert, ...).
+2. **Mastery** - full fine-tuning (all weights) on Bach, Beethoven and Mozart (training pieces:
+   {composers}), with new gated style adapters after layers 1 and 3 and composer-balanced batches.
+   The validation pieces of this split were held out from training and serve as the reference below.
+
+{stages}
+
+Losses are cross-entropy in nats per event on 512-event windows (validation: every validation piece
+from its start). `loss_curves.png` shows both runs; `training_record.json` (fine-tuning) and
+`pretraining_record.json` keep the full logs and recipes.
+
+### Measures
+
+{args.pieces} pieces per composer, at most {args.max_bars} bars / {args.max_events} events, SPEC §5 sampling
+(temperature 1.1, top-p 0.99) with the REMI grammar, seed {args.seed}, against the held-out validation
+pieces decoded from their events (H: pitch-class entropy over 4 bars, GS: groove similarity, SI:
+structureness, as in `g2m-evaluate`):
+
+{metrics_markdown(evaluation)}
+
+The paper's figures come from a 12-layer, 512-wide model trained for days on GPUs on a large
+piano corpus and measure full-length pieces; these pieces are short ({args.max_bars} bars at most), so
+SI (which looks for repetition over tens of seconds) is not comparable.
+
+### Limits
+
+- A very small model (4 layers, 256 wide) trained for well under an hour on CPU: far from
+  convergence and far from the paper's quality. Pieces have valid bar structure and plausible local
+  harmony, rarely long-range form.
+- Beethoven and Mozart are represented by a few dozen string quartet and sonata movements of the
+  music21 corpus (no piano sonatas to speak of), Bach mostly by four-part chorales; the styles it
+  learns are those of these scores rendered on piano.
+- Only Bach, Beethoven and Mozart were fine-tuned. The vocabulary also has `Composer_Chopin` and
+  `Composer_Schumann` (the complete default vocabulary), whose embeddings were never trained:
+  prompting them gives unconditioned-quality output at best.
+- Trained on windows of 512 events: generations much longer than that leave the positions it saw.
+"""
+
+
+def write_card(output: Path, sections: str, parameters: int) -> None:
+    """README.md: card metadata, what the model is and how to use it, then ``sections``."""
+    from huggingface_hub import ModelCardData
+
+    from hub_upload.model_card import TAGS
+
+    metadata = ModelCardData(library_name="transformers", pipeline_tag="text-generation", license="mit", tags=TAGS)
+    usage = f"""# g2m_hf default model
+
+A composer-conditioned Transformer decoder ({parameters / 1e6:.1f}M parameters) that writes solo piano
+music as REMI events (bars, beats, pitches, durations), trained after the Generality-to-Mastery
+recipe: pretraining on a general corpus, then fine-tuning with gated style adapters. It ships inside
+the `g2m_hf` package, so it works offline:
+
+```python
+from g2m_hf import G2MForCausalLM, G2MTokenizer, default_model_path, generate_midi
+
+model = G2MForCausalLM.from_pretrained(default_model_path()).eval()
+tokenizer = G2MTokenizer.from_pretrained(default_model_path())
+(piece,) = generate_midi(model, tokenizer, composers=["Bach"], max_bars=32)
+piece.midi.write("bach.mid")
+```
+
+or `g2m-generate --composer Bach Beethoven Mozart` / `g2m-demo` on the command line.
+"""
+    card = f"---\n{metadata.to_yaml()}\n---\n\n{usage}{sections}"
+    (output / "README.md").write_text(card, encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    pretrained, finetuned, output = Path(args.pretrained), Path(args.finetuned), Path(args.output)
+    with tempfile.TemporaryDirectory() as staging:  # the bundled folder is replaced only when all is done
+        stage = Path(staging) / "default_model"
+        copy_model_files(finetuned, pretrained, stage, overwrite=True)
+        pretraining, finetuning = read_record(stage / PRETRAINING_RECORD), read_record(stage / RECORD_NAME)
+        plot_loss_curves(
+            {"pretraining (general corpus)": pretraining["log_history"],
+             "fine-tuning (Bach, Beethoven, Mozart)": finetuning["log_history"]},
+            stage / LOSS_CURVES,
+        )  # fmt: skip
+        evaluation = evaluate(stage, Path(args.reference_data), args)
+        (stage / EVALUATION_JSON).write_text(json.dumps(evaluation, indent=1) + "\n", encoding="utf-8")
+        write_card(stage, card_sections(pretraining, finetuning, evaluation, args), finetuning["model"]["parameters"])
+        if output.exists() and any(output.iterdir()) and not args.overwrite:
+            raise ConfigError(f"{output} already holds files; pass --overwrite to replace the bundled model")
+        shutil.rmtree(output, ignore_errors=True)
+        shutil.copytree(stage, output)
+    print(metrics_markdown(evaluation))
+    print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_guard(main))
