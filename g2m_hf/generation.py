@@ -179,12 +179,13 @@ def generate_midi(
         for start in range(0, len(requests), batch_size):
             batch = requests[start : start + batch_size]
             input_ids, attention_mask = _left_pad([prompts[name] for name in batch], tokenizer.pad_token_id)
+            # room for the shortest prompt to reach max_events (the grammar holds every row to max_events)
             max_new_tokens = max_events - int(attention_mask.sum(1).min())
             output = model.generate(
                 input_ids=input_ids.to(model.device),
                 attention_mask=attention_mask.to(model.device),
                 do_sample=True,
-                max_new_tokens=max_new_tokens,
+                max_length=input_ids.shape[1] + max_new_tokens,  # not max_new_tokens: see SPEC_MAX_LENGTH
                 max_bars=max_bars,
                 max_events=max_events,
                 pad_token_id=tokenizer.pad_token_id,

@@ -58,11 +58,15 @@ SPEC_GENERATION_DEFAULTS: dict[str, Any] = {
     "temperature": 1.1,
     "top_p": 0.99,
     "top_k": 0,  # nucleus sampling only: transformers would otherwise add top-k 50
-    "max_length": 1200,
 }
-"""The original's sampling (SPEC §5), used by `G2MForCausalLM.generate` for every setting that neither
-the call nor a generation config sets."""
+"""The original's sampling (SPEC §5): what a saved generation_config.json holds, and what
+`G2MForCausalLM.generate` uses for every setting that neither the call nor a generation config sets."""
 _SAMPLING_SETTINGS = ("temperature", "top_p", "top_k")
+
+SPEC_MAX_LENGTH = 1200
+"""The original's length limit (SPEC §5), used by `generate` when neither ``max_length`` nor
+``max_new_tokens`` is set. Deliberately not saved in generation configs: transformers warns at every
+call that passes ``max_new_tokens`` to a model whose generation config has a ``max_length``."""
 
 # Token classes. A row's "phase" is the class of its last meaningful token; SKIP tokens (padding,
 # ids the vocabulary does not know) never change it and are never allowed, and phase 0 means "empty".
@@ -450,7 +454,7 @@ def remi_generate_arguments(
         generation_config = copy.deepcopy(generation_config)
     configs = (generation_config, model.generation_config)
     sampling = _setting("do_sample", kwargs, configs) in (None, True)
-    for name, value in SPEC_GENERATION_DEFAULTS.items():
+    for name, value in {**SPEC_GENERATION_DEFAULTS, "max_length": SPEC_MAX_LENGTH}.items():
         if _setting(name, kwargs, configs) is not None:
             continue
         if name == "max_length" and _setting("max_new_tokens", kwargs, configs) is not None:
@@ -462,13 +466,12 @@ def remi_generate_arguments(
         else:  # a call with a generation config and loose settings too would make transformers warn
             setattr(generation_config, name, value)
 
-    caching = _setting("use_cache", kwargs, configs) is not False
+    # In-place appends pay off in float32; reduced-precision matmuls on CPU are much slower on the
+    # cache's strided views than on the contiguous tensors torch.cat makes (see kv_cache.py).
+    caching = _setting("use_cache", kwargs, configs) is not False and model.dtype == torch.float32
     chosen = kwargs.get("cache") is not None or kwargs.get("past_key_values") is not None
     if caching and not chosen and _setting("cache_implementation", kwargs, configs) is None:
-        # In place appends pay off in float32. Reduced-precision matmuls on CPU are much slower on the
-        # cache's strided views than on the contiguous tensors torch.cat makes (see kv_cache.py).
-        if model.dtype == torch.float32:
-            kwargs["cache"] = PreallocatedCache()
+        kwargs["cache"] = PreallocatedCache()
 
     processors = LogitsProcessorList(logits_processor or [])
     vocabulary = getattr(model.config, "event_vocabulary", None)
@@ -486,4 +489,10 @@ def remi_generate_arguments(
     return generation_config, processors, kwargs
 
 
-__all__ = ["SPEC_GENERATION_DEFAULTS", "RemiGrammarLogitsProcessor", "bar_geometry", "remi_generate_arguments"]
+__all__ = [
+    "SPEC_GENERATION_DEFAULTS",
+    "SPEC_MAX_LENGTH",
+    "RemiGrammarLogitsProcessor",
+    "bar_geometry",
+    "remi_generate_arguments",
+]

@@ -532,7 +532,7 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         """`GenerationMixin.generate` with the original's sampling defaults and REMI-grammar decoding.
 
         Settings that neither the call nor a generation config gives take the SPEC §5 values
-        (`grammar.SPEC_GENERATION_DEFAULTS`: sampling, temperature 1.1, top-p 0.99, 1200 tokens).
+        (`grammar.SPEC_GENERATION_DEFAULTS`: sampling, temperature 1.1, top-p 0.99; at most 1200 tokens).
         With `remi_grammar` (and `config.event_vocabulary` set) a `RemiGrammarLogitsProcessor` is
         appended to `logits_processor`, so every row is a valid piece of at most `max_bars` bars
         (and `max_events` events, padding not counted) that ends with EOS before the length limit.

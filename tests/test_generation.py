@@ -287,6 +287,7 @@ def test_model_generate_defaults_are_the_original_sampling():
     model = tiny_model()
     config, processors, kwargs = remi_generate_arguments(model, prompt("Bach"), None, None, {}, True, 64, None)
     assert config is None and {k: kwargs[k] for k in SPEC_GENERATION_DEFAULTS} == SPEC_GENERATION_DEFAULTS
+    assert SPEC_GENERATION_DEFAULTS["temperature"] == 1.1 and kwargs["max_length"] == 1200
     assert isinstance(kwargs["cache"], PreallocatedCache)
     grammar = processors[-1]
     assert isinstance(grammar, RemiGrammarLogitsProcessor) and grammar.max_bars == 64 and grammar.max_length == 1200

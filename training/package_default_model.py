@@ -254,7 +254,8 @@ def card_sections(pretraining: dict[str, Any], finetuning: dict[str, Any], evalu
         return [
             data["source"].split("/")[-1], data["train_examples"], data["validation_examples"], data["train_events"],
             run["global_step"], run["effective_batch_size"], round(run["epochs"], 2), run["tokens_seen"],
-            f"{run['train_runtime_s'] / 60:.0f} min", last_train[-1] if last_train else None, ev.get("eval_loss"),
+            f"{run['train_runtime_s'] / 60:.0f} min" + (" (last leg, resumed)" if run.get("resumed_from") else ""),
+            last_train[-1] if last_train else None, ev.get("eval_loss"),
         ]
 
     header = ["stage", "data", "train pieces", "validation pieces", "train events", "steps", "batch", "epochs",
@@ -299,8 +300,9 @@ SI (which looks for repetition over tens of seconds) is not comparable.
 ### Limits
 
 - A very small model (4 layers, 256 wide) trained for well under an hour on CPU: far from
-  convergence and far from the paper's quality. Pieces have valid bar structure and plausible local
-  harmony, rarely long-range form.
+  convergence and far from the paper's quality. Pieces have a valid bar structure, but their pitch
+  content is more scattered than the real pieces' (higher H, under half the notes per bar) and they
+  show little long-range form (low SI).
 - Beethoven and Mozart are represented by a few dozen string quartet and sonata movements of the
   music21 corpus (no piano sonatas to speak of), Bach mostly by four-part chorales; the styles it
   learns are those of these scores rendered on piano.
