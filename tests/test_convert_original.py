@@ -103,7 +103,9 @@ def test_folder_contents(tmp_path, dictionary):
     assert [tokenizer.convert_ids_to_tokens(i) for i in range(VOCAB_SIZE)] == EVENTS + ["PAD_None"]
     generation = GenerationConfig.from_pretrained(folder)
     assert (generation.do_sample, generation.temperature, generation.top_p, generation.top_k) == (True, 1.1, 0.99, 0)
-    assert generation.max_length == 1200 and generation.pad_token_id == VOCAB_SIZE - 1
+    # the 1200-event limit is generate()'s default (grammar.SPEC_MAX_LENGTH), not saved: a saved max_length
+    # would make transformers warn at every call that passes max_new_tokens
+    assert generation.max_length is None and generation.pad_token_id == VOCAB_SIZE - 1
     assert EVENTS[generation.eos_token_id] == "EOS_None" and EVENTS[generation.bos_token_id] == "BOS_None"
     card = (folder / "README.md").read_text()
     assert "ep022.pt" in card and "style adapters after layers: [0, 2]" in card
