@@ -3,7 +3,7 @@
 Baseline: tests/reference/original_generation.py, a faithful re-implementation of the original loop
 (SPEC §5: the whole sequence through the network at every step, one piece at a time, NumPy sampling)
 on tests/reference/original_model.py, the original network. Ours: `model.generate` with the key/value
-cache (`PreallocatedCache`), the REMI grammar processor and the SPEC §5 sampling settings, on the same
+cache (`PreallocatedCache` in float32), the REMI grammar processor and the SPEC §5 sampling settings, on the same
 weights converted with `convert_original.model_from_original`.
 
 Both run on random weights of a realistic scale (the full 46M-parameter decoder with adapters). To make
@@ -19,9 +19,16 @@ a whole 1200-event piece takes many minutes. It is measured like this, and the s
    linearly between the measured lengths. Redraws of rejected Beats (a full step each in the original)
    are left out, which favours the baseline.
 
+Ours runs in float32, in bfloat16 (eager attention, as `generation.load_model` loads it) and in int8
+(`generation.quantize_int8`), at batch 1, 4 and 8; a hand-written cached decoding loop shows how much of
+the per-step time is generate's own overhead.
+
 Run alone if possible: the machine is shared, so figures are noisy (the script prints the load average).
+Two threads fighting other processes for two cores can slow down several-fold; ``--threads 1`` gives
+steadier (if lower) figures on a busy machine.
 
     .venv/bin/python benchmarks/generation_speed.py             # full run, about 5-10 minutes
+    .venv/bin/python benchmarks/generation_speed.py --threads 1 --baseline-steps 100
     .venv/bin/python benchmarks/generation_speed.py --quick     # a smoke run of the script
 """
 
@@ -32,7 +39,6 @@ import copy
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +49,7 @@ from transformers import DynamicCache, LogitsProcessor
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from g2m_hf.convert_original import model_from_original
+from g2m_hf.generation import quantize_int8
 from g2m_hf.grammar import RemiGrammarLogitsProcessor
 from g2m_hf.kv_cache import PreallocatedCache
 from g2m_hf.vocab import complete_vocabulary
@@ -217,10 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     runs = {"float32": model, "bfloat16": copy.deepcopy(model).to(torch.bfloat16)}
     runs["bfloat16"].set_attn_implementation("eager")  # as generation.load_model does for bfloat16
-    with warnings.catch_warnings():  # torch.ao's eager quantization still works but announces its move to torchao
-        warnings.simplefilter("ignore")
-        int8 = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
-    runs["int8 (dynamic)"] = int8
+    runs["int8 (dynamic)"] = quantize_int8(copy.deepcopy(model))
     results = {}
     for name, variant in runs.items():
         results[name] = ours(variant, 1, args.events)

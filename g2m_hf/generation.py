@@ -8,12 +8,14 @@ processor, see `grammar.py`) and decodes every piece to MIDI.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 from transformers.generation.streamers import BaseStreamer
 
 from .errors import G2MError, ModelNotFoundError
@@ -76,6 +78,19 @@ def load_model(
         return G2MForCausalLM.from_pretrained(source, dtype=dtype, attn_implementation=attention).eval()
     except OSError as error:
         raise _loading_error(source, error) from None
+
+
+def quantize_int8(model: G2MForCausalLM) -> G2MForCausalLM:
+    """Dynamic int8 quantization of every Linear layer, in place, for faster decoding on CPU.
+
+    Weights are stored as int8 and activations quantized on the fly (``torch.ao.quantization.
+    quantize_dynamic``; torch announces its move to torchao with a warning, silenced here). Measured
+    (benchmarks/generation_speed.py): about twice the float32 speed at batch 1; on the bundled model the
+    next-token distributions stay within a total variation of 0.007 of float32's (bfloat16: 0.004).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
 @dataclass
@@ -215,4 +230,12 @@ def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.T
     return input_ids, attention_mask
 
 
-__all__ = ["GeneratedPiece", "default_model_path", "generate_midi", "load_model", "load_tokenizer", "prompt_ids"]
+__all__ = [
+    "GeneratedPiece",
+    "default_model_path",
+    "generate_midi",
+    "load_model",
+    "load_tokenizer",
+    "prompt_ids",
+    "quantize_int8",
+]

@@ -20,7 +20,7 @@ from transformers.generation.streamers import BaseStreamer
 from g2m_hf import G2MConfig, G2MForCausalLM, G2MTokenizer, RemiGrammarLogitsProcessor, generate_midi
 from g2m_hf import generation as generation_module
 from g2m_hf.cli import generate as cli
-from g2m_hf.errors import ModelNotFoundError, VocabularyError
+from g2m_hf.errors import ModelNotFoundError, RemiError, VocabularyError
 from g2m_hf.grammar import SPEC_GENERATION_DEFAULTS, remi_generate_arguments
 from g2m_hf.kv_cache import PreallocatedCache, PreallocatedLayer
 from g2m_hf.remi import events_to_midi, midi_to_events
@@ -305,6 +305,17 @@ def test_model_generate_defaults_are_the_original_sampling():
     assert not {"temperature", "top_p", "top_k"} & set(kwargs)  # greedy: no sampling settings to warn about
 
 
+class _Ban(LogitsProcessor):
+    """Forbids the given tokens."""
+
+    def __init__(self, token_ids):
+        self.token_ids = token_ids
+
+    def __call__(self, input_ids, scores):
+        scores[:, self.token_ids] = float("-inf")
+        return scores
+
+
 class _Boost(LogitsProcessor):
     """Makes the given tokens by far the most likely."""
 
@@ -332,15 +343,6 @@ def test_user_processors_and_plain_generation_still_work():
     torch.manual_seed(1)
     out = model.generate(prompt("Bach"), max_new_tokens=20, logits_processor=[_Boost([PAD])], remi_grammar=False)
     assert PAD in out[0].tolist()
-
-
-class _Ban(LogitsProcessor):
-    def __init__(self, token_ids):
-        self.token_ids = token_ids
-
-    def __call__(self, input_ids, scores):
-        scores[:, self.token_ids] = float("-inf")
-        return scores
 
 
 class _Collect(BaseStreamer):
@@ -441,7 +443,7 @@ def test_generate_midi_errors(tokenizer, tmp_path):
         generate_midi(model, tokenizer, composers=["Telemann"])
     bad = tmp_path / "bad.mid"
     bad.write_bytes(b"not a midi file")
-    with pytest.raises(Exception, match="bad.mid"):
+    with pytest.raises(RemiError, match="bad.mid"):
         generate_midi(model, tokenizer, composers=["Bach"], prompt_midi=bad)
 
 
@@ -502,6 +504,9 @@ def test_cli_writes_files_and_never_overwrites(model_folder, tmp_path):
     assert run_cli("--model", model_folder, "--composer", "mozart", "--max-events", "120", "--output-dir", half,
                    "--dtype", "bfloat16") == 0
     assert check_piece((half / "Mozart_0.txt").read_text().split()) is None
+    assert run_cli("--model", model_folder, "--composer", "mozart", "--max-events", "120", "--output-dir", half,
+                   "--dtype", "int8") == 0
+    assert check_piece((half / "Mozart_1.txt").read_text().split()) is None
 
 
 def test_cli_errors_exit_with_code_2(model_folder, tmp_path, capsys):

@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 
 from ..errors import G2MError
-from ..generation import GeneratedPiece, generate_midi, load_model, load_tokenizer, prompt_ids
+from ..generation import GeneratedPiece, generate_midi, load_model, load_tokenizer, prompt_ids, quantize_int8
 
 PROG = "g2m-generate"
 _SUFFIXES = (".mid", ".txt", ".png")
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.float32}  # int8: quantized after loading
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=4, help="pieces sampled together (default 4)")
     parser.add_argument("--output-dir", default="generated", help="where to write the files (default ./generated)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files instead of picking new names")
-    parser.add_argument("--dtype", choices=sorted(_DTYPES), default="float32", help="weight dtype (default float32)")
+    parser.add_argument(
+        "--dtype", choices=sorted(_DTYPES), default="float32",
+        help="weights: float32 (default), bfloat16, or int8 (dynamic quantization, fastest on CPU)",
+    )
     return parser
 
 
@@ -75,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.prompt_midi is not None:
             prompt_ids(tokenizer, composers[0], args.prompt_midi, args.prompt_bars)  # RemiError if unreadable
         model = load_model(args.model, dtype=_DTYPES[args.dtype])
+        if args.dtype == "int8":
+            quantize_int8(model)
         pieces = generate_midi(
             model,
             tokenizer,
