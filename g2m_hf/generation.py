@@ -230,6 +230,34 @@ def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.T
     return input_ids, attention_mask
 
 
+# --- writing pieces (shared by g2m-generate and g2m-demo) ---------------------------------------
+
+PIECE_SUFFIXES = (".mid", ".txt", ".png")
+"""The files written per piece: MIDI, the event list and a piano roll."""
+
+
+def output_stem(directory: Path, composer: str, taken: set[str], overwrite: bool) -> Path:
+    """``<dir>/<composer>_<n>`` with the smallest n not used in this run, and (unless ``overwrite``)
+    none of whose .mid/.txt/.png files exist already."""
+    n = 0
+    while True:
+        stem = directory / f"{composer}_{n}"
+        exists = any(stem.with_suffix(suffix).exists() for suffix in PIECE_SUFFIXES)
+        if stem.name not in taken and (overwrite or not exists):
+            taken.add(stem.name)
+            return stem
+        n += 1
+
+
+def write_piece(piece: GeneratedPiece, stem: Path) -> None:
+    """The piece as MIDI, as its event list (one per line) and as a piano-roll image."""
+    from .plotting import plot_piano_roll
+
+    piece.midi.write(str(stem.with_suffix(".mid")))
+    stem.with_suffix(".txt").write_text("\n".join(piece.events) + "\n", encoding="utf-8")
+    plot_piano_roll(piece.midi, stem.with_suffix(".png"), title=f"{piece.composer} ({stem.name})")
+
+
 __all__ = [
     "GeneratedPiece",
     "default_model_path",
@@ -238,4 +266,6 @@ __all__ = [
     "load_tokenizer",
     "prompt_ids",
     "quantize_int8",
+    "output_stem",
+    "write_piece",
 ]

@@ -9,10 +9,9 @@ from pathlib import Path
 import torch
 
 from ..errors import G2MError
-from ..generation import GeneratedPiece, generate_midi, load_model, load_tokenizer, prompt_ids, quantize_int8
+from ..generation import generate_midi, load_model, load_tokenizer, output_stem, prompt_ids, quantize_int8, write_piece
 
 PROG = "g2m-generate"
-_SUFFIXES = (".mid", ".txt", ".png")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.float32}  # int8: quantized after loading
 
 
@@ -43,28 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="weights: float32 (default), bfloat16, or int8 (dynamic quantization, fastest on CPU)",
     )
     return parser
-
-
-def output_stem(directory: Path, composer: str, taken: set[str], overwrite: bool) -> Path:
-    """``<dir>/<composer>_<n>`` with the smallest n not used in this run, and (unless ``overwrite``)
-    none of whose .mid/.txt/.png files exist already."""
-    n = 0
-    while True:
-        stem = directory / f"{composer}_{n}"
-        exists = any(stem.with_suffix(suffix).exists() for suffix in _SUFFIXES)
-        if stem.name not in taken and (overwrite or not exists):
-            taken.add(stem.name)
-            return stem
-        n += 1
-
-
-def write_piece(piece: GeneratedPiece, stem: Path) -> None:
-    """The piece as MIDI, as its event list (one per line) and as a piano-roll image."""
-    from ..plotting import plot_piano_roll
-
-    piece.midi.write(str(stem.with_suffix(".mid")))
-    stem.with_suffix(".txt").write_text("\n".join(piece.events) + "\n", encoding="utf-8")
-    plot_piano_roll(piece.midi, stem.with_suffix(".png"), title=f"{piece.composer} ({stem.name})")
 
 
 def main(argv: list[str] | None = None) -> int:
