@@ -14,7 +14,13 @@ import time
 from pathlib import Path
 
 from ..errors import G2MError
-from ..generation import generate_midi, load_model, load_tokenizer, output_stem, write_piece
+from ..generation import (
+    generate_midi,
+    load_model,
+    load_tokenizer,
+    output_stem,
+    write_piece,
+)
 
 PROG = "g2m-demo"
 DEMO_COMPOSERS = ("Bach", "Beethoven", "Mozart")

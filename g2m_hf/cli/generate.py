@@ -9,7 +9,15 @@ from pathlib import Path
 import torch
 
 from ..errors import G2MError
-from ..generation import generate_midi, load_model, load_tokenizer, output_stem, prompt_ids, quantize_int8, write_piece
+from ..generation import (
+    generate_midi,
+    load_model,
+    load_tokenizer,
+    output_stem,
+    prompt_ids,
+    quantize_int8,
+    write_piece,
+)
 
 PROG = "g2m-generate"
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.float32}  # int8: quantized after loading
