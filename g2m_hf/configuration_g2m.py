@@ -45,6 +45,9 @@ class G2MConfig(PreTrainedConfig):
         use_cache: whether generation keeps a key/value cache.
         event_vocabulary: the event string of every id (id order); lets `generate()` build the REMI grammar
             without a tokenizer. Set by whoever builds a model from a tokenizer.
+        trained_composers: the composers (names without ``Composer_``) the model was fine-tuned on, set by
+            fine-tuning; `None` when unknown. The vocabulary may name more composers than were trained
+            (the complete vocabulary has Chopin and Schumann), so "every composer" means these.
     """
 
     model_type = "g2m"
@@ -67,6 +70,7 @@ class G2MConfig(PreTrainedConfig):
     eos_token_id: int | None = _DEFAULT_VOCABULARY.index(EOS_TOKEN)
     tie_word_embeddings: bool = False
     event_vocabulary: list[str] | None = None
+    trained_composers: list[str] | None = None
 
     def __post_init__(self, **kwargs):
         self.style_adapter_layers = sorted(set(self.style_adapter_layers))

@@ -148,24 +148,30 @@ def encode_sources(
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     midi_cache = cache / "midi"
     remi_options = dict(remi_options or {})
-    fingerprint = _encoding_fingerprint(sources, tokenizer, remi_options)
+    workers = num_proc if num_proc and num_proc > 1 else 1
+    fingerprint = _encoding_fingerprint(sources, tokenizer, remi_options, workers)
     encoded_cache = cache / "encoded" / f"encoded-{fingerprint}.arrow"
     encoded_cache.parent.mkdir(parents=True, exist_ok=True)
     # with num_proc, datasets writes one file per shard: encoded-<fingerprint>_00000_of_00002.arrow ...
     encoded_before = set(encoded_cache.parent.glob(f"{encoded_cache.stem}*.arrow"))
     converted_before = _cache_entries(midi_cache)
 
-    works = Dataset.from_list([asdict(s) for s in sources], features=_WORK_FEATURES)
+    # datasets gives each worker a contiguous shard, and a collection's works are alike (a run of
+    # string quartets, then of folk songs): dealing the works out round-robin evens the workers' load.
+    # [0, 2, 4, ..., 1, 3, 5, ...] for 2 workers
+    dealt = sorted(range(len(sources)), key=lambda index: (index % workers, index))
+    works = Dataset.from_list([asdict(sources[index]) for index in dealt], features=_WORK_FEATURES)
     encoded = works.map(
         _encode_work,
         fn_kwargs={"tokenizer": tokenizer, "midi_cache": str(midi_cache), "remi_options": remi_options},
         remove_columns=works.column_names,
         features=_ENCODED_FEATURES,
-        num_proc=num_proc if num_proc and num_proc > 1 else None,
+        num_proc=workers if workers > 1 else None,
         cache_file_name=str(encoded_cache),
         new_fingerprint=fingerprint,
         desc="Encoding pieces",
     )
+    encoded = encoded.select(np.argsort(dealt))  # back to source order
 
     report = BuildReport(works=len(sources))
     # cached only if every file the rows come from was there before (a crashed run leaves some shards)
@@ -225,11 +231,15 @@ def _canonical_labels(sources: Sequence[Source], tokenizer: Any) -> list[Source]
     return [replace(s, composer=canonical[s.composer]) for s in sources]
 
 
-def _encoding_fingerprint(sources: Sequence[Source], tokenizer: Any, remi_options: Mapping[str, Any]) -> str:
-    """A hash of everything the encoded rows depend on (datasets cannot see most of it)."""
+def _encoding_fingerprint(
+    sources: Sequence[Source], tokenizer: Any, remi_options: Mapping[str, Any], workers: int
+) -> str:
+    """A hash of everything the encoded rows depend on (datasets cannot see most of it); the cached
+    rows are in the order the ``workers`` were dealt the works."""
     digest = hashlib.sha256()
     settings = {
         "format": DATA_FORMAT_VERSION,
+        "workers": workers,
         # the codec's own text: a fix in the converter must re-encode, not reuse stale events
         "codec": hashlib.sha256(Path(remi.__file__).read_bytes()).hexdigest(),
         "conversion": [CONVERSION_VERSION, MUSIC21_VERSION],

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from transformers.generation.streamers import BaseStreamer
 
+from .configuration_g2m import G2MConfig
 from .errors import G2MError, ModelNotFoundError
 from .modeling_g2m import G2MForCausalLM
 from .tokenization_g2m import G2MTokenizer
@@ -78,6 +79,21 @@ def load_model(
         return G2MForCausalLM.from_pretrained(source, dtype=dtype, attn_implementation=attention).eval()
     except OSError as error:
         raise _loading_error(source, error) from None
+
+
+def trained_composers(tokenizer: G2MTokenizer, model_name_or_path: str | os.PathLike | None = None) -> list[str]:
+    """The composers a model was fine-tuned on (its config's ``trained_composers``), without loading weights.
+
+    What "every composer" means for ``g2m-generate --composer all`` and ``g2m-demo``: a vocabulary can
+    name composers the model never learnt (the bundled model's has Chopin and Schumann). Models that
+    do not record them (converted original checkpoints) give every composer of ``tokenizer``.
+    """
+    source = _model_source(model_name_or_path)
+    try:
+        config = G2MConfig.from_pretrained(source)
+    except OSError as error:
+        raise _loading_error(source, error) from None
+    return list(config.trained_composers or tokenizer.composers)
 
 
 def quantize_int8(model: G2MForCausalLM) -> G2MForCausalLM:
@@ -266,6 +282,7 @@ __all__ = [
     "load_tokenizer",
     "prompt_ids",
     "quantize_int8",
+    "trained_composers",
     "output_stem",
     "write_piece",
 ]

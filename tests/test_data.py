@@ -218,6 +218,12 @@ def test_rebuild_reads_caches_and_converts_nothing(built, sources, tok):
     assert third.skipped == [entry for entry in report.skipped if entry["source"] in {s.name for s in subset}]
     assert len(dataset) == len(subset) - len(third.skipped)
 
+    # two workers are dealt the works round-robin; the rows come back in source order, as from one process
+    two, _ = encode_sources(sources, tok, cache_dir=folder / "cache", num_proc=2)
+    one, _ = encode_sources(sources, tok, cache_dir=folder / "cache")
+    assert two["source"] == one["source"] and two["input_ids"] == one["input_ids"]
+    assert two["source"] == [s.name for s in sources if s.name in set(two["source"])]
+
 
 def test_existing_output_is_not_replaced_silently(built, sources, tok, tmp_path):
     _, _, folder = built

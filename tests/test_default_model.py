@@ -6,9 +6,9 @@ import json
 
 import pytest
 from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, default_model_path, generate_midi
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 MAX_BYTES = 25 * 1024 * 1024  # the wheel's budget for the model weights
 FINE_TUNED = ("Bach", "Beethoven", "Mozart")
@@ -68,3 +68,32 @@ def _midi_bytes(midi) -> bytes:
     buffer = io.BytesIO()
     midi.write(buffer)
     return buffer.getvalue()
+
+
+def test_every_composer_means_the_fine_tuned_ones(bundled):
+    model, tokenizer = bundled
+    assert model.config.trained_composers == list(FINE_TUNED)
+    assert set(tokenizer.composers) > set(FINE_TUNED)  # Chopin and Schumann are in the vocabulary, untrained
+
+
+def test_both_stages_trained_until_the_validation_loss_flattened():
+    evaluation = json.loads((MODEL_DIR / "evaluation.json").read_text())
+    for stage in ("pretraining", "fine-tuning"):
+        measured = evaluation["convergence"][stage]
+        assert measured["evaluations"] >= 5, stage
+        # the best validation loss of the last quarter of steps is within 2 % of where that quarter began
+        assert measured["relative_change"] < 0.02, (stage, measured)
+    for name in ("training_record.json", "pretraining_record.json"):
+        record = json.loads((MODEL_DIR / name).read_text())
+        assert record["run"]["resumed_from"] is None, f"{name}: one schedule, not resumed legs"
+        steps = [entry["step"] for entry in record["log_history"] if "eval_loss" in entry]
+        assert steps[-1] == record["run"]["global_step"] == record["recipe"]["training"]["max_steps"]
+
+
+def test_records_name_repository_relative_paths():
+    # the records are read on other machines: no path of the machine the model was built on
+    for name in ("training_record.json", "pretraining_record.json", "recipe.yaml"):
+        text = (MODEL_DIR / name).read_text()
+        assert "/work/" not in text and "/home/" not in text and "/tmp/" not in text, name
+    record = json.loads((MODEL_DIR / "training_record.json").read_text())
+    assert record["base_model"] == "outputs/default_pretrain" and record["data"]["source"] == "data/mastery"

@@ -509,6 +509,24 @@ def test_cli_writes_files_and_never_overwrites(model_folder, tmp_path):
     assert check_piece((half / "Mozart_1.txt").read_text().split()) is None
 
 
+def test_cli_all_means_the_composers_the_model_was_fine_tuned_on(tokenizer, tmp_path):
+    folder = tmp_path / "model"
+    model = tiny_model(5)
+    model.config.trained_composers = ["Chopin", "Mozart"]
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    out = tmp_path / "out"
+    assert run_cli("--model", folder, "--max-bars", "2", "--max-events", "60", "--output-dir", out) == 0
+    assert sorted(p.stem for p in out.glob("*.mid")) == ["Chopin_0", "Mozart_0"]
+    # without the record (a converted original checkpoint), every composer of the vocabulary
+    assert generation_module.trained_composers(tokenizer, folder) == ["Chopin", "Mozart"]
+    model.config.trained_composers = None
+    model.save_pretrained(tmp_path / "unrecorded")
+    tokenizer.save_pretrained(tmp_path / "unrecorded")
+    assert generation_module.trained_composers(tokenizer, tmp_path / "unrecorded") == tokenizer.composers
+    assert len(tokenizer.composers) > 2
+
+
 def test_cli_errors_exit_with_code_2(model_folder, tmp_path, capsys):
     assert run_cli("--model", model_folder, "--composer", "Telemann", "--output-dir", tmp_path / "o") == 2
     message = capsys.readouterr().err.strip()

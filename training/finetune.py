@@ -106,8 +106,10 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
     with args.main_process_first(desc="loading the dataset"):
         data = load_training_data(section(recipe, "data"), tokenizer)
     model = load_base_model(pretrained, tokenizer, settings.get("style_adapter_layers"))
+    composers = sorted(set(data.splits["train"]["composer"]) - {NO_COMPOSER})
+    # What "every composer" means for this model (g2m-generate --composer all): those it has now seen.
+    model.config.trained_composers = sorted(set(model.config.trained_composers or []) | set(composers))
     if mode == "peft":
-        composers = sorted(set(data.splits["train"]["composer"]) - {NO_COMPOSER})
         model = add_peft_adapter(model, settings.get("peft") or {}, composer_token_ids(tokenizer, composers))
     weights = composer_balanced_weights(data.splits["train"]) if settings.get("balanced", True) else None
     return train_language_model(

@@ -19,18 +19,18 @@ from ..generation import (
     load_model,
     load_tokenizer,
     output_stem,
+    trained_composers,
     write_piece,
 )
 
 PROG = "g2m-demo"
-DEMO_COMPOSERS = ("Bach", "Beethoven", "Mozart")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].strip("`"))
     parser.add_argument("--output-dir", default="demo_output", help="where to write the files (default ./demo_output)")
-    parser.add_argument("--composer", nargs="+", default=list(DEMO_COMPOSERS), metavar="NAME",
-                        help="composers to write a piece for (default: Bach Beethoven Mozart)")
+    parser.add_argument("--composer", nargs="+", default=None, metavar="NAME",
+                        help="composers to write a piece for (default: those the model was fine-tuned on)")
     parser.add_argument("--max-bars", type=int, default=24, help="most bars per piece (default 24)")
     parser.add_argument("--max-events", type=int, default=600, help="most events per piece (default 600)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same pieces")
@@ -42,15 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         tokenizer = load_tokenizer()  # the bundled model (ModelNotFoundError if the package lacks it)
+        composers = args.composer or trained_composers(tokenizer)
         model = load_model()
         pieces = generate_midi(
             model,
             tokenizer,
-            composers=args.composer,
+            composers=composers,
             seed=args.seed,
             max_bars=args.max_bars,
             max_events=args.max_events,
-            batch_size=len(args.composer),  # one batch: every composer at once
+            batch_size=len(composers),  # one batch: every composer at once
             progress=True,
         )
     except G2MError as error:

@@ -16,6 +16,7 @@ from ..generation import (
     output_stem,
     prompt_ids,
     quantize_int8,
+    trained_composers,
     write_piece,
 )
 
@@ -32,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: the bundled model)")
     parser.add_argument(
         "--composer", nargs="+", default=["all"], metavar="NAME",
-        help="one or more of the tokenizer's composers (case-insensitive), 'None' for no style, or 'all' (default)",
+        help="one or more of the tokenizer's composers (case-insensitive), 'None' for no style, "
+        "or 'all' (default): those the model was fine-tuned on",
     )
     parser.add_argument("--num-pieces", type=int, default=1, help="pieces per composer (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same pieces")
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Check the request against the tokenizer before loading the weights: bad input fails fast.
         tokenizer = load_tokenizer(args.model)
-        composers = tokenizer.composers if [c.lower() for c in args.composer] == ["all"] else args.composer
+        wants_all = [c.lower() for c in args.composer] == ["all"]
+        composers = trained_composers(tokenizer, args.model) if wants_all else args.composer
         for composer in composers:
             tokenizer.composer_token(composer)  # VocabularyError listing the known composers
         if args.prompt_midi is not None:
