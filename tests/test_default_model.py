@@ -81,8 +81,10 @@ def test_both_stages_trained_until_the_validation_loss_flattened():
     for stage in ("pretraining", "fine-tuning"):
         measured = evaluation["convergence"][stage]
         assert measured["evaluations"] >= 5, stage
-        # the best validation loss of the last quarter of steps is within 2 % of where that quarter began
-        assert measured["relative_change"] < 0.02, (stage, measured)
+        # flattened: the last quarter of the steps took under 3 % off the loss, the last evaluation interval
+        # under 0.5 % (or the loss rose: fine-tuning keeps its best checkpoint)
+        assert measured["relative_change"] < 0.03, (stage, measured)
+        assert measured["last_interval_change"] < 0.005, (stage, measured)
     for name in ("training_record.json", "pretraining_record.json"):
         record = json.loads((MODEL_DIR / name).read_text())
         assert record["run"]["resumed_from"] is None, f"{name}: one schedule, not resumed legs"

@@ -274,19 +274,24 @@ class GradientNorms(TrainerCallback):
 def test_full_finetuning_adds_adapters_clips_them_apart_and_learns(pretrained, tmp_path, data_cache):
     norms = GradientNorms()
     output = tmp_path / "full"
+    best = ["--load_best_model_at_end", "--metric_for_best_model", "eval_loss", "--greater_is_better", "false"]
     finetune.main(
-        smoke_args(SMOKE_FINETUNE, output, data_cache, "--set", f"finetune.pretrained={pretrained}"), callbacks=[norms]
+        smoke_args(SMOKE_FINETUNE, output, data_cache, "--set", f"finetune.pretrained={pretrained}", *best),
+        callbacks=[norms],
     )
     info = record(output)
     assert info["mode"] == "full" and info["base_model"] == str(pretrained)
     assert set(info["data"]["composers"]) == {"Bach", "Mozart"}
+    # the kept weights are the best checkpoint's (the default model's recipe relies on it)
+    periodic = [e["eval_loss"] for e in info["log_history"] if "eval_loss" in e][:-1]  # the last is the final one
+    assert len(periodic) == 2 and info["eval"]["eval_loss"] == pytest.approx(min(periodic), abs=1e-5)
     losses = logged_losses(output)
     assert mean(losses[-3:]) < mean(losses[:3])
     assert max(norms.rest) <= 0.5 + 1e-4 and max(norms.adapter) <= 2.5 + 1e-4
     assert max(entry.get("grad_norm", 0) for entry in info["log_history"]) > 0.5  # clipping was active
 
     model = AutoModelForCausalLM.from_pretrained(output)
-    assert model.config.style_adapter_layers == [0]
+    assert model.config.style_adapter_layers == [0] and model.config.trained_composers == ["Bach", "Mozart"]
     base = load_file(pretrained / "model.safetensors")
     tuned = load_file(output / "model.safetensors")
     assert any(name.startswith("model.style_adapters.0.") for name in tuned) and not any(

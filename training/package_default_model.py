@@ -121,25 +121,35 @@ FLAT_FRACTION = 0.25
 
 
 def convergence(record: dict[str, Any]) -> dict[str, Any]:
-    """How much the validation loss still moved in the last quarter of a run's steps.
+    """How much the validation loss still moved at the end of a run.
 
-    ``relative_change`` is (loss at the start of the last quarter - best loss after it) / the former:
-    the share of the loss the run was still taking off at its end (negative when it rose again).
+    ``relative_change``: (loss where the last quarter of steps begins - best loss after it) / the
+    former. ``share_of_improvement``: that drop as a share of the whole run's (first evaluation to
+    best). ``last_interval_change``: the relative drop between the last two evaluations. Positive
+    numbers are improvements; negative ones mean the loss rose again.
     """
-    evaluations = [(e["step"], e["eval_loss"]) for e in record["log_history"] if "eval_loss" in e]
-    if len(evaluations) < 2:
-        return {"evaluations": len(evaluations), "relative_change": None}
-    last_step = evaluations[-1][0]
-    start_step = min(step for step, _ in evaluations if step >= (1 - FLAT_FRACTION) * last_step)
-    start_loss = next(loss for step, loss in evaluations if step == start_step)
-    best_after = min(loss for step, loss in evaluations if step > start_step) if start_step < last_step else start_loss
+    history = record["log_history"]
+    # the periodic evaluations: those logged before the run's summary (after it, the final evaluation
+    # re-measures the kept weights, which are the best checkpoint's when fine-tuning)
+    end = next((i for i, entry in enumerate(history) if "train_loss" in entry), len(history))
+    losses = {entry["step"]: entry["eval_loss"] for entry in history[:end] if "eval_loss" in entry}
+    if len(losses) < 3:
+        return {"evaluations": len(losses), "relative_change": None}
+    steps = sorted(losses)
+    last_step = steps[-1]
+    start_step = min(step for step in steps if step >= (1 - FLAT_FRACTION) * last_step)
+    start_loss, best = losses[start_step], min(losses.values())
+    best_after = min(losses[step] for step in steps if step > start_step)
     return {
-        "evaluations": len(evaluations),
+        "evaluations": len(steps),
         "from_step": start_step,
         "to_step": last_step,
+        "first_loss": losses[steps[0]],
         "loss_from": start_loss,
         "best_loss_after": best_after,
         "relative_change": (start_loss - best_after) / start_loss,
+        "share_of_improvement": (start_loss - best_after) / (losses[steps[0]] - best),
+        "last_interval_change": (losses[steps[-2]] - losses[last_step]) / losses[steps[-2]],
     }
 
 
@@ -309,8 +319,10 @@ def card_sections(pretraining: dict[str, Any], finetuning: dict[str, Any], evalu
               "tokens seen", "time", "last train loss", "validation loss"]
     stages = markdown_table(header, [["pretraining", *stage(pretraining)], ["fine-tuning", *stage(finetuning)]])
     composers = ", ".join(f"{name} {count}" for name, count in finetuning["data"]["composers"].items())
-    flatness = " and ".join(
-        f"{c['loss_from']:.3f} -> {c['best_loss_after']:.3f} ({100 * c['relative_change']:.1f} %, {name})"
+    flatness = "; ".join(
+        f"{name}: {c['loss_from']:.3f} -> {c['best_loss_after']:.3f} ({100 * c['relative_change']:.1f} %, "
+        f"{100 * c['share_of_improvement']:.0f} % of the run's whole improvement; "
+        f"{100 * c['last_interval_change']:.2f} % between its last two evaluations)"
         for name, c in evaluation["convergence"].items()
         if c["relative_change"] is not None
     )
@@ -335,8 +347,9 @@ and `configs/default_finetune.yaml`):
 
 Losses are cross-entropy in nats per event on 512-event windows (validation: every validation piece
 from its start). `loss_curves.png` shows both runs; `training_record.json` (fine-tuning) and
-`pretraining_record.json` keep the full logs and recipes. Each stage is one cosine schedule; over its
-last quarter of steps the validation loss moved {flatness}.
+`pretraining_record.json` keep the full logs and recipes. Each stage is one cosine schedule (fine-tuning
+keeps its best checkpoint). Over the last quarter of each stage's steps the validation loss went
+{flatness}.
 
 ### Measures
 
@@ -354,7 +367,8 @@ SI (which looks for repetition over tens of seconds) is not comparable.
 ### Limits
 
 - A very small model (4 layers, 256 wide) trained for {minutes:.0f} minutes on 2 CPU cores: its
-  validation loss has flattened for its size and schedule, but it is far from the paper's quality.
+  validation losses level off by the end of their schedules (figures above), but it is far from the
+  paper's quality.
   Compare the generated and reference rows above: pieces have a valid bar structure, and they show
   little long-range form (low SI).
 - Beethoven and Mozart are represented by a few dozen string quartet and sonata movements of the
