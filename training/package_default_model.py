@@ -368,9 +368,9 @@ SI (which looks for repetition over tens of seconds) is not comparable.
 
 - A very small model (4 layers, 256 wide) trained for {minutes:.0f} minutes on 2 CPU cores: its
   validation losses level off by the end of their schedules (figures above), but it is far from the
-  paper's quality.
-  Compare the generated and reference rows above: pieces have a valid bar structure, and they show
-  little long-range form (low SI).
+  paper's quality. Compare the generated and reference rows above: pieces have a valid bar structure
+  and about the real pieces' density, but their pitch content is more scattered (higher H) and they
+  show little long-range form (low SI).
 - Beethoven and Mozart are represented by a few dozen string quartet and sonata movements of the
   music21 corpus (no piano sonatas to speak of), Bach mostly by four-part chorales; the styles it
   learns are those of these scores rendered on piano.
