@@ -518,8 +518,8 @@ def test_cli_all_means_the_composers_the_model_was_fine_tuned_on(tokenizer, tmp_
     out = tmp_path / "out"
     assert run_cli("--model", folder, "--max-bars", "2", "--max-events", "60", "--output-dir", out) == 0
     assert sorted(p.stem for p in out.glob("*.mid")) == ["Chopin_0", "Mozart_0"]
-    # without the record (a converted original checkpoint), every composer of the vocabulary
     assert generation_module.trained_composers(tokenizer, folder) == ["Chopin", "Mozart"]
+    # without the record (a converted original checkpoint), every composer of the vocabulary
     model.config.trained_composers = None
     model.save_pretrained(tmp_path / "unrecorded")
     tokenizer.save_pretrained(tmp_path / "unrecorded")

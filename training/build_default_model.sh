@@ -3,8 +3,8 @@
 #   bash training/build_default_model.sh
 # Steps: encode the music21 corpus (general material, and Bach / Beethoven / Mozart), pretrain,
 # fine-tune, then package the final files with loss curves, evaluation and model card.
-# About 2 h 15 on 2 idle CPU cores: dataset encoding ~30 min the first time (cached in data/cache),
-# pretraining ~70 min, fine-tuning ~15 min, evaluation and packaging ~5 min. An interrupted run picks
+# About 1 h 50 on 2 idle CPU cores (measured): dataset encoding ~40 min the first time (cached in
+# data/cache), pretraining ~60 min, fine-tuning ~10 min, evaluation and packaging ~1 min. An interrupted run picks
 # up where it stopped (datasets already built are kept; training resumes from its last checkpoint).
 # PYTHON=... picks the interpreter; extra arguments go to both training scripts (e.g. --max_steps 20).
 set -euo pipefail

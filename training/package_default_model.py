@@ -123,8 +123,8 @@ FLAT_FRACTION = 0.25
 def convergence(record: dict[str, Any]) -> dict[str, Any]:
     """How much the validation loss still moved at the end of a run.
 
-    ``relative_change``: (loss where the last quarter of steps begins - best loss after it) / the
-    former. ``share_of_improvement``: that drop as a share of the whole run's (first evaluation to
+    ``relative_change``: (loss where the last quarter of steps begins - best loss from there on) /
+    the former. ``share_of_improvement``: that drop as a share of the whole run's (first evaluation to
     best). ``last_interval_change``: the relative drop between the last two evaluations. Positive
     numbers are improvements; negative ones mean the loss rose again.
     """
@@ -139,7 +139,7 @@ def convergence(record: dict[str, Any]) -> dict[str, Any]:
     last_step = steps[-1]
     start_step = min(step for step in steps if step >= (1 - FLAT_FRACTION) * last_step)
     start_loss, best = losses[start_step], min(losses.values())
-    best_after = min(losses[step] for step in steps if step > start_step)
+    best_after = min(losses[step] for step in steps if step >= start_step)  # never empty
     return {
         "evaluations": len(steps),
         "from_step": start_step,
