@@ -7,7 +7,7 @@ dictionary's), a generation config with the original sampling defaults (SPEC §5
 short model card; it loads with `AutoModelForCausalLM` / `AutoModelForSequenceClassification`.
 
 Command line: `g2m-convert-original --checkpoint ep022.pt --dictionary dictionary.pkl --output DIR`
-(also `python -m g2m_hf.convert_original ...`).
+(also `python -m g2m_hf.cli.convert ...`; the command line lives in `cli/convert.py`).
 """
 
 from __future__ import annotations
@@ -258,11 +258,3 @@ tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder", trust_remote_co
 model = {auto_class}.from_pretrained("path/to/this/folder", trust_remote_code=True)
 ```
 """
-
-
-if __name__ == "__main__":
-    import sys
-
-    from .cli.convert import main
-
-    sys.exit(main())

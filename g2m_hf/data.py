@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from datasets import Dataset, DatasetDict, Features, List, Value
 
-from . import remi
+from . import midi_reader, remi, vocab
 from .corpus import CONVERSION_VERSION, MUSIC21_VERSION, Source, source_midi
 from .errors import DataError, OutputExistsError, VocabularyError
 from .vocab import BAR_TOKEN, PAD_TOKEN, PITCH_MAX, PITCH_MIN, split_event
@@ -241,7 +241,7 @@ def _encoding_fingerprint(
         "format": DATA_FORMAT_VERSION,
         "workers": workers,
         # the codec's own text: a fix in the converter must re-encode, not reuse stale events
-        "codec": hashlib.sha256(Path(remi.__file__).read_bytes()).hexdigest(),
+        "codec": [hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest() for m in (midi_reader, remi, vocab)],
         "conversion": [CONVERSION_VERSION, MUSIC21_VERSION],
         "vocabulary": tokenizer.event_vocabulary,
         "options": remi_options,

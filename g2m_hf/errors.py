@@ -2,7 +2,9 @@
 
 Standard library only (copied flat into Hub repositories beside the remote-code files).
 Each error subclasses the built-in exception a caller would naturally catch
-(``ValueError`` for bad input, ``FileNotFoundError`` for a missing file).
+(``ValueError`` for bad input, ``FileNotFoundError`` for a missing file). Errors of the
+scripts around the library live beside them, subclassing `G2MError`: ``training.errors.ConfigError``
+(recipes) and ``hub_upload.errors.HubPushError`` (pushing to the Hub).
 """
 
 
@@ -16,10 +18,6 @@ class RemiError(G2MError, ValueError):
 
 class VocabularyError(G2MError, ValueError):
     """An unknown event, composer or a malformed vocabulary / dictionary file."""
-
-
-class ConfigError(G2MError, ValueError):
-    """A training recipe (YAML) or a command-line override is malformed (names the file / key and the reason)."""
 
 
 class CheckpointError(G2MError, ValueError):
@@ -36,10 +34,6 @@ class DataError(G2MError, ValueError):
 
 class OutputExistsError(G2MError, FileExistsError):
     """An output folder already holds files; it is replaced only when the caller asks to overwrite it."""
-
-
-class HubPushError(G2MError, ValueError):
-    """A model folder cannot be pushed to the Hugging Face Hub (names the folder or file and the reason)."""
 
 
 class ModelInputError(G2MError, ValueError):

@@ -42,12 +42,14 @@ from .vocab import (
     BAR_TOKEN,
     BOS_TOKEN,
     EOS_TOKEN,
+    FULL_BAR_TICKS,
     MAX_GRIDS,
     PAD_TOKEN,
     PITCH_MAX,
     PITCH_MIN,
-    TICKS_PER_BEAT,
+    TICKS_PER_GRID,
     TIME_SIGNATURES,
+    bar_geometry,
     split_event,
 )
 
@@ -73,24 +75,11 @@ call that passes ``max_new_tokens`` to a model whose generation config has a ``m
 SKIP, COMPOSER, TEMPO, BOS, BAR, EOS, TIME_SIGNATURE, BEAT, PITCH, DURATION = range(10)
 _START = SKIP
 
-TICKS_PER_GRID = 40
-"""Every allowed bar has 40 ticks per grid (e.g. 4/4: 1920 ticks, 48 grids; 3/8: 720 ticks, 18 grids)."""
-
-FULL_BAR_TICKS = 4 * TICKS_PER_BEAT
-"""A 4/4 bar; a first bar shorter than this may be read back as a pickup (SPEC §1)."""
-
 _NO_PITCH = 1 << 10  # "above every pitch": a new Beat accepts any pitch
 _INF = 1 << 40  # cost of a state from which the piece cannot end
 _PITCH_SLOTS = 128  # MIDI pitch values; only PITCH_MIN..PITCH_MAX occur in the vocabulary
 # Tokens needed to finish after Composer / Tempo / BOS: (Tempo) (BOS) Bar Time_Signature_4/4 EOS.
 _COST_AFTER_COMPOSER, _COST_AFTER_TEMPO, _COST_AFTER_BOS = 5, 4, 3
-
-
-def bar_geometry(signature: str) -> tuple[int, int, int]:
-    """``(ticks, grids, duration_unit)`` of a bar in one of the allowed signatures (SPEC §1)."""
-    numerator, denominator = (int(part) for part in signature.split("/"))
-    ticks = numerator * TICKS_PER_BEAT * 4 // denominator
-    return ticks, ticks // TICKS_PER_GRID, 40 if denominator == 4 else 80
 
 
 def _event_vocabulary(vocabulary_or_tokenizer: Sequence[str] | object) -> list[str]:
@@ -493,6 +482,5 @@ __all__ = [
     "SPEC_GENERATION_DEFAULTS",
     "SPEC_MAX_LENGTH",
     "RemiGrammarLogitsProcessor",
-    "bar_geometry",
     "remi_generate_arguments",
 ]

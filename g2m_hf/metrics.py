@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .vocab import BAR_TOKEN, EOS_TOKEN, MAX_GRIDS, TICKS_PER_BEAT, split_event
+from .vocab import BAR_TOKEN, EOS_TOKEN, MAX_GRIDS, TICKS_PER_BEAT, TICKS_PER_GRID, bar_ticks, split_event
 
 METRIC_NAMES: tuple[str, ...] = ("H", "H1", "GS", "SI_short", "SI_mid", "SI_long")
 """Keys of :func:`compute_metrics`, in report order."""
@@ -38,9 +38,6 @@ SI_RANGES: dict[str, tuple[float, float | None]] = {
     "SI_long": (15.0, None),  # None: up to the whole piece
 }
 """Segment-length ranges in seconds of the three structureness indicators."""
-
-GRID_TICKS = TICKS_PER_BEAT * 4 // MAX_GRIDS
-"""Ticks per Beat step (40): 1/12 of a quarter note in every time signature (SPEC §1)."""
 
 DEFAULT_TEMPO = 120
 """Tempo (BPM) assumed when a piece has no Tempo event (the original's default class)."""
@@ -136,8 +133,8 @@ class PieceNotes:
             elif name == "Beat" and value.isdigit():
                 grid = min(int(value), MAX_GRIDS - 1)
             elif is_pitch:
-                start = bar_starts[-1] + grid * GRID_TICKS
-                notes.append([len(bar_starts) - 1, grid, int(value), start, GRID_TICKS])
+                start = bar_starts[-1] + grid * TICKS_PER_GRID
+                notes.append([len(bar_starts) - 1, grid, int(value), start, TICKS_PER_GRID])
             elif name == "Note_Duration" and value.isdigit() and awaiting_duration:
                 notes[-1][4] = int(value)
             awaiting_duration = is_pitch and bool(bar_starts)
@@ -148,10 +145,10 @@ class PieceNotes:
 
 
 def _bar_ticks(signature: str, default: int | None = None) -> int:
-    """Length of a bar in ticks: ``n * 480 * 4 / d`` (SPEC §1 decoder)."""
+    """Length of a bar in ticks (`vocab.bar_ticks`); ``default`` (else 4/4's) for an unreadable signature."""
     numerator, _, denominator = signature.partition("/")
     if numerator.isdigit() and denominator.isdigit() and int(numerator) and int(denominator):
-        return int(numerator) * TICKS_PER_BEAT * 4 // int(denominator)
+        return bar_ticks(int(numerator), int(denominator))
     return _bar_ticks("4/4") if default is None else default
 
 

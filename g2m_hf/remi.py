@@ -5,11 +5,8 @@
 its cost. The original merges the messages of every track, pairs notes by
 (channel, pitch) in that merged order and fills each bar by scanning every note. Here:
 
-1. *Reading.* A regular expression (C speed) cuts every track chunk into whole events;
-   numpy decodes delta times, running status and data bytes for all events at once.
-   Anything the fast reader is not sure mido reads the same way (a running status after a
-   two-byte message or a sysex, a meta event mido may refuse, a system message, a
-   truncated chunk...) goes through mido itself, so the messages are always mido's.
+1. *Reading* (`midi_reader`): the file's messages as arrays, decoded with a regular expression
+   and numpy, exactly as mido reads them.
 2. *Converting.* Notes, bars and grid positions are computed with numpy from the message
    arrays, with the original's float arithmetic and tie rules (see ``_convert``).
 
@@ -19,24 +16,22 @@ and returns a ``pretty_midi.PrettyMIDI``.
 
 from __future__ import annotations
 
-import io
 import math
-import os
-import re
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import numpy as np
 import pretty_midi
 
 from .errors import RemiError
+from .midi_reader import MidiInput, MidiMessages, read_midi_input, read_midi_messages
 from .vocab import (
     BAR_TOKEN,
     BOS_TOKEN,
     DURATION_MAX,
     EOS_TOKEN,
+    FULL_BAR_TICKS,
     MAX_GRIDS,
     NO_COMPOSER,
     PAD_TOKEN,
@@ -44,15 +39,16 @@ from .vocab import (
     PITCH_MIN,
     TEMPO_CLASSES,
     TICKS_PER_BEAT,
+    TICKS_PER_GRID,
     TIME_SIGNATURES,
+    bar_geometry,
+    bar_ticks,
     complete_event_space,
     event,
     split_event,
 )
 
 __all__ = ["events_to_midi", "midi_to_events"]
-
-MidiInput = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | pretty_midi.PrettyMIDI
 
 DEFAULT_TEMPO = 500000
 """Microseconds per beat before the first set_tempo (MIDI default, 120 BPM)."""
@@ -65,14 +61,14 @@ VELOCITY, PROGRAM = 64, 0
 _ALLOWED = {tuple(map(int, s.split("/"))) for s in TIME_SIGNATURES}
 _SPLITS = {(5, 4): ((2, 4), (3, 4)), (6, 4): ((3, 4), (3, 4)), (12, 8): ((6, 8), (6, 8))}
 _PICKUP_MAP = {(5, 4): (3, 4), (6, 4): (3, 4), (12, 8): (6, 8)}
-_FULL_BAR = 4 * TICKS_PER_BEAT
 
 
 def _bar_size(num: int, den: int) -> tuple[int, int]:
-    """(ticks, grids) of a bar: /8 bars count eighths (240 ticks, 6 grids), all else quarters."""
-    if den == 8:
-        return num * TICKS_PER_BEAT // 2, num * 6
-    return num * TICKS_PER_BEAT, num * 12
+    """(ticks, grids) of a bar as the original converter measures it: /8 bars count eighths, every
+    other denominator quarters (sic: a 2/2 bar is 960 ticks). The same as `bar_geometry` for the
+    allowed signatures."""
+    ticks = bar_ticks(num, 8 if den == 8 else 4)
+    return ticks, ticks // TICKS_PER_GRID
 
 
 def _effective(num: int, den: int) -> tuple[tuple[int, int], ...]:
@@ -80,252 +76,6 @@ def _effective(num: int, den: int) -> tuple[tuple[int, int], ...]:
     if (num, den) in _ALLOWED:
         return ((num, den),)
     return _SPLITS.get((num, den), ((4, 4),))
-
-
-# --- reading: MIDI bytes -> message arrays ------------------------------------------------
-
-
-@dataclass
-class _Messages:
-    """What the converter needs from a MIDI file, every track concatenated in file order.
-
-    Ticks are the file's absolute ticks (integers, per track); the converter rescales them.
-    """
-
-    ticks_per_beat: int
-    note_tick: np.ndarray  # [N] int64, note_on/note_off messages only
-    note_key: np.ndarray  # [N] int64, channel * 128 + pitch
-    note_on: np.ndarray  # [N] bool, note_on with velocity > 0 (else a note end)
-    tempos: list[tuple[int, int]]  # (tick, microseconds per beat)
-    signatures: list[tuple[int, int, int]]  # (tick, numerator, denominator)
-    tick_range: tuple[int, int] | None  # (min, max) tick over all messages; None if none
-
-
-_VLQ = rb"[\x80-\xff]{0,3}[\x00-\x7f]"
-_SIZED = b"(?:" + b"|".join(re.escape(bytes([n])) + (rb"[\s\S]{%d}" % n if n else b"") for n in range(128)) + b")"
-_EVENT = re.compile(
-    _VLQ
-    + rb"(?:[\x80-\xbf\xe0-\xef][\x00-\x7f]{2}"  # three-byte channel message
-    + rb"|[\xc0-\xdf][\x00-\x7f]"  # program change / channel pressure
-    + rb"|[\x00-\x7f]{2}"  # running status (checked to follow a three-byte status)
-    + rb"|\xff[\s\S]" + _SIZED  # meta event, length < 128
-    + rb"|\xf0" + _SIZED  # sysex, length < 128
-    + rb")"
-)
-"""One event of a track chunk. Alternatives are told apart by the byte after the delta, so
-back-to-back matches covering a whole chunk are the only way mido can read it too."""
-
-_EVENTS = re.compile(b"(?:" + _EVENT.pattern + b")*")
-
-MAX_MESSAGE_LENGTH = 1_000_000
-"""mido refuses longer meta or sysex data."""
-
-
-def _read_vlq(body: bytes, at: int) -> tuple[int, int] | None:
-    """(value, position after) of the variable-length quantity at ``at`` (at most 4 bytes)."""
-    value = 0
-    for i in range(at, min(at + 4, len(body))):
-        value = (value << 7) | (body[i] & 0x7F)
-        if body[i] < 0x80:
-            return value, i + 1
-    return None
-
-
-def _event_sizes_with_long_ones(body: bytes) -> list[int] | None:
-    """Event sizes of a track chunk holding meta or sysex events of 128 bytes or more (their
-    length takes several bytes, which the regex does not read); None if anything else stops
-    the regex."""
-    sizes: list[int] = []
-    pos = 0
-    while True:
-        end = _EVENTS.match(body, pos).end()
-        sizes += map(len, _EVENT.findall(body, pos, end))
-        if end == len(body):
-            return sizes
-        delta = _read_vlq(body, end)
-        if delta is None or body[delta[1]:delta[1] + 1] not in (b"\xff", b"\xf0"):
-            return None
-        length = _read_vlq(body, delta[1] + (2 if body[delta[1]] == 0xFF else 1))
-        if length is None or length[0] > MAX_MESSAGE_LENGTH or length[1] + length[0] > len(body):
-            return None
-        pos = length[1] + length[0]
-        sizes.append(pos - end)
-
-
-_CHECKED_META = (0x00, 0x20, 0x51, 0x54, 0x58, 0x59)
-"""Meta types that carry a tempo or signature, or whose mido decoder can fail on odd data:
-only their standard forms are read fast."""
-
-_RUNNING_OK = np.zeros(256, bool)
-_RUNNING_OK[0x80:0xC0] = _RUNNING_OK[0xE0:0xF0] = True
-"""Statuses whose running-status events carry two data bytes, as the regex read them."""
-
-
-_NOTE_STATUS = np.zeros(256, bool)
-_NOTE_STATUS[0x80:0xA0] = True
-_META_TO_CHECK = np.zeros(256, bool)
-_META_TO_CHECK[list(_CHECKED_META)] = True
-
-
-def _parse_fast(data: bytes) -> _Messages | None:
-    """Read the messages with regex + numpy; None whenever mido's own reading is needed."""
-    if len(data) < 14 or data[:4] != b"MThd":
-        return None
-    header_size = int.from_bytes(data[4:8], "big")
-    if header_size < 6:
-        return None
-    _, n_tracks, tpq = struct.unpack(">hhh", data[8:14])
-    pos = 8 + header_size
-    bodies, sizes, counts = [], [], []
-    for _ in range(n_tracks):
-        if data[pos:pos + 4] != b"MTrk" or pos + 8 > len(data):
-            return None
-        size = int.from_bytes(data[pos + 4:pos + 8], "big")
-        body = data[pos + 8:pos + 8 + size]
-        track_sizes = list(map(len, _EVENT.findall(body)))
-        if sum(track_sizes) != size:
-            track_sizes = _event_sizes_with_long_ones(body)
-        if len(body) != size or track_sizes is None:
-            return None
-        bodies.append(body)
-        sizes += track_sizes
-        counts.append(len(track_sizes))
-        pos += 8 + size
-    if not sizes:
-        empty = np.zeros(0, np.int64)
-        return _Messages(tpq, empty, empty, np.zeros(0, bool), [], [], None)
-
-    raw = np.frombuffer(b"".join(bodies) + bytes(8), np.uint8).astype(np.int64)
-    size_of = np.array(sizes)
-    start = np.cumsum(size_of) - size_of  # [n] offset of each event
-    # delta time: a variable-length quantity of at most 4 bytes (the regex saw to that)
-    byte = raw[start]
-    delta, more = byte & 0x7F, byte >= 0x80
-    vlq_len = 1 + more
-    for k in (1, 2, 3):
-        if not more.any():
-            break
-        byte = raw[start + k]
-        delta = np.where(more, (delta << 7) | (byte & 0x7F), delta)
-        more &= byte >= 0x80
-        vlq_len += more
-    tick = np.cumsum(delta)  # absolute ticks, restarting at every track
-    if len(counts) > 1:
-        first = np.minimum(np.cumsum(counts) - counts, len(sizes) - 1)  # (clipped for empty last tracks)
-        tick -= np.repeat(tick[first] - delta[first], counts)
-
-    status_at = start + vlq_len
-    status = raw[status_at]
-    explicit = status >= 0x80
-    if not explicit.all():
-        # running status: the track's last status byte that is not a meta event (as in mido)
-        n = len(sizes)
-        last = np.maximum.accumulate(np.where(explicit & (status != 0xFF), np.arange(n), -1))
-        running = np.flatnonzero(~explicit)
-        owner = np.repeat(np.cumsum(counts) - counts, counts)[running]
-        if (last[running] < owner).any():
-            return None  # no status yet in this track: mido raises
-        status[running] = status[last[running]]
-        if (~_RUNNING_OK[status[running]]).any():
-            return None  # after a two-byte message or a sysex: not read with two data bytes
-    data_at = status_at + explicit
-    first_data = raw[data_at]
-
-    tempos, signatures = [], []
-    for i in np.flatnonzero((status == 0xFF) & _META_TO_CHECK[first_data]).tolist():
-        at = int(status_at[i])
-        kind, size, payload = raw[at + 1], raw[at + 2], raw[at + 3:at + 8].tolist()
-        if kind == 0x51 and size == 3:
-            tempos.append((int(tick[i]), (payload[0] << 16) | (payload[1] << 8) | payload[2]))
-        elif kind == 0x58 and size == 4:
-            signatures.append((int(tick[i]), payload[0], 2 ** payload[1]))
-        elif not ((kind == 0x59 and size == 2 and -7 <= (payload[0] ^ 0x80) - 0x80 <= 7 and payload[1] < 2)
-                  or (kind == 0x00 and size in (0, 2)) or (kind == 0x20 and size == 1)):
-            return None  # a meta event mido may refuse (e.g. SMPTE offset fields out of range)
-
-    note = np.flatnonzero(_NOTE_STATUS[status])
-    note_status = status[note]
-    return _Messages(
-        ticks_per_beat=tpq,
-        note_tick=tick[note],
-        note_key=(note_status & 0x0F) * 128 + first_data[note],
-        note_on=(note_status >= 0x90) & (raw[data_at[note] + 1] > 0),
-        tempos=tempos,
-        signatures=signatures,
-        tick_range=(int(tick.min()), int(tick.max())),
-    )
-
-
-def _parse_mido(data: bytes) -> _Messages:
-    """Read the messages with mido (exact on anything mido reads; raises what mido raises)."""
-    import mido
-
-    midi = mido.MidiFile(file=io.BytesIO(data))
-    note_tick, note_key, note_on, tempos, signatures, ticks = [], [], [], [], [], []
-    for track in midi.tracks:
-        tick = 0
-        for msg in track:
-            tick += msg.time
-            ticks.append(tick)
-            if msg.type in ("note_on", "note_off"):
-                note_tick.append(tick)
-                note_key.append(msg.channel * 128 + msg.note)
-                note_on.append(msg.type == "note_on" and msg.velocity > 0)
-            elif msg.type == "set_tempo":
-                tempos.append((tick, msg.tempo))
-            elif msg.type == "time_signature":
-                signatures.append((tick, msg.numerator, msg.denominator))
-    return _Messages(
-        ticks_per_beat=midi.ticks_per_beat,
-        note_tick=np.asarray(note_tick, np.int64),
-        note_key=np.asarray(note_key, np.int64),
-        note_on=np.asarray(note_on, bool),
-        tempos=tempos,
-        signatures=signatures,
-        tick_range=(min(ticks), max(ticks)) if ticks else None,
-    )
-
-
-def _read_input(midi: MidiInput) -> tuple[bytes, str]:
-    """The file's bytes and a name for error messages."""
-    if isinstance(midi, pretty_midi.PrettyMIDI):
-        buffer = io.BytesIO()
-        midi.write(buffer)
-        return buffer.getvalue(), "<PrettyMIDI>"
-    if isinstance(midi, (bytes, bytearray, memoryview)):
-        return bytes(midi), "<bytes>"
-    if hasattr(midi, "read"):
-        label = repr(getattr(midi, "name", "<file object>"))
-        try:
-            data = midi.read()
-        except OSError as err:
-            raise RemiError(f"cannot read MIDI file {label}: {err}") from err
-        if not isinstance(data, (bytes, bytearray)):
-            raise RemiError(f"MIDI file object {label} must be opened in binary mode")
-        return bytes(data), label
-    if isinstance(midi, (str, os.PathLike)):
-        label = repr(os.fspath(midi))
-        try:
-            with open(midi, "rb") as handle:
-                return handle.read(), label
-        except OSError as err:
-            raise RemiError(f"cannot read MIDI file {label}: {err.strerror or err}") from err
-    raise RemiError(f"expected a MIDI path, bytes or a binary file object, got {type(midi).__name__}")
-
-
-def _read_messages(data: bytes, label: str) -> _Messages:
-    messages = _parse_fast(data)
-    if messages is not None:
-        return messages
-    if not data:
-        raise RemiError(f"{label} is empty, not a MIDI file")
-    if data[:4] != b"MThd":
-        raise RemiError(f"{label} is not a MIDI file (no MThd header)")
-    try:
-        return _parse_mido(data)
-    except Exception as err:  # mido raises many types (OSError, EOFError, KeySignatureError...)
-        reason = str(err) or type(err).__name__
-        raise RemiError(f"{label} is a corrupt MIDI file ({reason})") from err
 
 
 # --- converting: messages -> events --------------------------------------------------------
@@ -380,12 +130,12 @@ class _BarList:
         self._table: list[tuple[int, int, int, int, int, int]] = []
 
     def kind(self, num: int, den: int, span: int | None = None, offset: int = 0) -> int:
-        measure, grids = _bar_size(num, den)
+        signature = f"{num}/{den}"
+        measure, grids, unit = bar_geometry(signature)
         key = (num, den, measure if span is None else span, offset)
         if key not in self._index:
             self._index[key] = len(self._table)
-            self._table.append((TIME_SIGNATURES.index(f"{num}/{den}"), grids, 40 if den == 4 else 80,
-                                key[2], grids - offset, offset))
+            self._table.append((TIME_SIGNATURES.index(signature), grids, unit, key[2], grids - offset, offset))
         return self._index[key]
 
     def add(self, start: int, end: int, kind: int) -> None:
@@ -446,9 +196,9 @@ def _build_bars(signatures: list[tuple[float, int, int]], max_tick: float, label
         orig_ticks, orig_grids = _bar_size(num, den)
         for part in _effective(num, den):
             length, kind = _bar_size(*part)[0], None
-            if cur == 0 and orig_ticks < _FULL_BAR:
+            if cur == 0 and orig_ticks < FULL_BAR_TICKS:
                 nxt = signatures[idx][1:] if idx < len(signatures) else (4, 4)
-                full_next = _bar_size(*nxt)[0] if nxt[1] in (4, 8) else _FULL_BAR  # (sic: not num * 480)
+                full_next = _bar_size(*nxt)[0] if nxt[1] in (4, 8) else FULL_BAR_TICKS  # (sic: not num * 480)
                 if orig_ticks < full_next:  # pickup: the next signature's bar, padded on the left
                     shown = nxt if nxt in _ALLOWED else _PICKUP_MAP.get(nxt, (4, 4))
                     length = orig_ticks
@@ -535,7 +285,7 @@ _HEAD = 3
 OutOfRange = Literal["error", "drop", "octave"]
 
 
-def _convert(messages: _Messages, composer: str, out_of_range: OutOfRange, skip_drums: bool,
+def _convert(messages: MidiMessages, composer: str, out_of_range: OutOfRange, skip_drums: bool,
              label: str) -> list[str]:
     """The original converter on message arrays (SPEC §1).
 
@@ -660,22 +410,14 @@ def midi_to_events(
         raise ValueError(f"out_of_range must be 'error', 'drop' or 'octave', not {out_of_range!r}")
     if not isinstance(composer, str) or not composer:
         raise ValueError(f"composer must be a non-empty string, not {composer!r}")
-    data, label = _read_input(midi)
-    messages = _read_messages(data, label)
+    data, label = read_midi_input(midi)
+    messages = read_midi_messages(data, label)
     return _convert(messages, composer, out_of_range, skip_drums, label)
 
 
 # --- decoding: events -> MIDI --------------------------------------------------------------
 
 _KNOWN = frozenset(complete_event_space()) | {PAD_TOKEN}
-
-
-def _bar_parameters(signature: str) -> tuple[int, int]:
-    """(bar length, ticks per grid) of a Time_Signature value, as the original decoder."""
-    num, den = (int(x) for x in signature.split("/"))
-    length = num * TICKS_PER_BEAT * 4 // den
-    count = {(6, 8): 36, (3, 8): 18}.get((num, den), num * 12)
-    return length, length // count
 
 
 def _check_events(events: Sequence[str]) -> list[tuple[str, str]]:
@@ -707,7 +449,7 @@ def events_to_midi(events: Sequence[str]) -> pretty_midi.PrettyMIDI:
     """
     tokens = _check_events(events)
     signature = "4/4"
-    bar_length, per_grid = _bar_parameters(signature)
+    bar_length = bar_geometry(signature)[0]
     tempo = 120
     signatures: list[tuple[int, int, int]] = []  # (tick, num, den)
     notes: list[tuple[int, int, int]] = []  # (start, end, pitch)
@@ -725,7 +467,7 @@ def events_to_midi(events: Sequence[str]) -> pretty_midi.PrettyMIDI:
                 signature = tokens[i][1]
                 num, den = (int(x) for x in signature.split("/"))
                 signatures.append((bar_start, num, den))
-                bar_length, per_grid = _bar_parameters(signature)
+                bar_length = bar_geometry(signature)[0]
                 i += 1
             while i < len(tokens) and tokens[i][0] not in ("Bar", "EOS"):
                 name, value = tokens[i]
@@ -733,11 +475,11 @@ def events_to_midi(events: Sequence[str]) -> pretty_midi.PrettyMIDI:
                 if name == "Beat":
                     grid = int(value)
                 elif name == "Note_Pitch":
-                    duration = per_grid
+                    duration = TICKS_PER_GRID
                     if i < len(tokens) and tokens[i][0] == "Note_Duration":
                         duration = int(tokens[i][1])
                         i += 1
-                    onset = bar_start + grid * per_grid
+                    onset = bar_start + grid * TICKS_PER_GRID  # the original: bar length // grid count, 40 in every allowed bar
                     notes.append((onset, onset + duration, int(value)))
             tick += bar_length
     if not signatures or signatures[0][0] != 0:

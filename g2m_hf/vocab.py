@@ -28,6 +28,12 @@ TIME_SIGNATURES: tuple[str, ...] = ("2/4", "3/4", "4/4", "3/8", "6/8")
 MAX_GRIDS = 48
 """Grid positions of the longest bar (4/4: 4 * 12); Beat values are 0..47."""
 
+TICKS_PER_GRID = TICKS_PER_BEAT * 4 // MAX_GRIDS
+"""Ticks per Beat step (40): 1/12 of a quarter note in every time signature."""
+
+FULL_BAR_TICKS = 4 * TICKS_PER_BEAT
+"""A 4/4 bar, the longest; a first bar shorter than this may be a pickup (SPEC §1)."""
+
 PITCH_MIN, PITCH_MAX = 21, 108
 """Piano range; a note outside rejects the piece in the original converter."""
 
@@ -55,6 +61,25 @@ def split_event(token: str) -> tuple[str, str]:
     """
     name, _, value = token.rpartition("_")
     return name, value
+
+
+# --- bar lengths and grid counts (SPEC §1): the one place this rule is written ----------------
+
+
+def bar_ticks(numerator: int, denominator: int) -> int:
+    """Length in ticks of a bar of ``numerator/denominator``: ``n * 480 * 4 / d`` (the decoder's rule)."""
+    return numerator * TICKS_PER_BEAT * 4 // denominator
+
+
+def bar_geometry(signature: str) -> tuple[int, int, int]:
+    """``(ticks, grids, duration_unit)`` of a bar in one of the allowed signatures (SPEC §1).
+
+    Every bar has 40 ticks per grid (4/4: 1920 ticks, 48 grids; 3/8: 720 ticks, 18 grids); note
+    durations are quantised to 40 ticks in /4 bars and to 80 in /8 bars.
+    """
+    numerator, denominator = (int(part) for part in signature.split("/"))
+    ticks = bar_ticks(numerator, denominator)
+    return ticks, ticks // TICKS_PER_GRID, TICKS_PER_GRID if denominator == 4 else 2 * TICKS_PER_GRID
 
 
 def complete_event_space(composers: Iterable[str] = ORIGINAL_COMPOSERS) -> set[str]:

@@ -40,8 +40,9 @@ from typing import Any
 from huggingface_hub import ModelCard, ModelCardData, parse_local_safetensors_file_metadata
 from huggingface_hub.errors import SafetensorsParsingError
 
-from g2m_hf.errors import HubPushError
 from g2m_hf.vocab import NO_COMPOSER, event
+
+from .errors import HubPushError
 
 TRAINING_RECORD = "training_record.json"
 EVALUATION_REPORT = "evaluation/report.json"

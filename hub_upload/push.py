@@ -38,8 +38,8 @@ from huggingface_hub.utils import validate_repo_id
 from huggingface_hub.utils.sha import git_hash, sha_fileobj
 from transformers.dynamic_module_utils import get_relative_import_files
 
-from g2m_hf.errors import HubPushError
 
+from .errors import HubPushError
 from .model_card import ADAPTER_CONFIG, EVALUATION_REPORT, build_model_card, read_json_object
 
 logger = logging.getLogger(__name__)

@@ -197,14 +197,14 @@ def test_cli_reports_errors_without_traceback(tmp_path, dictionary, capsys):
 
 @pytest.mark.slow
 def test_module_command_end_to_end(tmp_path, dictionary):
-    """`python -m g2m_hf.convert_original` on a full-width (d_model 512) fine-tuned checkpoint."""
+    """`python -m g2m_hf.cli.convert` on a full-width (d_model 512) fine-tuned checkpoint."""
     original = randomise(OriginalDecoderModel(VOCAB_SIZE, n_layer=2, adapter_positions=(1,))).eval()
     checkpoint = save_original(original, tmp_path / "ep022.pt")
     output = tmp_path / "converted"
     command = [
         sys.executable,
         "-m",
-        "g2m_hf.convert_original",
+        "g2m_hf.cli.convert",
         "--checkpoint",
         str(checkpoint),
         "--dictionary",

@@ -17,7 +17,7 @@ from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, constants
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from g2m_hf import G2MConfig, G2MForCausalLM, G2MTokenizer
-from g2m_hf.errors import HubPushError
+from hub_upload.errors import HubPushError
 from hub_upload import build_model_card, plan_upload, push_to_hub
 from hub_upload.cli import main as push_cli
 from hub_upload.push import MANIFEST_NAME, PICKLE_SUFFIXES, REMOTE_CODE_ENTRY_POINTS, remote_code_files

@@ -16,7 +16,7 @@ import pretty_midi
 import pytest
 
 from g2m_hf import RemiError, events_to_midi, midi_to_events
-from g2m_hf.remi import _parse_fast, _parse_mido
+from g2m_hf.midi_reader import _parse_fast, _parse_mido
 from g2m_hf.vocab import complete_vocabulary
 from tests.reference import original_remi as original
 

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
 
 import g2m_hf  # noqa: F401 - registers the Auto classes
-from g2m_hf.errors import ConfigError
+from training.errors import ConfigError
 from training import finetune, pretrain, train_classifier
 from training.config import apply_overrides, training_argument_overrides
 from training.record import RECORD_NAME

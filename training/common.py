@@ -31,7 +31,6 @@ from transformers import GenerationConfig, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, IntervalStrategy, get_last_checkpoint
 from transformers.utils import logging as hf_logging
 
-from g2m_hf.errors import ConfigError
 from g2m_hf.grammar import SPEC_GENERATION_DEFAULTS
 
 from .config import (
@@ -42,6 +41,7 @@ from .config import (
     section,
     training_argument_overrides,
 )
+from .errors import ConfigError
 from .record import model_summary, run_summary, write_model_card, write_training_record
 
 logger = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from g2m_hf.errors import ConfigError
+from training.errors import ConfigError
 
 Recipe = dict[str, Any]
 """A loaded recipe: plain nested dicts / lists / scalars, exactly what YAML gives."""

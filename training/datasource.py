@@ -36,9 +36,10 @@ from datasets import DatasetDict
 
 from g2m_hf.corpus import corpus_sources, midi_sources
 from g2m_hf.data import G2MDataCollator, add_composers, encode_sources, split_dataset
-from g2m_hf.errors import ConfigError, DataError, VocabularyError
+from g2m_hf.errors import DataError, VocabularyError
 from g2m_hf.vocab import NO_COMPOSER
 
+from .errors import ConfigError
 from .trainer import StreamSeededCollator
 
 BUILD_KEYS = {

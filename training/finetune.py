@@ -47,7 +47,6 @@ from transformers import set_seed
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer
 from g2m_hf.data import composer_balanced_weights
-from g2m_hf.errors import ConfigError
 from g2m_hf.vocab import NO_COMPOSER
 from training.common import (
     RECIPE_COPY_NAME,
@@ -61,6 +60,7 @@ from training.common import (
 )
 from training.config import load_recipe, section
 from training.datasource import load_training_data
+from training.errors import ConfigError
 
 MODES = ("full", "peft")
 PEFT_DEFAULTS: dict[str, Any] = {

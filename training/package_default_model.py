@@ -32,12 +32,12 @@ import datasets
 import numpy as np
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, generate_midi
-from g2m_hf.errors import ConfigError
 from g2m_hf.evaluation import evaluate_folders, write_report
 from g2m_hf.metrics import METRIC_NAMES
 from g2m_hf.plotting import plot_loss_curves
 from g2m_hf.vocab import BAR_TOKEN, NO_COMPOSER, split_event
 from training.common import RECIPE_COPY_NAME, main_guard
+from training.errors import ConfigError
 from training.record import RECORD_NAME
 
 SHIPPED_FILES = (

@@ -31,7 +31,7 @@ from transformers import EvalPrediction, set_seed
 
 from g2m_hf import G2MForSequenceClassification
 from g2m_hf.data import G2MDataCollator, composer_balanced_weights
-from g2m_hf.errors import ConfigError, DataError
+from g2m_hf.errors import DataError
 from g2m_hf.evaluation import CLASSIFIER_MAX_EVENTS
 from g2m_hf.plotting import plot_confusion_matrix
 from g2m_hf.vocab import NO_COMPOSER
@@ -47,6 +47,7 @@ from training.common import (
 )
 from training.config import section
 from training.datasource import TrainingData, load_training_data
+from training.errors import ConfigError
 from training.trainer import StreamSeededCollator
 
 CONFUSION_MATRIX_PNG = "confusion_matrix.png"
