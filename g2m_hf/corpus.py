@@ -1,8 +1,10 @@
-"""Where pieces come from: folders of MIDI files and the music21 corpus (SPEC §8).
+"""Where pieces come from: folders of MIDI files, the music21 corpus (SPEC §8), and the event files
+the original authors published.
 
 A `Source` is one work to encode: a MIDI file, or a score music21 reads (MusicXML, Humdrum,
 ABC...), possibly one of several works in one "opus" file (the folk-song collections keep up to
-a few hundred ABC tunes per file, told apart by their reference number ``X:``).
+a few hundred ABC tunes per file, told apart by their reference number ``X:``), or one piece of the
+original's event pickles, in a folder or inside a zip (`original_event_sources`, `source_events`).
 
 `source_midi` turns a music21 score into MIDI once (``score.write("midi")``) and keeps the result
 in a cache keyed by the file's content, the work number and the music21 version, so that a rebuild
@@ -23,15 +25,19 @@ import json
 import os
 import re
 import warnings
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Iterable, Mapping, Sequence
 
 from .errors import DataError
-from .vocab import NO_COMPOSER
+from .vocab import NO_COMPOSER, event, load_restricted_pickle, split_event
 
 MIDI_SUFFIXES = (".mid", ".midi")
+
+EVENT_SUFFIX = ".pkl"
+"""The original's event files: one pickle per piece."""
 
 MUSIC21_VERSION = importlib.metadata.version("music21")
 """Part of every conversion-cache key (another music21 may write other MIDI)."""
@@ -63,28 +69,40 @@ class Source:
     """One work to encode.
 
     Attributes:
-        path: the file: MIDI, or any score format music21 reads.
+        path: the file: MIDI, any score format music21 reads, an original event pickle, or the
+            zip file that holds one (`member`).
         composer: composer label, matched case-insensitively against the tokenizer's composers
-            when encoding; ``"None"`` marks general (pretraining) material.
+            when encoding; ``"None"`` marks general (pretraining) material. None for an event
+            file: its own ``Composer_*`` event names the composer.
         category: the group the stratified train/validation split keeps in proportion
             (corpus collection, sub-folder...).
         number: the work's reference number inside a multi-work file (ABC ``X:``); None when the
             file is one work.
+        member: the event pickle's path inside the zip file ``path``; None for a file on disk.
     """
 
     path: str
-    composer: str = NO_COMPOSER
+    composer: str | None = NO_COMPOSER
     category: str = "general"
     number: int | None = None
+    member: str | None = None
 
     @property
     def name(self) -> str:
-        """How the work is named in datasets and reports: the path, plus ``#number`` for a work of an opus."""
+        """How the work is named in datasets and reports: the path, plus ``#number`` for a work of an
+        opus, or ``:member`` for a file inside a zip."""
+        if self.member is not None:
+            return f"{self.path}:{self.member}"
         return self.path if self.number is None else f"{self.path}#{self.number}"
 
     @property
     def is_midi(self) -> bool:
-        return Path(self.path).suffix.lower() in MIDI_SUFFIXES
+        return self.member is None and Path(self.path).suffix.lower() in MIDI_SUFFIXES
+
+    @property
+    def is_events(self) -> bool:
+        """An original event pickle (on disk or in a zip), read by `source_events` instead of converted."""
+        return self.member is not None or Path(self.path).suffix.lower() == EVENT_SUFFIX
 
 
 # --- folders of MIDI files -------------------------------------------------------------------
@@ -269,6 +287,170 @@ def _work_numbers(path: Path, collection: str) -> list[int | None]:
     return numbers if len(numbers) > 1 else [None]
 
 
+# --- the original's published event files ------------------------------------------------------
+#
+# The original converter (AndyWeasley2004/Generality-to-Mastery, representations/midi2events_score.py,
+# read for this reader) writes one pickle per piece, `pickle.dump((events, bar_indices), ...)`, into
+# `<event_root>/<category>/<file>.pkl`, where `events` is a list of `{'name': ..., 'value': ...}` dicts
+# (`create_event`; value an int, a str such as '3/4', or None for Bar/BOS/EOS), the first three
+# Composer (the category capitalised, or 'None' for pretraining data), Tempo and BOS, and
+# `bar_indices` the positions of the Bar events. Its loader (dataloader.py, MusicSegmentDataset)
+# lists `<data_dir>/<category>/*.pkl`, formats each event as '{}_{}'.format(name, value) and takes
+# events_str[0] / [1] as the composer and tempo tokens; representations/events2words.py writes
+# `dictionary.pkl` next to the event folders, which is not a piece.
+
+ORIGINAL_DICTIONARY_NAME = "dictionary.pkl"
+"""The original's vocabulary file, which may sit beside the event folders (not a piece)."""
+
+
+def original_event_sources(path: str | os.PathLike, *, limit: int | None = None) -> list[Source]:
+    """The pieces of the original's event data: a zip file (read in place) or the folder it unpacks to.
+
+    Every ``*.pkl`` file is a piece (sorted by path), except ``dictionary.pkl`` and the
+    ``__MACOSX/`` / ``._*`` entries a macOS zip carries. A piece's category is the name of the
+    folder that holds its file (so a zip that wraps everything in one top-level folder gives the
+    same categories as one that does not); a file directly in the folder or zip takes the name of
+    the folder or the zip's stem. Its composer is read from its own ``Composer_*`` event when it is
+    encoded (`Source.composer` is None). ``limit`` keeps at most that many pieces per category.
+
+    Raises:
+        DataError: ``path`` is neither a folder nor a zip file, cannot be read, or holds no ``*.pkl`` file.
+    """
+    root = Path(path)
+    if root.is_dir():
+        files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        sources = [
+            Source(path=str(root / name), composer=None, category=_event_category(name, root.name))
+            for name in files
+            if _is_piece(name)
+        ]
+    elif root.is_file() and zipfile.is_zipfile(root):
+        try:
+            with zipfile.ZipFile(root) as archive:
+                members = sorted(info.filename for info in archive.infolist() if not info.is_dir())
+        except (OSError, zipfile.BadZipFile) as error:
+            raise DataError(f"{root}: cannot read the zip file ({error})") from None
+        sources = [
+            Source(path=str(root), composer=None, category=_event_category(name, root.stem), member=name)
+            for name in members
+            if _is_piece(name)
+        ]
+    else:
+        raise DataError(f"{root}: not a folder or a zip file of event pickles")
+    if not sources:
+        raise DataError(f"{root}: no event pickles (*{EVENT_SUFFIX}) found")
+    return _first_per_category(sources, limit)
+
+
+def _is_piece(relative: str) -> bool:
+    """Whether a path (relative to the folder or zip) is a piece: a ``*.pkl`` file that is not the
+    dictionary or macOS metadata."""
+    parts = PurePosixPath(relative).parts
+    return (
+        parts[-1].lower().endswith(EVENT_SUFFIX)
+        and parts[-1] != ORIGINAL_DICTIONARY_NAME
+        and parts[0] != "__MACOSX"
+        and not parts[-1].startswith("._")
+    )
+
+
+def _event_category(relative: str, root_name: str) -> str:
+    """The name of the folder holding ``relative``; ``root_name`` for a file at the top."""
+    return PurePosixPath(relative).parent.name or root_name
+
+
+def source_events(source: Source) -> list[str]:
+    """The events of an original event pickle (`Source.is_events`), as ``Name_Value`` strings, unchanged.
+
+    The file is read with the restricted unpickler of `vocab` (plain data and numeric numpy scalars
+    only: the files come from the internet, and a pickle can otherwise run code). Accepted
+    contents: ``(events, bar_indices)`` as the original converter writes, ``(bar_indices,
+    events)`` as some of its readers expect, or the events alone; events as ``{'name', 'value'}``
+    dicts (``{'name': 'BOS', 'value': None}`` is ``BOS_None``) or ``Name_Value`` strings. The
+    first two events must be Composer and Tempo (the header the model reads the style from), and
+    the bar positions, when present, must be those of the ``Bar`` events.
+
+    Raises:
+        DataError: the file cannot be read or is not such a piece (naming the file and the reason).
+    """
+    try:
+        with _open_event_file(source) as handle:
+            content = load_restricted_pickle(handle, source.name, "event pickle", DataError)
+    except (OSError, KeyError, zipfile.BadZipFile) as error:
+        raise DataError(f"{source.name}: cannot read it ({error})") from None
+    events, bars = _unpack_piece(content, source.name)
+    if len(events) < 2 or split_event(events[0])[0] != "Composer" or split_event(events[1])[0] != "Tempo":
+        raise DataError(f"{source.name}: does not start with Composer and Tempo events (starts {events[:2]})")
+    if bars is not None and list(bars) != [i for i, token in enumerate(events) if split_event(token)[0] == "Bar"]:
+        raise DataError(f"{source.name}: its bar positions are not those of its Bar events")
+    return events
+
+
+def _open_event_file(source: Source) -> BinaryIO:
+    """A binary stream of an event file: the file on disk, or the zip member read in place."""
+    if source.member is None:
+        return open(source.path, "rb")
+    stat = os.stat(source.path)
+    return _open_zip(source.path, stat.st_size, stat.st_mtime_ns, os.getpid()).open(source.member)
+
+
+@functools.lru_cache(maxsize=4)
+def _open_zip(path: str, size: int, mtime_ns: int, pid: int) -> zipfile.ZipFile:
+    """The zip file, opened once per process (its directory of a hundred thousand entries is read
+    once, not per piece); the process id is in the key because a forked worker must not share its
+    parent's file position."""
+    return zipfile.ZipFile(path)
+
+
+def _unpack_piece(content: object, name: str) -> tuple[list[str], list[object] | None]:
+    """``(events as Name_Value strings, bar positions or None)`` of an unpickled event file."""
+    if _is_event_list(content):
+        return _event_strings(content, name), None
+    if isinstance(content, (tuple, list)) and len(content) == 2:
+        first, second = content
+        if _is_event_list(first) and _is_position_list(second):
+            return _event_strings(first, name), second
+        if _is_position_list(first) and _is_event_list(second):
+            return _event_strings(second, name), first
+    raise DataError(
+        f"{name}: not an event file: expected (events, bar_indices), (bar_indices, events) or a list of "
+        f"events, got {_describe(content)}"
+    )
+
+
+def _is_event_list(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(item, (dict, str)) for item in value)
+
+
+def _is_position_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, int) and not isinstance(item, bool) for item in value)
+
+
+def _event_strings(events: list[dict | str], name: str) -> list[str]:
+    """Each event as the original's loader formats it, ``'{}_{}'.format(name, value)``."""
+    strings = []
+    for index, item in enumerate(events):
+        if isinstance(item, str):
+            strings.append(item)
+            continue
+        if set(item) != {"name", "value"} or not isinstance(item["name"], str):
+            raise DataError(f"{name}: event {index} is not a {{'name': str, 'value': ...}} dict ({item!r})")
+        value = item["value"]
+        if value is not None and not isinstance(value, (int, float, str)):
+            raise DataError(f"{name}: event {index} has a {type(value).__name__} value ({item!r})")
+        # formatted even when the vocabulary cannot hold it ('Tempo_120.0'): the tokenizer then refuses
+        # the piece, naming the event, rather than this reader changing it
+        strings.append(event(item["name"], value))
+    return strings
+
+
+def _describe(content: object) -> str:
+    """A short description of unpickled content for an error: its type and, for a container, its length."""
+    if isinstance(content, (list, tuple, dict)):
+        return f"a {type(content).__name__} of {len(content)} items"
+    return f"a {type(content).__name__}"
+
+
 # --- conversion to MIDI ----------------------------------------------------------------------
 
 
@@ -344,13 +526,17 @@ __all__ = [
     "CONVERSION_VERSION",
     "COLLECTION_COMPOSERS",
     "CORPUS_SKIPPED_SUFFIXES",
+    "EVENT_SUFFIX",
     "MIDI_SUFFIXES",
     "MUSIC21_VERSION",
+    "ORIGINAL_DICTIONARY_NAME",
     "PART_OPUS_COLLECTIONS",
     "Source",
     "collection_composer",
     "corpus_collections",
     "corpus_sources",
     "midi_sources",
+    "original_event_sources",
+    "source_events",
     "source_midi",
 ]

@@ -13,7 +13,8 @@ A dataset row is one whole piece:
     composer     str        composer label, "None" for general material
     category     str        stratification group (corpus collection, sub-folder)
     bar_offsets  list[int]  index in input_ids of every Bar_None (where windows may start)
-    source       str        the file (``path#number`` for one work of a multi-work file)
+    source       str        the file (``path#number`` for one work of a multi-work file,
+                            ``the.zip:member/path.pkl`` for an event file inside a zip)
     num_events   int        len(input_ids)
 
 Windows are cut by the collator at training time, so that each epoch sees other windows and
@@ -39,8 +40,8 @@ import numpy as np
 import torch
 from datasets import Dataset, DatasetDict, Features, List, Value
 
-from . import midi_reader, remi, vocab
-from .corpus import CONVERSION_VERSION, MUSIC21_VERSION, Source, source_midi
+from . import corpus, midi_reader, remi, vocab
+from .corpus import CONVERSION_VERSION, MUSIC21_VERSION, Source, source_events, source_midi
 from .errors import DataError, OutputExistsError, VocabularyError
 from .vocab import BAR_TOKEN, PAD_TOKEN, PITCH_MAX, PITCH_MIN, split_event
 
@@ -65,7 +66,13 @@ FEATURES = Features(
 """Columns of an encoded dataset."""
 
 _WORK_FEATURES = Features(
-    {"path": Value("string"), "composer": Value("string"), "category": Value("string"), "number": Value("int64")}
+    {
+        "path": Value("string"),
+        "composer": Value("string"),
+        "category": Value("string"),
+        "number": Value("int64"),
+        "member": Value("string"),
+    }
 )
 _ENCODED_FEATURES = Features({**FEATURES, "error": Value("string")})  # "" when the work was encoded
 
@@ -125,15 +132,17 @@ def encode_sources(
     """Encode works into a dataset of whole pieces (columns: `FEATURES`), in source order.
 
     Each work is made MIDI (`corpus.source_midi`: music21 scores are converted once and cached),
-    turned into events by `remi.midi_to_events` and into ids by ``tokenizer.events_to_ids``.
-    A work that fails at any step is skipped; the report lists it with the reason.
+    turned into events by `remi.midi_to_events` and into ids by ``tokenizer.events_to_ids``; an
+    original event file (`Source.is_events`) gives its events as published (`corpus.source_events`),
+    its composer from its Composer event. A work that fails at any step (an event outside the
+    tokenizer's vocabulary included) is skipped; the report lists it with the reason.
 
     The rows are cached in ``cache_dir/encoded`` under a fingerprint of everything they depend
     on (the works and their files' size and time, the vocabulary, the codec and the options), so
     building the same selection again reads them back without touching a file.
 
     Args:
-        sources: the works (`corpus.midi_sources`, `corpus.corpus_sources`).
+        sources: the works (`corpus.midi_sources`, `corpus.corpus_sources`, `corpus.original_event_sources`).
         tokenizer: a `G2MTokenizer`; composer labels are matched case-insensitively to its composers.
         num_proc: worker processes (None: this process).
         cache_dir: cache folder (default: `default_cache_dir()`).
@@ -180,8 +189,8 @@ def encode_sources(
     errors = list(encoded["error"])
     kept = [index for index, error in enumerate(errors) if not error]
     report.skipped = [
-        {"source": s.name, "composer": s.composer, "category": s.category, "reason": error}
-        for s, error in zip(sources, errors, strict=True)
+        {"source": s.name, "composer": composer, "category": s.category, "reason": error}
+        for s, composer, error in zip(sources, encoded["composer"], errors, strict=True)
         if error
     ]
     dataset = encoded.select(kept).remove_columns("error")
@@ -203,7 +212,7 @@ def add_composers(tokenizer: Any, sources: Sequence[Source]) -> list[str]:
     embeddings to ``len(tokenizer)`` before it learns the new styles.
     """
     added = []
-    for label in sorted({s.composer for s in sources}):
+    for label in sorted({s.composer for s in sources if s.composer is not None}):
         try:
             tokenizer.composer_token(label)
         except VocabularyError:
@@ -213,14 +222,15 @@ def add_composers(tokenizer: Any, sources: Sequence[Source]) -> list[str]:
 
 
 def _canonical_labels(sources: Sequence[Source], tokenizer: Any) -> list[Source]:
-    """The sources with each composer label spelled as the tokenizer's composer (``bach`` -> ``Bach``)."""
+    """The sources with each composer label spelled as the tokenizer's composer (``bach`` -> ``Bach``);
+    an event file's label (None: its own Composer event) is left as it is."""
     if not sources:
         raise DataError("no works to encode")
     repeated = [name for name, count in Counter(s.name for s in sources).items() if count > 1]
     if repeated:
         raise DataError(f"works listed more than once: {repeated[:10]}")
-    canonical = {}
-    for label in dict.fromkeys(s.composer for s in sources):
+    canonical: dict[str | None, str | None] = {None: None}
+    for label in dict.fromkeys(s.composer for s in sources if s.composer is not None):
         try:
             canonical[label] = split_event(tokenizer.composer_token(label))[1]
         except VocabularyError as error:
@@ -240,8 +250,11 @@ def _encoding_fingerprint(
     settings = {
         "format": DATA_FORMAT_VERSION,
         "workers": workers,
-        # the codec's own text: a fix in the converter must re-encode, not reuse stale events
-        "codec": [hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest() for m in (midi_reader, remi, vocab)],
+        # the codec's and the readers' own text: a fix in the converter or in the event-file reader
+        # must re-encode, not reuse stale events
+        "codec": [
+            hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest() for m in (corpus, midi_reader, remi, vocab)
+        ],
         "conversion": [CONVERSION_VERSION, MUSIC21_VERSION],
         "vocabulary": tokenizer.event_vocabulary,
         "options": remi_options,
@@ -253,7 +266,8 @@ def _encoding_fingerprint(
             state = [stat.st_size, stat.st_mtime_ns]
         except OSError:  # a missing file is skipped by the encoder, with its reason
             state = None
-        digest.update(json.dumps([s.path, s.number, s.composer, s.category, state]).encode())
+        identity = [s.path, s.number, s.composer, s.category, state]
+        digest.update(json.dumps(identity if s.member is None else [*identity, s.member]).encode())
     return digest.hexdigest()[:16]
 
 
@@ -262,9 +276,13 @@ def _encode_work(
 ) -> dict[str, Any]:
     """One dataset row (`_ENCODED_FEATURES`) for one work; ``error`` says why a work was not encoded."""
     source = Source(**work)
-    row = {"source": source.name, "composer": source.composer, "category": source.category}
+    row = {"source": source.name, "composer": source.composer or "", "category": source.category}
     try:
-        events = remi.midi_to_events(source_midi(source, midi_cache), composer=source.composer, **remi_options)
+        if source.is_events:
+            events = source_events(source)  # exactly as published: checked, never re-quantised
+            row["composer"] = split_event(events[0])[1]  # Composer_None -> "None", general material
+        else:
+            events = remi.midi_to_events(source_midi(source, midi_cache), composer=source.composer, **remi_options)
         input_ids = tokenizer.events_to_ids(events)
     except Exception as error:  # a batch job skips what it cannot encode, and reports why
         reason = str(error)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import builtins
 import os
 import pickle
-from typing import Iterable, Mapping, Sequence
+from typing import BinaryIO, Iterable, Mapping, Sequence
 
-from .errors import VocabularyError
+from .errors import G2MError, VocabularyError
 
 # --- event grammar constants (SPEC §1) ---------------------------------------------------
 
@@ -139,20 +139,90 @@ def vocabulary_from_mapping(event_ids: Mapping[str, int], source: str) -> list[s
     return check_vocabulary([by_id[index] for index in range(len(by_id))], source)
 
 
-class _DictionaryUnpickler(pickle.Unpickler):
-    """An unpickler that builds plain containers only: any other global is refused.
+_NUMERIC_KINDS = "biufc"
+"""numpy dtype kinds a pickle may hold scalars of: bool, signed and unsigned int, float, complex."""
 
-    A pickle can name any importable callable (``os.system``...) and have it called while
-    loading; a dictionary file needs none of that, so only the builtin types it may mention
-    are resolved.
+
+class _NumericDtype:
+    """What a pickled ``numpy.dtype`` becomes: its kind and size (``"i8"``) and byte order, nothing more.
+
+    numpy's own ``dtype.__setstate__`` would apply whatever state the file gives (fields, flags
+    such as "holds objects"); this stand-in keeps only the byte order, and `_numeric_scalar`
+    builds a fresh dtype from the two.
     """
 
-    _ALLOWED = {("builtins", "dict"), ("builtins", "str"), ("builtins", "int")}
+    def __init__(self, spec: object, align: object = False, copy: object = False) -> None:
+        import numpy  # only pickles that mention numpy need it (this module is standard library only)
+
+        if not isinstance(spec, str):
+            raise pickle.UnpicklingError(f"numpy dtype from a {type(spec).__name__}, not a type code")
+        dtype = numpy.dtype(spec)
+        if dtype.kind not in _NUMERIC_KINDS:
+            raise pickle.UnpicklingError(f"numpy dtype {dtype} is not numeric")
+        self.spec, self.order = spec, "="
+
+    def __setstate__(self, state: object) -> None:
+        # numpy's state: (version, byte order, subarray, names, fields, elsize, alignment, flags)
+        if isinstance(state, tuple) and len(state) > 1 and state[1] in ("<", ">", "=", "|"):
+            self.order = state[1]
+
+    def numpy_dtype(self) -> "numpy.dtype":
+        import numpy
+
+        return numpy.dtype(self.spec).newbyteorder(self.order)
+
+
+def _numeric_scalar(dtype: object, data: object = None) -> bool | int | float | complex:
+    """numpy's scalar reconstruction (``multiarray.scalar(dtype, raw bytes)``), numeric dtypes only,
+    returned as the equal Python number."""
+    import numpy
+
+    if not isinstance(dtype, _NumericDtype) or not isinstance(data, bytes):
+        raise pickle.UnpicklingError("numpy scalar of something other than a numeric dtype and its bytes")
+    clean = dtype.numpy_dtype()
+    if len(data) != clean.itemsize:
+        raise pickle.UnpicklingError(f"numpy {clean} scalar of {len(data)} bytes")
+    return numpy.frombuffer(data, dtype=clean)[0].item()
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that builds plain data only: any other global is refused, so nothing can run.
+
+    A pickle can name any importable callable (``os.system``...) and have it called while
+    loading. The files read here (an original ``dictionary.pkl``, the original's published event
+    files, which come from the internet) need none of that: lists, tuples, dicts, str, int,
+    float, bool and None are pickle opcodes, and the builtin types are resolved by name. The one
+    exception is numpy's scalar reconstruction for numeric dtypes (a converter that kept
+    ``numpy.int64`` values writes them so); it is rebuilt as the equal Python number.
+    """
+
+    _BUILTINS = frozenset({"dict", "list", "tuple", "str", "int", "float", "bool"})
+    _NUMPY_SCALAR_MODULES = frozenset({"numpy.core.multiarray", "numpy._core.multiarray"})  # numpy 1.x / 2.x
 
     def find_class(self, module: str, name: str) -> object:
-        if (module, name) in self._ALLOWED:
+        if module == "builtins" and name in self._BUILTINS:
             return getattr(builtins, name)
+        if (module, name) == ("numpy", "dtype"):
+            return _NumericDtype
+        if module in self._NUMPY_SCALAR_MODULES and name == "scalar":
+            return _numeric_scalar
         raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
+
+
+def load_restricted_pickle(
+    handle: BinaryIO, source: str, what: str, error: type[G2MError] = VocabularyError
+) -> object:
+    """Unpickle ``handle`` with `RestrictedUnpickler`.
+
+    Raises:
+        error: ``"<source>: not a readable <what> (<reason>)"`` for a forbidden global, a corrupt
+            or truncated pickle, or anything else that stops the load.
+    """
+    try:
+        return RestrictedUnpickler(handle).load()
+    except Exception as failure:  # any failure to unpickle means "not such a file"
+        reason = " ".join(str(failure).split()) or type(failure).__name__  # one line
+        raise error(f"{source}: not a readable {what} ({reason})") from None
 
 
 def read_original_dictionary(path: str | os.PathLike) -> list[str]:
@@ -160,8 +230,8 @@ def read_original_dictionary(path: str | os.PathLike) -> list[str]:
 
     The file is the original's pickled ``(event2word, word2event)`` pair. It holds no padding
     token: the original code gives ``PAD_None`` the id ``len(event2word)`` when it loads the file,
-    and so does this reader. The file is read with an unpickler that resolves no globals but
-    builtin ``dict``/``str``/``int``, so a hostile file cannot run code.
+    and so does this reader. The file is read with `RestrictedUnpickler` (plain data only), so a
+    hostile file cannot run code.
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -170,10 +240,7 @@ def read_original_dictionary(path: str | os.PathLike) -> list[str]:
     """
     source = os.fspath(path)
     with open(source, "rb") as handle:
-        try:
-            content = _DictionaryUnpickler(handle).load()
-        except Exception as error:  # any failure to unpickle means "not a dictionary file"
-            raise VocabularyError(f"{source}: not a readable dictionary pickle ({error})") from None
+        content = load_restricted_pickle(handle, source, "dictionary pickle")
     if not (
         isinstance(content, (tuple, list))
         and len(content) == 2

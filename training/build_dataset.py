@@ -1,14 +1,21 @@
-"""Build a training dataset from a folder of MIDI files or from the music21 corpus (SPEC §4, §8).
+"""Build a training dataset from MIDI files, the music21 corpus or the original's published event files (SPEC §4, §8).
 
     python training/build_dataset.py --music21 --composers bach beethoven mozart chopin --output data/finetune
     python training/build_dataset.py --music21 --general --output data/pretrain --num-proc 2
     python training/build_dataset.py --music21 --general ryansMammoth essenFolksong --limit 100 --output data/folk
     python training/build_dataset.py --midi-dir my_midi --output data/mine   # sub-folders name the composers
+    python training/build_dataset.py --original-events pretrain_score.zip --output data/pretrain   # or the unzipped folder
+    python training/build_dataset.py --original-events finetune_top4_selected_new.zip --tokenizer dictionary.pkl --output data/finetune
 
 The output folder holds a `datasets.DatasetDict` (train / validation; read it back with
 ``datasets.load_from_disk``), ``build_report.json`` and ``skipped.json`` (every work that could not
 be encoded, with the reason), and ``tokenizer/`` when ``--add-composers`` added composer tokens.
 Conversions and encodings are cached, so a rebuild is quick.
+
+``--original-events`` reads the event pickles the original authors published (a zip is read in place):
+the rows are their events exactly, each piece's composer is its Composer event and its category the
+folder holding its file; a piece with an event outside the tokenizer's vocabulary (``--tokenizer
+dictionary.pkl``: the original ids) is skipped and listed in ``skipped.json``.
 """
 
 from __future__ import annotations
@@ -18,10 +25,10 @@ import os
 import sys
 from typing import Sequence
 
-from g2m_hf import G2MTokenizer
-from g2m_hf.corpus import corpus_sources, midi_sources
+from g2m_hf.corpus import corpus_sources, midi_sources, original_event_sources
 from g2m_hf.data import SKIPPED_REPORT, add_composers, build_dataset
 from g2m_hf.errors import G2MError
+from training.common import load_tokenizer
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -29,6 +36,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--midi-dir", help="folder of MIDI files; first-level sub-folders name the composers")
     source.add_argument("--music21", action="store_true", help="the music21 corpus")
+    source.add_argument(
+        "--original-events", metavar="PATH",
+        help="the original's published event pickles: a zip (pretrain_score.zip...) or the folder it unpacks to",
+    )
     parser.add_argument(
         "--composers", nargs="+", default=[], metavar="NAME",
         help="music21 collections labelled with their composer (bach, beethoven, mozart, chopin, schumann...)",
@@ -44,11 +55,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-proc", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
     parser.add_argument("--limit", type=int, help="at most N works per collection / category (the first ones)")
     parser.add_argument(
-        "--out-of-range", choices=("error", "drop", "octave"), default="error",
-        help="a note outside 21..108: skip the piece (error, the original), drop the note, or move it by octaves",
+        "--out-of-range", choices=("error", "drop", "octave"),
+        help="a note outside 21..108: skip the piece (error, the default, as the original), drop the note, "
+        "or move it by octaves",
     )
     parser.add_argument("--skip-drums", action="store_true", help="leave out MIDI channel 10")
-    parser.add_argument("--tokenizer", help="tokenizer folder (default: the complete G2M vocabulary)")
+    parser.add_argument(
+        "--tokenizer",
+        help="tokenizer folder or original dictionary.pkl (default: the complete G2M vocabulary); "
+        "pieces with events outside it are skipped",
+    )
     parser.add_argument(
         "--add-composers", action="store_true",
         help="add composer labels the tokenizer lacks (e.g. a haydn/ sub-folder) as new composer tokens",
@@ -65,14 +81,38 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--composer-map applies to --midi-dir")
     if args.music21 and not args.composers and args.general is None:
         parser.error("--music21 needs --composers and/or --general")
+    if args.original_events:
+        given = [flag for flag, dest in _MIDI_ONLY_OPTIONS.items() if getattr(args, dest) != parser.get_default(dest)]
+        if given:
+            parser.error(
+                f"{', '.join(given)}: not with --original-events (each piece's Composer event labels it, "
+                "and its events are used as published)"
+            )
+        if not os.path.exists(args.original_events):
+            parser.error(f"--original-events {args.original_events}: no such zip file or folder")
+    if args.tokenizer and not os.path.exists(args.tokenizer):
+        parser.error(f"--tokenizer {args.tokenizer}: no such folder or dictionary.pkl")
     return args
+
+
+_MIDI_ONLY_OPTIONS = {
+    "--composers": "composers",
+    "--general": "general",
+    "--composer-map": "composer_map",
+    "--add-composers": "add_composers",
+    "--out-of-range": "out_of_range",
+    "--skip-drums": "skip_drums",
+}
+"""Options that label or convert MIDI / music21 works, meaningless for the original's event files."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        tokenizer = G2MTokenizer.from_pretrained(args.tokenizer) if args.tokenizer else G2MTokenizer()
-        if args.midi_dir:
+        tokenizer = load_tokenizer(args.tokenizer)
+        if args.original_events:
+            sources = original_event_sources(args.original_events, limit=args.limit)
+        elif args.midi_dir:
             sources = midi_sources(
                 args.midi_dir, composer_map=args.composer_map, general=args.general is not None, limit=args.limit
             )
@@ -89,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             validation_fraction=args.validation_fraction,
             seed=args.seed,
             overwrite=args.overwrite,
-            remi_options={"out_of_range": args.out_of_range, "skip_drums": args.skip_drums},
+            remi_options={"out_of_range": args.out_of_range or "error", "skip_drums": args.skip_drums},
         )
     except G2MError as error:
         print(f"build_dataset: error: {error}", file=sys.stderr)
