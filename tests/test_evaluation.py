@@ -18,11 +18,17 @@ from g2m_hf.errors import EvaluationError
 from g2m_hf.evaluation import (
     ComposerClassifier,
     classifier_input_events,
+    convergence,
     evaluate_folders,
+    folder_sanity,
+    mean_metrics,
     prompted_composer,
+    round_trips,
+    sanity_measures,
+    summarise_sanity,
 )
 from g2m_hf.metrics import METRIC_NAMES
-from g2m_hf.remi import midi_to_events
+from g2m_hf.remi import events_to_midi, midi_to_events
 
 LABELS = ["Bach", "Beethoven", "Chopin", "Mozart"]
 
@@ -267,3 +273,58 @@ def test_undefined_metrics_are_null_in_the_report(tmp_path):
     write_midi(tmp_path / "one_bar.mid", [[(0.0, 60, 1.0)]])
     [piece] = evaluate_folders(tmp_path, progress=False)["pieces"]
     assert piece["GS"] is None and not math.isnan(piece["H"])  # GS needs two bars
+
+
+def test_mean_metrics_per_set_and_composer_are_the_pieces_means(folders):
+    generated, reference = folders
+    report = evaluate_folders(generated, reference, progress=False)
+    means = mean_metrics(report)
+    assert list(means) == sorted(means) and {"generated all", "reference all", "reference Bach"} <= set(means)
+    for name, row in means.items():
+        set_name, composer = name.split(" ", 1)
+        pieces = [p for p in report["pieces"] if p["set"] == set_name and composer in ("all", p["composer"])]
+        assert row["pieces"] == len(pieces) > 0, name
+        for metric in METRIC_NAMES:
+            values = [p[metric] for p in pieces if p[metric] is not None]
+            assert row[metric] == (pytest.approx(np.mean(values)) if values else None), (name, metric)
+
+
+PIECE = ["Composer_Bach", "Tempo_120", "BOS_None"]
+PIECE += ["Bar_None", "Time_Signature_4/4", "Beat_0", "Note_Pitch_60", "Note_Duration_480", "Beat_12",
+          "Note_Pitch_60", "Note_Duration_480"]  # bar 1: two notes on one pitch
+PIECE += ["Bar_None", "Time_Signature_4/4"]  # bar 2: empty
+PIECE += ["Bar_None", "Time_Signature_4/4", "Beat_0", "Note_Pitch_64", "Note_Duration_240", "Beat_6",
+          "Note_Pitch_64", "Note_Duration_240", "Beat_12", "Note_Pitch_64", "Note_Duration_240", "Beat_24",
+          "Note_Pitch_67", "Note_Duration_480", "EOS_None"]  # bar 3: three E4 in a row, then G4
+
+
+def test_sanity_measures_count_bars_notes_and_repeated_pitches():
+    measures = sanity_measures(PIECE)
+    assert measures["bars"] == 3 and measures["longest_same_pitch_run"] == 3
+    assert measures["notes_per_bar"] == pytest.approx(6 / 3) and measures["empty_bar_fraction"] == pytest.approx(1 / 3)
+    other = sanity_measures(PIECE[:3] + PIECE[3:11] + ["EOS_None"])  # bar 1 only
+    summary = summarise_sanity({"Bach": [{**measures, "round_trip": True}, {**other, "round_trip": False}]})
+    assert summary["Bach"]["pieces"] == 2 and summary["Bach"]["round_trip"] == 1
+    assert summary["Bach"]["bars"] == pytest.approx(2.0) and summary["Bach"]["longest_same_pitch_run"] == 3
+    assert "round_trip" not in summarise_sanity({"Bach": [measures]})["Bach"]
+
+
+def test_reference_folder_sanity_and_round_trip_read_the_written_midi(tmp_path):
+    path = tmp_path / "Bach_0.mid"
+    events_to_midi(PIECE).write(str(path))
+    assert round_trips(G2MTokenizer(), PIECE, path, "Bach")
+    assert not round_trips(G2MTokenizer(), PIECE[:-4] + ["EOS_None"], path, "Bach")
+    assert folder_sanity(tmp_path) == summarise_sanity({"Bach": [sanity_measures(PIECE)]})
+
+
+def test_convergence_reads_the_periodic_evaluations_of_a_record():
+    losses = {100: 2.0, 200: 1.5, 400: 1.2, 600: 1.1, 700: 1.05, 800: 1.04}
+    history = [{"step": step, "loss": loss + 0.1} for step, loss in losses.items()]
+    history += [{"step": step, "eval_loss": loss} for step, loss in losses.items()]
+    history += [{"step": 800, "train_loss": 1.3}, {"step": 800, "eval_loss": 0.5}]  # final re-measure: not a step
+    measured = convergence({"log_history": history})
+    assert measured["evaluations"] == 6 and (measured["from_step"], measured["to_step"]) == (600, 800)
+    assert measured["relative_change"] == pytest.approx((1.1 - 1.04) / 1.1)
+    assert measured["share_of_improvement"] == pytest.approx((1.1 - 1.04) / (2.0 - 1.04))
+    assert measured["last_interval_change"] == pytest.approx((1.05 - 1.04) / 1.05)
+    assert convergence({"log_history": history[6:8]})["relative_change"] is None

@@ -10,9 +10,10 @@ The last step of ``training/build_default_model.sh``. It
    pretraining record as ``pretraining_record.json``;
 2. draws both runs' training and validation losses into ``loss_curves.png``;
 3. generates ``--pieces`` pieces per fine-tuned composer and compares them with the held-out
-   validation pieces of ``--reference-data``: the paper's H, GS and SI (``g2m_hf.evaluation``) and
-   listening-free sanity measures (grammar round trip, notes per bar, empty bars, repeated-note runs),
-   saved as ``evaluation.json`` (the full report with plots goes to ``--evaluation-dir``);
+   validation pieces of ``--reference-data``: the paper's H, GS and SI and listening-free sanity
+   measures (grammar round trip, notes per bar, empty bars, repeated-note runs), all measured by
+   ``g2m_hf.evaluation``, saved as ``evaluation.json`` (the full report with plots goes to
+   ``--evaluation-dir``);
 4. writes the model card ``README.md``: usage from the package, the two-stage recipe, the measures
    and the limits (the Hub card of ``hub_upload.model_card`` describes a Hub repository instead).
 """
@@ -29,13 +30,21 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import numpy as np
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, generate_midi
-from g2m_hf.evaluation import evaluate_folders, write_report
-from g2m_hf.metrics import METRIC_NAMES
+from g2m_hf.evaluation import (
+    convergence,
+    evaluate_folders,
+    folder_sanity,
+    mean_metrics,
+    round_trips,
+    sanity_measures,
+    summarise_sanity,
+    write_report,
+)
+from g2m_hf.paper import PUBLISHED_METRICS, SYSTEM
 from g2m_hf.plotting import plot_loss_curves
-from g2m_hf.vocab import BAR_TOKEN, NO_COMPOSER, split_event
+from g2m_hf.vocab import NO_COMPOSER
 from training.common import RECIPE_COPY_NAME, main_guard
 from training.errors import ConfigError
 from training.record import RECORD_NAME
@@ -56,8 +65,6 @@ REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer_config.json")
 PRETRAINING_RECORD = "pretraining_record.json"
 LOSS_CURVES = "loss_curves.png"
 EVALUATION_JSON = "evaluation.json"
-PAPER = {"H": 3.17, "GS": 0.96, "SI_short": 0.31, "SI_mid": 0.23, "SI_long": 0.20}
-"""SPEC §7: the published Generality-to-Mastery figures."""
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -114,80 +121,7 @@ def read_record(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-# --- convergence ----------------------------------------------------------------------------------
-
-FLAT_FRACTION = 0.25
-"""The part of a run (by steps) over which "flattened" is judged."""
-
-
-def convergence(record: dict[str, Any]) -> dict[str, Any]:
-    """How much the validation loss still moved at the end of a run.
-
-    ``relative_change``: (loss where the last quarter of steps begins - best loss from there on) /
-    the former. ``share_of_improvement``: that drop as a share of the whole run's (first evaluation to
-    best). ``last_interval_change``: the relative drop between the last two evaluations. Positive
-    numbers are improvements; negative ones mean the loss rose again.
-    """
-    history = record["log_history"]
-    # the periodic evaluations: those logged before the run's summary (after it, the final evaluation
-    # re-measures the kept weights, which are the best checkpoint's when fine-tuning)
-    end = next((i for i, entry in enumerate(history) if "train_loss" in entry), len(history))
-    losses = {entry["step"]: entry["eval_loss"] for entry in history[:end] if "eval_loss" in entry}
-    if len(losses) < 3:
-        return {"evaluations": len(losses), "relative_change": None}
-    steps = sorted(losses)
-    last_step = steps[-1]
-    start_step = min(step for step in steps if step >= (1 - FLAT_FRACTION) * last_step)
-    start_loss, best = losses[start_step], min(losses.values())
-    best_after = min(losses[step] for step in steps if step >= start_step)  # never empty
-    return {
-        "evaluations": len(steps),
-        "from_step": start_step,
-        "to_step": last_step,
-        "first_loss": losses[steps[0]],
-        "loss_from": start_loss,
-        "best_loss_after": best_after,
-        "relative_change": (start_loss - best_after) / start_loss,
-        "share_of_improvement": (start_loss - best_after) / (losses[steps[0]] - best),
-        "last_interval_change": (losses[steps[-2]] - losses[last_step]) / losses[steps[-2]],
-    }
-
-
-# --- listening-free measures ----------------------------------------------------------------------
-
-
-def sanity_measures(events: Sequence[str]) -> dict[str, float]:
-    """Measures that catch unmusical output without listening: bars, notes per bar, the share of
-    bars without a note, and the longest run of consecutive notes on one pitch."""
-    bars: list[int] = []  # notes per bar
-    longest = run = 0
-    last_pitch = None
-    for token in events:
-        if token == BAR_TOKEN:
-            bars.append(0)
-            continue
-        name, value = split_event(token)
-        if name == "Note_Pitch" and bars:
-            bars[-1] += 1
-            run = run + 1 if value == last_pitch else 1
-            last_pitch, longest = value, max(longest, run)
-    counts = np.array(bars or [0], dtype=float)
-    return {
-        "bars": len(bars),
-        "notes_per_bar": float(counts.mean()),
-        "empty_bar_fraction": float((counts == 0).mean()),
-        "longest_same_pitch_run": longest,
-    }
-
-
-def round_trips(tokenizer: G2MTokenizer, events: list[str], midi_path: Path, composer: str) -> bool:
-    """Whether the written MIDI file encodes back to exactly the generated events."""
-    return tokenizer.ids_to_events(tokenizer.encode_midi(midi_path, composer=composer)) == events
-
-
-def _mean(values: list[float]) -> float | None:
-    finite = [v for v in values if v is not None and np.isfinite(v)]
-    return float(np.mean(finite)) if finite else None
+# --- measures -------------------------------------------------------------------------------------
 
 
 def evaluate(model_dir: Path, reference_data: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -229,45 +163,11 @@ def evaluate(model_dir: Path, reference_data: Path, args: argparse.Namespace) ->
 
 def summarise(report: dict[str, Any], checks: dict[str, list[dict[str, Any]]], reference_dir: Path) -> dict[str, Any]:
     """Per set (generated / reference) and composer: mean H, GS, SI; per composer the sanity measures."""
-    table: dict[str, dict[str, Any]] = {}
-    for entry in report["pieces"]:
-        row = table.setdefault(f"{entry['set']} {entry['composer']}", {"pieces": 0, **{m: [] for m in METRIC_NAMES}})
-        row["pieces"] += 1
-        for metric in METRIC_NAMES:
-            row[metric].append(entry[metric])
-    for set_name in ("generated", "reference"):
-        entries = [e for e in report["pieces"] if e["set"] == set_name]
-        table[f"{set_name} all"] = {"pieces": len(entries), **{m: [e[m] for e in entries] for m in METRIC_NAMES}}
-    metrics = {
-        name: {"pieces": row["pieces"], **{m: _mean(row[m]) for m in METRIC_NAMES}} for name, row in sorted(table.items())
-    }
-    sanity = {
-        composer: {
-            "pieces": len(rows),
-            "round_trip": sum(r["round_trip"] for r in rows),
-            **{key: float(np.mean([r[key] for r in rows])) for key in ("bars", "notes_per_bar", "empty_bar_fraction")},
-            "longest_same_pitch_run": max(r["longest_same_pitch_run"] for r in rows),
-        }
-        for composer, rows in sorted(checks.items())
-    }
-    reference_sanity = {}
-    for path in sorted(reference_dir.glob("*.mid")):
-        composer = path.stem.rsplit("_", 1)[0]
-        events = G2MTokenizer().ids_to_events(G2MTokenizer().encode_midi(path, composer=composer))
-        reference_sanity.setdefault(composer, []).append(sanity_measures(events))
-    reference = {
-        composer: {
-            "pieces": len(rows),
-            **{key: float(np.mean([r[key] for r in rows])) for key in ("bars", "notes_per_bar", "empty_bar_fraction")},
-            "longest_same_pitch_run": max(r["longest_same_pitch_run"] for r in rows),
-        }
-        for composer, rows in sorted(reference_sanity.items())
-    }
     return {
-        "metrics": metrics,
-        "paper": PAPER,
-        "generated_sanity": sanity,
-        "reference_sanity": reference,
+        "metrics": mean_metrics(report),
+        "paper": PUBLISHED_METRICS[SYSTEM],
+        "generated_sanity": summarise_sanity(checks),
+        "reference_sanity": folder_sanity(reference_dir),
         "skipped": report["skipped"],
     }
 

@@ -1,0 +1,39 @@
+"""Measuring generated pieces: the library behind ``g2m-evaluate`` and the default model's measures.
+
+- `folders`: evaluate every MIDI file under a folder of generated (and one of reference) pieces
+  with the paper's metrics (SPEC §7): `evaluate_folders`, `mean_metrics`;
+- `classifier`: the composer classifier (SPEC §6) and its recognition of the prompted composers;
+- `report`: ``report.json`` / ``report.md`` / plots of an evaluation (`write_report`);
+- `sanity`: listening-free measures (empty bars, repeated notes, MIDI round trip);
+- `convergence`: how much a training run's validation loss still moved at its end.
+
+The paper's own figures are in `g2m_hf.paper`.
+"""
+
+from .classifier import CLASSIFIER_MAX_EVENTS, ComposerClassifier, classifier_input_events, recognition
+from .convergence import convergence
+from .folders import DEFAULT_SI_MAX_SECONDS, SETS, evaluate_folders, find_midi_files, mean_metrics, prompted_composer
+from .report import REPORT_FILES, check_output_dir, render_markdown, write_report
+from .sanity import folder_sanity, round_trips, sanity_measures, summarise_sanity
+
+__all__ = [
+    "CLASSIFIER_MAX_EVENTS",
+    "DEFAULT_SI_MAX_SECONDS",
+    "REPORT_FILES",
+    "SETS",
+    "ComposerClassifier",
+    "check_output_dir",
+    "classifier_input_events",
+    "convergence",
+    "evaluate_folders",
+    "find_midi_files",
+    "folder_sanity",
+    "mean_metrics",
+    "prompted_composer",
+    "recognition",
+    "render_markdown",
+    "round_trips",
+    "sanity_measures",
+    "summarise_sanity",
+    "write_report",
+]
