@@ -46,3 +46,7 @@ class ModelNotFoundError(G2MError, FileNotFoundError):
 
 class EvaluationError(G2MError, ValueError):
     """An evaluation cannot start: a missing or empty input folder, or a classifier folder that cannot be loaded."""
+
+
+class AudioError(G2MError, ValueError):
+    """A piece cannot be rendered to audio: a missing or unreadable soundfont, an unreadable MIDI or an empty piece."""

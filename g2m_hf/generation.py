@@ -248,13 +248,13 @@ def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.T
 
 # --- writing pieces (shared by g2m-generate and g2m-demo) ---------------------------------------
 
-PIECE_SUFFIXES = (".mid", ".txt", ".png")
-"""The files written per piece: MIDI, the event list and a piano roll."""
+PIECE_SUFFIXES = (".mid", ".txt", ".png", ".wav")
+"""The files written per piece: MIDI, the event list, a piano roll and (when asked for) its audio."""
 
 
 def output_stem(directory: Path, composer: str, taken: set[str], overwrite: bool) -> Path:
     """``<dir>/<composer>_<n>`` with the smallest n not used in this run, and (unless ``overwrite``)
-    none of whose .mid/.txt/.png files exist already."""
+    none of whose .mid/.txt/.png/.wav files exist already."""
     n = 0
     while True:
         stem = directory / f"{composer}_{n}"
@@ -265,13 +265,18 @@ def output_stem(directory: Path, composer: str, taken: set[str], overwrite: bool
         n += 1
 
 
-def write_piece(piece: GeneratedPiece, stem: Path) -> None:
-    """The piece as MIDI, as its event list (one per line) and as a piano-roll image."""
+def write_piece(piece: GeneratedPiece, stem: Path, audio: bool = False) -> None:
+    """The piece as MIDI, as its event list (one per line), as a piano-roll image and, with ``audio``,
+    as a WAV file rendered with the default SoundFont (`g2m_hf.audio.render_audio`)."""
     from .plotting import plot_piano_roll
 
     piece.midi.write(str(stem.with_suffix(".mid")))
     stem.with_suffix(".txt").write_text("\n".join(piece.events) + "\n", encoding="utf-8")
     plot_piano_roll(piece.midi, stem.with_suffix(".png"), title=f"{piece.composer} ({stem.name})")
+    if audio:
+        from .audio import render_audio
+
+        render_audio(piece.midi, stem.with_suffix(".wav"))
 
 
 __all__ = [

@@ -19,10 +19,12 @@ except ModelNotFoundError:
 @pytest.mark.skipif(not HAS_MODEL, reason="no bundled model in this checkout")
 def test_demo_writes_one_piece_per_composer_without_overwriting(tmp_path, capsys):
     args = ["--output-dir", str(tmp_path), "--composer", "Bach", "Beethoven", "--max-bars", "2", "--max-events", "120"]
-    assert main(args) == 0 and main(args[:-4] + ["--max-bars", "2", "--max-events", "120", "--seed", "1"]) == 0
+    assert main(args) == 0
+    assert f"listen: {tmp_path / 'Bach_0'}.wav" in capsys.readouterr().out
+    assert main(args[:-4] + ["--max-bars", "2", "--max-events", "120", "--seed", "1", "--no-audio"]) == 0
     names = sorted(path.name for path in tmp_path.iterdir())
-    assert names == sorted(f"{c}_{n}{suffix}" for c in ("Bach", "Beethoven") for n in (0, 1)
-                           for suffix in (".mid", ".txt", ".png"))
+    assert names == sorted([f"{c}_0{suffix}" for c in ("Bach", "Beethoven") for suffix in (".mid", ".txt", ".png", ".wav")]
+                           + [f"{c}_1{suffix}" for c in ("Bach", "Beethoven") for suffix in (".mid", ".txt", ".png")])
     events = (tmp_path / "Beethoven_1.txt").read_text().split()
     assert midi_to_events(tmp_path / "Beethoven_1.mid", "Beethoven") == events
     assert "Bach: " in capsys.readouterr().out

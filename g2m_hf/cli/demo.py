@@ -2,8 +2,9 @@
 
 Everything runs offline from the package: the model in ``g2m_hf/default_model`` writes a piece in
 the style of each composer it was fine-tuned on (Bach, Beethoven, Mozart), saved as
-``<Composer>_<n>.mid``, its event list (``.txt``) and a piano roll (``.png``), exactly as
-``g2m-generate`` writes them (new numbers instead of overwriting). About a minute on 2 CPU cores.
+``<Composer>_<n>.mid``, its event list (``.txt``), a piano roll (``.png``) and its audio (``.wav``,
+rendered offline with the SoundFont that pretty_midi installs), exactly as ``g2m-generate --audio``
+writes them (new numbers instead of overwriting). About a minute on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import G2MError
+from ..errors import AudioError, G2MError
 from ..generation import (
     generate_midi,
     load_model,
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-bars", type=int, default=24, help="most bars per piece (default 24)")
     parser.add_argument("--max-events", type=int, default=600, help="most events per piece (default 600)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same pieces")
+    parser.add_argument("--no-audio", action="store_true", help="write no .wav files (MIDI, events and piano rolls only)")
     return parser
 
 
@@ -62,11 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     taken: set[str] = set()
     for piece in pieces:
         stem = output_stem(directory, piece.composer, taken, overwrite=False)
-        write_piece(piece, stem)
         notes = sum(event.startswith("Note_Pitch") for event in piece.events)
         bars = piece.events.count("Bar_None")
-        print(f"{piece.composer}: {bars} bars, {notes} notes -> {stem}.mid (+ .txt events, .png piano roll)")
-    print(f"{len(pieces)} pieces in {time.perf_counter() - start:.0f} s; play the .mid files with any MIDI player")
+        try:
+            write_piece(piece, stem, audio=not args.no_audio)
+            listen = "" if args.no_audio else f"; listen: {stem}.wav"
+        except AudioError as error:  # a piece without notes has no sound; its other files are written
+            listen = f"; no audio ({error})"
+        print(f"{piece.composer}: {bars} bars, {notes} notes -> {stem}.mid (+ .txt events, .png piano roll){listen}")
+    played = "play the .mid files with any MIDI player" if args.no_audio else f"listen to the .wav files in {directory}"
+    print(f"{len(pieces)} pieces in {time.perf_counter() - start:.0f} s; {played}")
     return 0
 
 

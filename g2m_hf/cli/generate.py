@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import G2MError
+from ..errors import AudioError, G2MError
 from ..generation import (
     generate_midi,
     load_model,
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Generate piano pieces in a composer's style (grammar-constrained, batched sampling). "
-        "Writes <composer>_<n>.mid, the event list (.txt) and a piano roll (.png) per piece.",
+        "Writes <composer>_<n>.mid, the event list (.txt), a piano roll (.png) and with --audio a .wav per piece.",
     )
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: the bundled model)")
     parser.add_argument(
@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompt-bars", type=int, default=4, help="bars of --prompt-midi to keep (default 4)")
     parser.add_argument("--batch-size", type=int, default=4, help="pieces sampled together (default 4)")
     parser.add_argument("--output-dir", default="generated", help="where to write the files (default ./generated)")
+    parser.add_argument("--audio", action="store_true",
+                        help="also write <composer>_<n>.wav, rendered with the General MIDI SoundFont of pretty_midi")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files instead of picking new names")
     parser.add_argument(
         "--dtype", choices=sorted(_DTYPES), default="float32",
@@ -92,7 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     taken: set[str] = set()
     for piece in pieces:
         stem = output_stem(directory, piece.composer, taken, args.overwrite)
-        write_piece(piece, stem)
+        try:
+            write_piece(piece, stem, audio=args.audio)
+        except AudioError as error:  # a piece without notes: its other files are written, it has no sound
+            print(f"{PROG}: no WAV for {stem}.mid: {error}", file=sys.stderr)
         bars = piece.events.count("Bar_None")
         print(f"{stem}.mid  {len(piece.events)} events, {bars} bars")
     return 0

@@ -1,0 +1,162 @@
+"""Listening to pieces: MIDI rendered to audio with a SoundFont, offline, from pip-installed wheels only.
+
+`render_audio` plays a piece through a General MIDI SoundFont with ``midirenderer`` (a Rust build of
+RustySynth shipped as a wheel: no FluidSynth, no system library) and returns float32 samples, channels
+first; with ``path`` it also writes a 16-bit PCM WAV file (stdlib ``wave``, atomically).
+
+The default SoundFont is ``TimGM6mb.sf2``, which the ``pretty_midi`` wheel installs inside its package:
+every machine with g2m_hf has it, nothing is downloaded, and it is not copied into this repository (its
+licence differs from ours). Why this renderer: benchmarks/audio_speed.py and README "Listening".
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import io
+import os
+import wave
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import AudioError
+from .fileio import write_bytes
+
+if TYPE_CHECKING:
+    import pretty_midi
+
+RELEASE_SECONDS = 1.0
+"""Audio kept after the last note ends, so its release rings out instead of being cut."""
+
+FADE_SECONDS = 0.05
+"""Fade-out at the very end: a note still sounding there (a long release) stops without a click."""
+
+PEAK = 10 ** (-1 / 20)
+"""Peak level after normalisation: -1 dBFS, loud enough to hear and clear of clipping."""
+
+_SILENT = 1e-4  # a peak below this (about -80 dBFS) is no audible sound at all
+
+
+def default_soundfont() -> Path:
+    """``TimGM6mb.sf2``, the General MIDI SoundFont inside the installed ``pretty_midi`` package."""
+    return Path(str(importlib.resources.files("pretty_midi").joinpath("TimGM6mb.sf2")))
+
+
+def read_soundfont(soundfont: str | os.PathLike | None = None) -> bytes:
+    """The bytes of an SF2 file (default: `default_soundfont`); `AudioError` if missing or not an SF2."""
+    path = default_soundfont() if soundfont is None else Path(soundfont)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise AudioError(f"{path}: cannot read the soundfont ({error.strerror or error})") from None
+    if data[:4] != b"RIFF" or data[8:12] != b"sfbk":
+        raise AudioError(f"{path}: not a SoundFont (SF2) file")
+    return data
+
+
+def _read_midi(midi: pretty_midi.PrettyMIDI | str | os.PathLike | bytes) -> tuple[bytes, pretty_midi.PrettyMIDI, str]:
+    """The piece as Standard MIDI File bytes, as parsed by pretty_midi, and a name for messages."""
+    import pretty_midi
+
+    if isinstance(midi, pretty_midi.PrettyMIDI):
+        buffer = io.BytesIO()
+        midi.write(buffer)
+        return buffer.getvalue(), midi, "the piece"
+    if isinstance(midi, (bytes, bytearray)):
+        data, name = bytes(midi), "the MIDI data"
+    else:
+        name = os.fspath(midi)
+        try:
+            data = Path(midi).read_bytes()
+        except OSError as error:
+            raise AudioError(f"{name}: cannot read the MIDI file ({error.strerror or error})") from None
+    try:
+        parsed = pretty_midi.PrettyMIDI(io.BytesIO(data))
+    except Exception as error:  # pretty_midi / mido raise many types (OSError, EOFError, KeyError, ...)
+        raise AudioError(f"{name}: not a readable MIDI file ({error or type(error).__name__})") from None
+    return data, parsed, name
+
+
+def render_audio(
+    midi: pretty_midi.PrettyMIDI | str | os.PathLike | bytes,
+    path: str | os.PathLike | None = None,
+    *,
+    soundfont: str | os.PathLike | None = None,
+    sample_rate: int = 44100,
+) -> np.ndarray:
+    """Render a piece to stereo audio; with ``path``, also write it as a 16-bit PCM WAV file.
+
+    Args:
+        midi: a ``PrettyMIDI``, a MIDI file path, or the bytes of a MIDI file.
+        path: where to write the WAV file (atomically: complete or not at all).
+        soundfont: an SF2 file (default: ``TimGM6mb.sf2`` from the ``pretty_midi`` package).
+        sample_rate: samples per second of the result (the renderer's 48 kHz output is resampled).
+
+    Returns:
+        float32 samples ``[2, n]`` (channels first), peak-normalised to -1 dBFS, lasting until
+        `RELEASE_SECONDS` after the last note ends.
+
+    Raises:
+        AudioError: a missing or unreadable soundfont (SF3 compressed soundfonts included: the
+            renderer reads SF2 only), an unreadable MIDI, a piece without notes, or a bad sample rate.
+    """
+    import midirenderer
+
+    if not isinstance(sample_rate, int) or not 8000 <= sample_rate <= 192000:
+        raise AudioError(f"sample_rate must be a whole number of Hz from 8000 to 192000, got {sample_rate!r}")
+    data, parsed, name = _read_midi(midi)
+    if not any(instrument.notes for instrument in parsed.instruments):
+        raise AudioError(f"{name}: the piece has no notes, nothing to render")
+    font = read_soundfont(soundfont)
+    try:
+        rendered = midirenderer.render_wave_from(font, data)
+    except (RuntimeError, ValueError) as error:  # e.g. "SoundFont3 is not yet supported"
+        raise AudioError(f"{soundfont or default_soundfont()} / {name}: cannot render ({error})") from None
+    samples, rate = _decode_wav(rendered)
+    if rate != sample_rate:
+        import soxr
+
+        samples = soxr.resample(samples, rate, sample_rate)
+    samples = _fit_length(samples, round((parsed.get_end_time() + RELEASE_SECONDS) * sample_rate), sample_rate)
+    peak = float(np.abs(samples).max())
+    if peak < _SILENT:
+        raise AudioError(f"{name}: the piece renders silent (no audible notes with this soundfont)")
+    audio = np.ascontiguousarray((samples * (PEAK / peak)).T, dtype=np.float32)
+    if path is not None:
+        write_wav(path, audio, sample_rate)
+    return audio
+
+
+def _decode_wav(data: bytes) -> tuple[np.ndarray, int]:
+    """16-bit PCM WAV bytes -> float32 samples ``[n, channels]`` in [-1, 1] and the sample rate."""
+    with wave.open(io.BytesIO(data)) as reader:
+        channels, rate = reader.getnchannels(), reader.getframerate()
+        frames = reader.readframes(reader.getnframes())
+    samples = np.frombuffer(frames, dtype="<i2").reshape(-1, channels)
+    return samples.astype(np.float32) / 32768.0, rate
+
+
+def _fit_length(samples: np.ndarray, length: int, sample_rate: int) -> np.ndarray:
+    """``samples [n, channels]`` cut or padded with silence to ``length`` frames, faded out at the end."""
+    if len(samples) < length:
+        samples = np.concatenate([samples, np.zeros((length - len(samples), samples.shape[1]), samples.dtype)])
+    samples = samples[:length].copy()
+    fade = min(length, round(FADE_SECONDS * sample_rate))
+    samples[length - fade :] *= np.linspace(1.0, 0.0, fade, dtype=samples.dtype)[:, None]
+    return samples
+
+
+def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write float samples ``[channels, n]`` in [-1, 1] as a 16-bit PCM WAV file, atomically."""
+    pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(audio.shape[0])
+        writer.setsampwidth(2)
+        writer.setframerate(sample_rate)
+        writer.writeframes(pcm.T.tobytes())
+    return write_bytes(path, buffer.getvalue())
+
+
+__all__ = ["FADE_SECONDS", "PEAK", "RELEASE_SECONDS", "default_soundfont", "read_soundfont", "render_audio", "write_wav"]
