@@ -18,11 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from huggingface_hub import ModelCardData
 from transformers import GenerationConfig
 
 from .configuration_g2m import G2MConfig
 from .errors import CheckpointError, OutputExistsError
 from .grammar import SPEC_GENERATION_DEFAULTS
+from .model_card import TAGS, build_card
 from .modeling_g2m import G2MForCausalLM, G2MForSequenceClassification, G2MPreTrainedModel
 from .tokenization_g2m import G2MTokenizer
 
@@ -236,14 +238,7 @@ def model_card(model: G2MPreTrainedModel, checkpoint_name: str) -> str:
     else:
         kind = "composer classifier (" + ", ".join(config.id2label.values()) + ")"
     adapters = config.style_adapter_layers or "none"
-    return f"""---
-library_name: transformers
-tags: [music, symbolic-music, midi, remi, g2m]
----
-
-# Generality-to-Mastery {kind}
-
-Converted with `g2m-convert-original` from the original checkpoint `{checkpoint_name}`
+    summary = f"""Converted with `g2m-convert-original` from the original checkpoint `{checkpoint_name}`
 (Generality-to-Mastery, AIMC 2025, arXiv 2506.17497). Token ids equal those of the original dictionary.
 
 - {config.num_hidden_layers} layers, width {config.hidden_size}, {config.num_attention_heads} heads, \
@@ -256,5 +251,6 @@ from transformers import AutoTokenizer, {auto_class}
 
 tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder", trust_remote_code=True)
 model = {auto_class}.from_pretrained("path/to/this/folder", trust_remote_code=True)
-```
-"""
+```"""
+    metadata = ModelCardData(library_name="transformers", tags=["music", *TAGS])
+    return str(build_card(metadata, f"Generality-to-Mastery {kind}", summary))

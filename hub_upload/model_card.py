@@ -24,9 +24,10 @@ reads these keys and shows only what is present and not null:
 - ``eval``: every scalar metric (``eval_loss``, ``eval_perplexity``, ``eval_accuracy``, ...);
 - ``versions``: package versions.
 
-The card is rendered from a Jinja template by ``ModelCard.from_template``; its metadata is a
-``ModelCardData`` and it holds nothing that changes between runs on the same folder, so a re-push
-of an unchanged folder uploads an identical README.md.
+The card is put together from sections by the library's one card builder
+(`g2m_hf.model_card.build_card`); its metadata is a ``ModelCardData`` and it holds nothing that
+changes between runs on the same folder, so a re-push of an unchanged folder uploads an identical
+README.md.
 """
 
 from __future__ import annotations
@@ -40,6 +41,19 @@ from typing import Any
 from huggingface_hub import ModelCard, ModelCardData, parse_local_safetensors_file_metadata
 from huggingface_hub.errors import SafetensorsParsingError
 
+from g2m_hf.model_card import (
+    CITATION,
+    DEFAULT_LICENSE,
+    LIMITATIONS,
+    TAGS,
+    CardSection,
+    adapter_usage,
+    build_card,
+    classifier_usage,
+    decoder_usage,
+    markdown_table,
+    paper_comparison,
+)
 from g2m_hf.vocab import NO_COMPOSER, event
 
 from .errors import HubPushError
@@ -48,8 +62,6 @@ TRAINING_RECORD = "training_record.json"
 EVALUATION_REPORT = "evaluation/report.json"
 ADAPTER_CONFIG = "adapter_config.json"
 
-DEFAULT_LICENSE = "mit"
-TAGS = ["symbolic-music", "midi", "remi", "music-generation", "piano", "g2m"]
 PEFT_NAMES = {"LORA": "LoRA", "IA3": "IA³", "LOHA": "LoHa", "LOKR": "LoKr"}
 
 RUN_FIGURES = ("global_step", "epochs", "train_loss", "train_runtime_s", "tokens_seen",
@@ -58,123 +70,6 @@ RUN_FIGURES = ("global_step", "epochs", "train_loss", "train_runtime_s", "tokens
 
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 """A ``namespace/name`` id (a local path of that shape is excluded by checking the disk)."""
-
-TEMPLATE = """---
-{{ card_data }}
----
-
-# {{ title }}
-
-{{ summary }}
-
-| | |
-|---|---|
-{% for key, value in facts %}| {{ key }} | {{ value }} |
-{% endfor %}
-## How to use
-
-{% if kind == "adapter" -%}
-The repository holds a PEFT adapter; load it on top of its base model:
-
-```python
-from peft import PeftModel
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
-base = AutoModelForCausalLM.from_pretrained("{{ base_model_id }}", trust_remote_code=True)
-tokenizer = AutoTokenizer.from_pretrained("{{ tokenizer_id }}", trust_remote_code=True)
-model = PeftModel.from_pretrained(base, "{{ repo_id }}")
-```
-{%- elif kind == "classifier" -%}
-```python
-import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-tokenizer = AutoTokenizer.from_pretrained("{{ repo_id }}", trust_remote_code=True)
-model = AutoModelForSequenceClassification.from_pretrained("{{ repo_id }}", trust_remote_code=True)
-ids = tokenizer.encode_midi("piece.mid")[1:1201]  # without the composer token, at most 1200 events
-label = model.config.id2label[model(input_ids=torch.tensor([ids])).logits.argmax(-1).item()]
-```
-{%- else -%}
-The model and tokenizer code is in the repository (`trust_remote_code=True`); only `transformers`
-and `torch` are needed to generate token ids:
-
-```python
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
-tokenizer = AutoTokenizer.from_pretrained("{{ repo_id }}", trust_remote_code=True)
-model = AutoModelForCausalLM.from_pretrained("{{ repo_id }}", trust_remote_code=True)
-prompt = tokenizer.composer_prompt(["{{ example_composer }}"], return_tensors="pt")
-ids = model.generate(**prompt)  # samples like the original: temperature 1.1, top-p 0.99
-print(tokenizer.ids_to_events(ids[0])[:12])
-tokenizer.decode_midi(ids[0]).write("{{ example_composer | lower }}.mid")  # MIDI needs `pip install g2m_hf`
-```
-
-`generate()` follows the REMI grammar (a beat never goes backwards within a bar, PAD is never
-sampled, a piece ends with EOS within 128 bars and 1200 events). With the `g2m_hf` package
-installed, the command line does the same and writes MIDI files, event lists and piano rolls:
-
-```bash
-g2m-generate --model {{ repo_id }} --composer {{ example_composer }}
-```
-{%- endif %}
-
-## Training data
-
-{% if data_lines -%}
-{% for line in data_lines %}- {{ line }}
-{% endfor %}
-{%- else -%}
-Not recorded (the folder has no `training_record.json`).
-{% endif %}
-## Training recipe
-
-{% if recipe -%}
-| setting | value |
-|---|---|
-{% for key, value in recipe %}| {{ key }} | {{ value }} |
-{% endfor %}
-{%- else -%}
-Not recorded.
-{% endif %}
-## Evaluation
-
-{% if final_metrics -%}
-At the end of training (validation split):
-
-| metric | value |
-|---|---|
-{% for key, value in final_metrics %}| {{ key }} | {{ value }} |
-{% endfor %}
-{% endif -%}
-{% if evaluation -%}
-From `g2m-evaluate` (`evaluation/report.json`):
-
-| {{ evaluation.columns | join(" | ") }} |
-|{% for _ in evaluation.columns %}---|{% endfor %}
-{% for row in evaluation.rows %}| {{ row | join(" | ") }} |
-{% endfor %}
-{% else -%}
-No `g2m-evaluate` report in the folder (keep its `evaluation/report.json` there to show it).
-{% endif %}
-For comparison, the paper reports pitch-class entropy 3.17, groove similarity 0.96 and
-structureness 0.31 / 0.23 / 0.20 (short / mid / long) for the original system.
-
-## Limitations
-
-- Solo piano only: every instrument of a MIDI file is merged into one piano part, velocities are
-  constant (64) and there is one global tempo class (40, 80, 120 or 160 BPM).
-- Bars are 2/4, 3/4, 4/4, 3/8 or 6/8 on a 12-per-beat grid; notes are 21..108, durations are
-  quantised to 1/12 of a beat (1/6 in /8 bars).
-- Style is learned only for the composers of the vocabulary, from small corpora; prompts for the
-  other composers produce generic music, and outputs can echo passages of the training pieces.
-- Pieces are at most 1200 events and 128 bars by default (the original's inference limits).
-
-## Citation
-
-"Generality-to-Mastery" (AIMC 2025, arXiv:2506.17497). This checkpoint was made with `g2m_hf`,
-a Hugging Face-native reimplementation of the published system.
-"""
-
 
 def read_json_object(path: Path) -> dict[str, Any]:
     """The JSON object in ``path``, ``{}`` when the file is absent; HubPushError when it is malformed."""
@@ -350,22 +245,45 @@ def build_model_card(model_dir: str | os.PathLike, repo_id: str | None = None) -
         base_model=base_id,
         datasets=[dataset_id] if dataset_id else None,
     )
-    return ModelCard.from_template(
-        card_data,
-        template_str=TEMPLATE,
-        title=repo_id.split("/")[-1],
-        summary=summary,
-        facts=facts,
-        kind=kind,
-        repo_id=repo_id,
-        base_model_id=base_id or base_model or "BASE_MODEL",
-        tokenizer_id=repo_id if has_tokenizer else base_id or base_model or "BASE_MODEL",
-        example_composer=composers[0] if composers else "Bach",
-        data_lines=_data_lines(record),
-        recipe=_recipe_rows(record),
-        final_metrics=_scalars(record.get("eval")),
-        evaluation=evaluation_table(report.get("summary")),
-    )
+    if kind == "adapter":
+        base = base_id or base_model or "BASE_MODEL"
+        usage = adapter_usage(repo_id, base, repo_id if has_tokenizer else base)
+    elif kind == "classifier":
+        usage = classifier_usage(repo_id)
+    else:
+        usage = decoder_usage(repo_id, composers[0] if composers else "Bach")
+    recipe = _recipe_rows(record)
+    sections = [
+        CardSection("How to use", usage),
+        CardSection("Training data", _bullets(_data_lines(record)) or NO_RECORD),
+        CardSection("Training recipe", markdown_table(["setting", "value"], recipe) if recipe else "Not recorded."),
+        CardSection("Evaluation", _evaluation_text(_scalars(record.get("eval")), evaluation_table(report.get("summary")))),
+        LIMITATIONS,
+        CITATION,
+    ]
+    facts_table = "| | |\n|---|---|\n" + "\n".join(f"| {key} | {value} |" for key, value in facts)
+    return build_card(card_data, repo_id.split("/")[-1], f"{summary}\n\n{facts_table}", sections)
+
+
+NO_RECORD = "Not recorded (the folder has no `training_record.json`)."
+
+
+def _bullets(lines: list[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def _evaluation_text(final_metrics: list[tuple[str, str]], evaluation: dict[str, list] | None) -> str:
+    """The final validation figures, the ``g2m-evaluate`` table and the paper's figures."""
+    parts = []
+    if final_metrics:
+        table = markdown_table(["metric", "value"], final_metrics)
+        parts.append(f"At the end of training (validation split):\n\n{table}")
+    if evaluation:
+        table = markdown_table(evaluation["columns"], evaluation["rows"])
+        parts.append(f"From `g2m-evaluate` (`evaluation/report.json`):\n\n{table}")
+    else:
+        parts.append("No `g2m-evaluate` report in the folder (keep its `evaluation/report.json` there to show it).")
+    return "\n\n".join([*parts, paper_comparison()])
 
 
 __all__ = [

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, constants
+from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, ModelCardData, constants
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from g2m_hf import G2MConfig, G2MForCausalLM, G2MTokenizer
+from g2m_hf.model_card import CardSection, build_card
+from g2m_hf.paper import PUBLISHED_METRICS, SYSTEM
 from hub_upload.errors import HubPushError
 from hub_upload import build_model_card, plan_upload, push_to_hub
 from hub_upload.cli import main as push_cli
@@ -214,7 +216,17 @@ def test_model_card_metadata_and_content(pushed_model, model_dir):
     assert "/home/me" not in text
     # g2m-evaluate summary as a table
     assert "|  | H | GS |" in text and "| g2m | 3.123 | 0.951 |" in text
+    assert f"pitch-class entropy {PUBLISHED_METRICS[SYSTEM]['H']:.2f}, groove similarity" in text  # g2m_hf.paper
     assert text == str(build_model_card(model_dir, "alice/g2m-tiny"))  # what training scripts write too
+
+
+def test_card_builder_puts_sections_in_order_under_their_headings():
+    sections = [CardSection("Usage", "use it\n"), CardSection("Recognition", "| a |", level=3), CardSection("End", "x")]
+    card = build_card(ModelCardData(license="mit", tags=["g2m"]), "Title", "What it is.", sections)
+    assert card.data.license == "mit" and card.data.tags == ["g2m"]
+    body = card.text
+    assert body.startswith("\n# Title\n\nWhat it is.\n\n## Usage\n\nuse it\n\n### Recognition\n\n| a |\n")
+    assert body.index("### Recognition") < body.index("## End")
 
 
 def test_repush_is_idempotent(pushed_model, model_dir):

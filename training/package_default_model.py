@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+from huggingface_hub import ModelCardData
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, generate_midi
 from g2m_hf.evaluation import (
@@ -42,6 +43,7 @@ from g2m_hf.evaluation import (
     summarise_sanity,
     write_report,
 )
+from g2m_hf.model_card import TAGS, CardSection, build_card, markdown_table
 from g2m_hf.paper import PUBLISHED_METRICS, SYSTEM
 from g2m_hf.plotting import plot_loss_curves
 from g2m_hf.vocab import NO_COMPOSER
@@ -181,10 +183,9 @@ def _number(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_number(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+def number_table(header: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table with floats to three decimals and ``-`` for a missing value."""
+    return markdown_table(header, [[_number(cell) for cell in row] for row in rows])
 
 
 def metrics_markdown(evaluation: dict[str, Any]) -> str:
@@ -192,17 +193,19 @@ def metrics_markdown(evaluation: dict[str, Any]) -> str:
     columns = ["H", "GS", "SI_short", "SI_mid", "SI_long"]
     rows = [[name, values["pieces"], *(values[c] for c in columns)] for name, values in evaluation["metrics"].items()]
     rows.append(["paper: Generality-to-Mastery (SPEC §7)", "-", *(evaluation["paper"][c] for c in columns)])
-    metrics = markdown_table(["pieces", "n", *columns], rows)
+    metrics = number_table(["pieces", "n", *columns], rows)
     keys = ["bars", "notes_per_bar", "empty_bar_fraction", "longest_same_pitch_run"]
     sanity_rows = [
         [f"generated {c}", v["pieces"], f"{v['round_trip']}/{v['pieces']}", *(v[k] for k in keys)]
         for c, v in evaluation["generated_sanity"].items()
     ] + [[f"reference {c}", v["pieces"], "-", *(v[k] for k in keys)] for c, v in evaluation["reference_sanity"].items()]
-    sanity = markdown_table(["pieces", "n", "MIDI round trip", *keys], sanity_rows)
+    sanity = number_table(["pieces", "n", "MIDI round trip", *keys], sanity_rows)
     return metrics + "\n\n" + sanity
 
 
-def card_sections(pretraining: dict[str, Any], finetuning: dict[str, Any], evaluation: dict[str, Any], args) -> str:
+def card_sections(
+    pretraining: dict[str, Any], finetuning: dict[str, Any], evaluation: dict[str, Any], args: argparse.Namespace
+) -> list[CardSection]:
     """The default model's own sections of the card: both stages, measures, limits."""
 
     def stage(record: dict[str, Any]) -> list[list[Any]]:
@@ -217,7 +220,7 @@ def card_sections(pretraining: dict[str, Any], finetuning: dict[str, Any], evalu
 
     header = ["stage", "data", "train pieces", "validation pieces", "train events", "steps", "batch", "epochs",
               "tokens seen", "time", "last train loss", "validation loss"]
-    stages = markdown_table(header, [["pretraining", *stage(pretraining)], ["fine-tuning", *stage(finetuning)]])
+    stages = number_table(header, [["pretraining", *stage(pretraining)], ["fine-tuning", *stage(finetuning)]])
     composers = ", ".join(f"{name} {count}" for name, count in finetuning["data"]["composers"].items())
     flatness = "; ".join(
         f"{name}: {c['loss_from']:.3f} -> {c['best_loss_after']:.3f} ({100 * c['relative_change']:.1f} %, "
@@ -227,10 +230,7 @@ def card_sections(pretraining: dict[str, Any], finetuning: dict[str, Any], evalu
         if c["relative_change"] is not None
     )
     minutes = sum(record["run"]["train_runtime_s"] for record in (pretraining, finetuning)) / 60
-    return f"""
-## Training
-
-This is the model `g2m-generate` and `g2m-demo` use when no `--model` is given
+    training = f"""This is the model `g2m-generate` and `g2m-demo` use when no `--model` is given
 (`g2m_hf.default_model_path()`). It was trained on one machine with 2 shared CPU cores, from the
 music21 corpus only, by `training/build_default_model.sh` (recipes `configs/default_pretrain.yaml`
 and `configs/default_finetune.yaml`):
@@ -249,11 +249,8 @@ Losses are cross-entropy in nats per event on 512-event windows (validation: eve
 from its start). `loss_curves.png` shows both runs; `training_record.json` (fine-tuning) and
 `pretraining_record.json` keep the full logs and recipes. Each stage is one cosine schedule (fine-tuning
 keeps its best checkpoint). Over the last quarter of each stage's steps the validation loss went
-{flatness}.
-
-### Measures
-
-{args.pieces} pieces per composer, at most {args.max_bars} bars / {args.max_events} events, SPEC §5 sampling
+{flatness}."""
+    measures = f"""{args.pieces} pieces per composer, at most {args.max_bars} bars / {args.max_events} events, SPEC §5 sampling
 (temperature 1.1, top-p 0.99) with the REMI grammar, seed {args.seed}, against the held-out validation
 pieces decoded from their events (H: pitch-class entropy over 4 bars, GS: groove similarity, SI:
 structureness, as in `g2m-evaluate`):
@@ -262,11 +259,8 @@ structureness, as in `g2m-evaluate`):
 
 The paper's figures come from a 12-layer, 512-wide model trained for days on GPUs on a large
 piano corpus and measure full-length pieces; these pieces are short ({args.max_bars} bars at most), so
-SI (which looks for repetition over tens of seconds) is not comparable.
-
-### Limits
-
-- A very small model (4 layers, 256 wide) trained for {minutes:.0f} minutes on 2 CPU cores: its
+SI (which looks for repetition over tens of seconds) is not comparable."""
+    limits = f"""- A very small model (4 layers, 256 wide) trained for {minutes:.0f} minutes on 2 CPU cores: its
   validation losses level off by the end of their schedules (figures above), but it is far from the
   paper's quality. Compare the generated and reference rows above: pieces have a valid bar structure
   and about the real pieces' density, but their pitch content is more scattered (higher H) and they
@@ -277,20 +271,18 @@ SI (which looks for repetition over tens of seconds) is not comparable.
 - Only Bach, Beethoven and Mozart were fine-tuned. The vocabulary also has `Composer_Chopin` and
   `Composer_Schumann` (the complete default vocabulary), whose embeddings were never trained:
   prompting them gives unconditioned-quality output at best.
-- Trained on windows of 512 events: generations much longer than that leave the positions it saw.
-"""
+- Trained on windows of 512 events: generations much longer than that leave the positions it saw."""
+    return [
+        CardSection("Training", training),
+        CardSection("Measures", measures, level=3),
+        CardSection("Limits", limits, level=3),
+    ]
 
 
-def write_card(output: Path, sections: str, parameters: int) -> None:
+def write_card(output: Path, sections: list[CardSection], parameters: int) -> None:
     """README.md: card metadata, what the model is and how to use it, then ``sections``."""
-    from huggingface_hub import ModelCardData
-
-    from hub_upload.model_card import TAGS
-
     metadata = ModelCardData(library_name="transformers", pipeline_tag="text-generation", license="mit", tags=TAGS)
-    usage = f"""# g2m_hf default model
-
-A composer-conditioned Transformer decoder ({parameters / 1e6:.1f}M parameters) that writes solo piano
+    usage = f"""A composer-conditioned Transformer decoder ({parameters / 1e6:.1f}M parameters) that writes solo piano
 music as REMI events (bars, beats, pitches, durations), trained after the Generality-to-Mastery
 recipe: pretraining on a general corpus, then fine-tuning with gated style adapters. It ships inside
 the `g2m_hf` package, so it works offline:
@@ -304,10 +296,8 @@ tokenizer = G2MTokenizer.from_pretrained(default_model_path())
 piece.midi.write("bach.mid")
 ```
 
-or `g2m-generate --composer Bach Beethoven Mozart` / `g2m-demo` on the command line.
-"""
-    card = f"---\n{metadata.to_yaml()}\n---\n\n{usage}{sections}"
-    (output / "README.md").write_text(card, encoding="utf-8")
+or `g2m-generate --composer Bach Beethoven Mozart` / `g2m-demo` on the command line."""
+    build_card(metadata, "g2m_hf default model", usage, sections).save(output / "README.md")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
