@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Mapping, Sequence
 
 from .errors import DataError
-from .vocab import NO_COMPOSER, event, load_restricted_pickle, split_event
+from .vocab import BAR_TOKEN, NO_COMPOSER, event, load_restricted_pickle, split_event
 
 MIDI_SUFFIXES = (".mid", ".midi")
 
@@ -296,8 +296,10 @@ def _work_numbers(path: Path, collection: str) -> list[int | None]:
 # Composer (the category capitalised, or 'None' for pretraining data), Tempo and BOS, and
 # `bar_indices` the positions of the Bar events. Its loader (dataloader.py, MusicSegmentDataset)
 # lists `<data_dir>/<category>/*.pkl`, formats each event as '{}_{}'.format(name, value) and takes
-# events_str[0] / [1] as the composer and tempo tokens; representations/events2words.py writes
-# `dictionary.pkl` next to the event folders, which is not a piece.
+# events_str[0] / [1] as the composer and tempo tokens; choice_analysis.py reads `evs, bar_pos` too,
+# but inference_score.py (get_leadsheet_prompt) reads `bar_pos, evs`, the order of the
+# MuseMorphose-style event files it descends from, whose bar positions may end with len(events).
+# representations/events2words.py writes `dictionary.pkl` next to the event folders: not a piece.
 
 ORIGINAL_DICTIONARY_NAME = "dictionary.pkl"
 """The original's vocabulary file, which may sit beside the event folders (not a piece)."""
@@ -368,7 +370,8 @@ def source_events(source: Source) -> list[str]:
     events)`` as some of its readers expect, or the events alone; events as ``{'name', 'value'}``
     dicts (``{'name': 'BOS', 'value': None}`` is ``BOS_None``) or ``Name_Value`` strings. The
     first two events must be Composer and Tempo (the header the model reads the style from), and
-    the bar positions, when present, must be those of the ``Bar`` events.
+    the bar positions, when present, must be those of the ``Bar`` events (optionally followed by
+    the end of the piece, ``len(events)``).
 
     Raises:
         DataError: the file cannot be read or is not such a piece (naming the file and the reason).
@@ -381,8 +384,10 @@ def source_events(source: Source) -> list[str]:
     events, bars = _unpack_piece(content, source.name)
     if len(events) < 2 or split_event(events[0])[0] != "Composer" or split_event(events[1])[0] != "Tempo":
         raise DataError(f"{source.name}: does not start with Composer and Tempo events (starts {events[:2]})")
-    if bars is not None and list(bars) != [i for i, token in enumerate(events) if split_event(token)[0] == "Bar"]:
-        raise DataError(f"{source.name}: its bar positions are not those of its Bar events")
+    if bars is not None:
+        positions = [index for index, token in enumerate(events) if token == BAR_TOKEN]
+        if list(bars) not in (positions, [*positions, len(events)]):
+            raise DataError(f"{source.name}: its bar positions are not those of its Bar events")
     return events
 
 
@@ -419,29 +424,32 @@ def _unpack_piece(content: object, name: str) -> tuple[list[str], list[object] |
 
 
 def _is_event_list(value: object) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(item, (dict, str)) for item in value)
+    """Whether ``value`` looks like the events (its first item tells; `_event_strings` checks every item)."""
+    return isinstance(value, list) and bool(value) and isinstance(value[0], (dict, str))
 
 
 def _is_position_list(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(item, int) and not isinstance(item, bool) for item in value)
 
 
-def _event_strings(events: list[dict | str], name: str) -> list[str]:
-    """Each event as the original's loader formats it, ``'{}_{}'.format(name, value)``."""
-    strings = []
-    for index, item in enumerate(events):
-        if isinstance(item, str):
-            strings.append(item)
-            continue
-        if set(item) != {"name", "value"} or not isinstance(item["name"], str):
-            raise DataError(f"{name}: event {index} is not a {{'name': str, 'value': ...}} dict ({item!r})")
-        value = item["value"]
-        if value is not None and not isinstance(value, (int, float, str)):
-            raise DataError(f"{name}: event {index} has a {type(value).__name__} value ({item!r})")
-        # formatted even when the vocabulary cannot hold it ('Tempo_120.0'): the tokenizer then refuses
-        # the piece, naming the event, rather than this reader changing it
-        strings.append(event(item["name"], value))
-    return strings
+def _event_strings(events: list[object], name: str) -> list[str]:
+    """Each event as the original's loader formats it, ``'{}_{}'.format(name, value)``.
+
+    Any value is formatted, even one the vocabulary cannot hold (``Tempo_120.0``): the tokenizer
+    then refuses the piece, naming the event, rather than this reader changing it. (The restricted
+    unpickler has already made sure that a value is plain data.)
+    """
+    try:
+        return [item if isinstance(item, str) else event(item["name"], item["value"]) for item in events]
+    except (KeyError, TypeError):  # an item that is not a str or a {'name', 'value'} dict
+        index, item = next((i, e) for i, e in enumerate(events) if not _is_event(e))
+        raise DataError(
+            f"{name}: event {index} is not a 'Name_Value' string or a {{'name', 'value'}} dict ({item!r:.80})"
+        ) from None
+
+
+def _is_event(item: object) -> bool:
+    return isinstance(item, str) or (isinstance(item, dict) and "name" in item and "value" in item)
 
 
 def _describe(content: object) -> str:

@@ -124,12 +124,13 @@ def zips(published, tmp_path_factory) -> dict[str, Path]:
     wrapped["pretrain_score/dictionary.pkl"] = pickled(({"Bar_None": 0}, {0: "Bar_None"}))
     wrapped["__MACOSX/pretrain_score/bach/._b1.pkl"] = b"\x00\x05\x16\x07 macOS resource fork"
     wrapped["pretrain_score/readme.txt"] = b"not a piece"
-    layouts = (  # the readers' other order, and Name_Value strings with or without bar positions
+    layouts = (  # the readers' other order (its bar positions may end with the piece's end), Name_Value strings
         lambda events: (bar_indices(events), event_dicts(events)),
         lambda events: list(events),
         lambda events: (list(events), bar_indices(events)),
+        lambda events: ([*bar_indices(events), len(events)], event_dicts(events)),
     )
-    flat = {name: pickled(layouts[index % 3](events)) for index, (name, events) in enumerate(published.items())}
+    flat = {name: pickled(layouts[index % 4](events)) for index, (name, events) in enumerate(published.items())}
     return {"wrapped": write_zip(folder / "pretrain_score.zip", wrapped), "flat": write_zip(folder / "flat.zip", flat)}
 
 
@@ -299,6 +300,34 @@ def test_cli_refuses_options_that_do_not_apply(zips, tmp_path, capsys):
         build_dataset_cli(["--original-events", str(tmp_path / "nothing.zip"), "--output", str(output)])
     assert "no such zip file or folder" in capsys.readouterr().err
     assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ([{"name": "Composer", "value": "Bach"}, {"name": "Tempo"}], r"event 1 is not a 'Name_Value' string or a"),
+        ([{"name": "Composer", "value": "Bach"}, ["Tempo", 120]], r"event 1 is not a .* \(\['Tempo', 120\]\)"),
+        ((["Composer_Bach", "Tempo_120"], "bars"), r"not an event file: .* got a tuple of 2 items"),
+        ({"events": []}, r"not an event file: .* got a dict of 1 items"),
+        (["Tempo_120", "Composer_Bach"], r"does not start with Composer and Tempo events"),
+    ],
+)
+def test_malformed_pieces_are_refused_with_the_reason(tmp_path, content, reason):
+    path = tmp_path / "piece.pkl"
+    path.write_bytes(pickled(content))
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: {reason}"):
+        source_events(Source(path=str(path), composer=None))
+
+
+def test_values_are_formatted_as_published_and_judged_by_the_vocabulary(tmp_path, tok, published):
+    events = event_dicts(published["bach/b1.pkl"])
+    events[1]["value"] = 120.0  # a float tempo: 'Tempo_120.0' is read as such, never rounded to Tempo_120
+    path = tmp_path / "float.pkl"
+    path.write_bytes(pickled(events))
+    (source,) = original_event_sources(tmp_path)
+    assert source_events(source)[1] == "Tempo_120.0"
+    with pytest.raises(VocabularyError, match=r"Tempo_120\.0"):
+        tok.events_to_ids(source_events(source))
 
 
 # --- the restricted unpickler ------------------------------------------------------------------
