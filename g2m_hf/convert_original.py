@@ -21,6 +21,7 @@ import torch
 from huggingface_hub import ModelCardData
 from transformers import GenerationConfig
 
+from . import fileio, validation
 from .configuration_g2m import G2MConfig
 from .errors import CheckpointError, OutputExistsError
 from .grammar import SPEC_GENERATION_DEFAULTS
@@ -203,10 +204,13 @@ def convert_original_checkpoint(
 ) -> Path:
     """Convert `checkpoint` (+ its `dictionary.pkl`) into a model folder at `output_dir`; returns the folder.
 
-    Everything is read and checked before anything is written. An existing non-empty `output_dir` is
-    refused (`OutputExistsError`) unless `overwrite`, which replaces the files of the same names.
+    Everything is read and checked before anything is written, and the folder is written atomically
+    (`fileio.atomic_directory`): a new folder appears complete or not at all. An existing non-empty
+    `output_dir` is refused (`OutputExistsError`) unless `overwrite`, which replaces the files of the
+    same names, each in one rename.
     """
-    output = Path(output_dir)
+    output = validation.output_dir("output_dir", output_dir)
+    validation.positive_int("num_attention_heads", num_attention_heads)
     if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
         raise OutputExistsError(f"{output}: exists and is not an empty folder; pass overwrite to replace its files")
     state_dict = load_original_state_dict(checkpoint)
@@ -214,7 +218,6 @@ def convert_original_checkpoint(
     source = f"{os.fspath(checkpoint)} (dictionary {os.fspath(dictionary)})"
     model = model_from_original(state_dict, tokenizer.event_vocabulary, source, num_attention_heads)
 
-    output.mkdir(parents=True, exist_ok=True)
     if isinstance(model, G2MForCausalLM):
         model.generation_config = GenerationConfig(
             **SPEC_GENERATION_DEFAULTS,
@@ -222,9 +225,10 @@ def convert_original_checkpoint(
             bos_token_id=model.config.bos_token_id,
             eos_token_id=model.config.eos_token_id,
         )
-    model.save_pretrained(output)
-    tokenizer.save_pretrained(output)
-    (output / "README.md").write_text(model_card(model, Path(checkpoint).name), encoding="utf-8")
+    with fileio.atomic_directory(output) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / "README.md").write_text(model_card(model, Path(checkpoint).name), encoding="utf-8")
     return output
 
 

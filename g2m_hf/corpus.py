@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Mapping, Sequence
 
+from . import fileio
 from .errors import DataError
 from .vocab import BAR_TOKEN, NO_COMPOSER, event, load_restricted_pickle, split_event
 
@@ -484,21 +485,18 @@ def source_midi(source: Source, cache_dir: str | os.PathLike) -> str:
         raise DataError(failure.read_text(encoding="utf-8"))
     from music21 import converter, stream
 
-    cache.mkdir(parents=True, exist_ok=True)
-    partial = cache / f"{key}.{os.getpid()}.partial.mid"  # renamed into place when complete
     try:
-        with warnings.catch_warnings():  # music21 warns about every notation quirk of the corpus
-            warnings.simplefilter("ignore")
+        # renamed into place when complete: a killed build leaves no truncated cache entry
+        with fileio.atomic_path(midi) as partial, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # music21 warns about every notation quirk of the corpus
             score = converter.parse(source.path, number=source.number, forceSource=True)
             if isinstance(score, stream.Opus):
                 score = score.mergeScores()
             score.write("midi", fp=partial)
     except Exception as error:  # music21 raises many unrelated types; every one means "cannot convert"
-        partial.unlink(missing_ok=True)
         reason = f"{source.name}: music21 cannot convert it ({type(error).__name__}: {_first_line(error)})"
-        _write_atomic(failure, reason.encode("utf-8"))
+        fileio.write_text(failure, reason)
         raise DataError(reason) from None
-    os.replace(partial, midi)
     return str(midi)
 
 
@@ -515,13 +513,6 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     """SHA-256 of a file, remembered per (path, size, mtime): an opus file is read once for all its works."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, so a reader never sees half of it."""
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
 
 
 def _first_line(error: BaseException) -> str:

@@ -27,7 +27,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import time
 import zlib
 from collections import Counter, defaultdict
@@ -40,7 +39,7 @@ import numpy as np
 import torch
 from datasets import Dataset, DatasetDict, Features, List, Value
 
-from . import corpus, midi_reader, remi, vocab
+from . import corpus, fileio, midi_reader, remi, validation, vocab
 from .corpus import CONVERSION_VERSION, MUSIC21_VERSION, Source, source_events, source_midi
 from .errors import DataError, OutputExistsError, VocabularyError
 from .vocab import BAR_TOKEN, PAD_TOKEN, PITCH_MAX, PITCH_MIN, split_event
@@ -114,8 +113,8 @@ class BuildReport:
     def save(self, folder: str | os.PathLike) -> None:
         """Write ``build_report.json`` and ``skipped.json`` into ``folder``."""
         folder = Path(folder)
-        (folder / BUILD_REPORT).write_text(json.dumps(asdict(self), indent=1) + "\n", encoding="utf-8")
-        (folder / SKIPPED_REPORT).write_text(json.dumps(self.skipped, indent=1) + "\n", encoding="utf-8")
+        fileio.write_text(folder / BUILD_REPORT, json.dumps(asdict(self), indent=1) + "\n")
+        fileio.write_text(folder / SKIPPED_REPORT, json.dumps(self.skipped, indent=1) + "\n")
 
 
 # --- encoding --------------------------------------------------------------------------------
@@ -317,23 +316,22 @@ def split_dataset(
     change when other categories grow. Rows keep their dataset order within a split.
 
     Raises:
-        DataError: ``validation_fraction`` outside [0, 1).
+        InvalidArgumentError: ``validation_fraction`` outside [0, 1).
     """
-    if not 0 <= validation_fraction < 1:
-        raise DataError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    validation.fraction("validation_fraction", validation_fraction)
     rows_of: dict[str, list[int]] = defaultdict(list)
     for index, category in enumerate(dataset[column]):
         rows_of[category].append(index)
-    validation: list[int] = []
+    held_out: list[int] = []
     for category, rows in rows_of.items():
         size = round(len(rows) * validation_fraction)
         if validation_fraction > 0 and len(rows) >= 2:
             size = min(max(size, 1), len(rows) - 1)
         generator = np.random.default_rng([seed, zlib.crc32(category.encode("utf-8"))])
-        validation.extend(generator.permutation(rows)[:size].tolist())
-    chosen = set(validation)
+        held_out.extend(generator.permutation(rows)[:size].tolist())
+    chosen = set(held_out)
     train = [index for index in range(len(dataset)) if index not in chosen]
-    return DatasetDict({"train": dataset.select(train), "validation": dataset.select(sorted(validation))})
+    return DatasetDict({"train": dataset.select(train), "validation": dataset.select(sorted(held_out))})
 
 
 def build_dataset(
@@ -347,11 +345,15 @@ def build_dataset(
     seed: int = 42,
     overwrite: bool = False,
     remi_options: Mapping[str, Any] | None = None,
+    save_tokenizer: bool = False,
 ) -> tuple[DatasetDict, BuildReport]:
     """Encode ``sources`` (`encode_sources`), split them (`split_dataset`) and save the result.
 
     ``output_dir`` receives the `DatasetDict` (``datasets.load_from_disk(output_dir)`` reads it
-    back), ``build_report.json`` and ``skipped.json``.
+    back), ``build_report.json``, ``skipped.json`` and, with ``save_tokenizer``, the tokenizer in
+    ``tokenizer/`` (one whose composers `add_composers` extended). The folder appears complete or not
+    at all: a build killed before the end leaves no half-saved dataset, and the encodings it finished
+    stay in the cache for the next run.
 
     Raises:
         OutputExistsError: ``output_dir`` holds files and ``overwrite`` is False, or it is not a
@@ -360,7 +362,10 @@ def build_dataset(
             `encode_sources` / `split_dataset`.
         VocabularyError: as `encode_sources`.
     """
-    output = Path(output_dir)
+    output = validation.output_dir("output_dir", output_dir)
+    validation.fraction("validation_fraction", validation_fraction)  # before the encoding, not after it
+    if num_proc is not None:
+        validation.positive_int("num_proc", num_proc)
     if output.exists() and any(output.iterdir()):
         if not overwrite:
             raise OutputExistsError(f"{output}: already holds files; pass overwrite=True (--overwrite) to replace it")
@@ -373,12 +378,13 @@ def build_dataset(
         reasons = "; ".join(f"{s['source']}: {s['reason']}" for s in report.skipped[:5])
         raise DataError(f"none of the {report.works} works could be encoded, e.g. {reasons}")
     splits = split_dataset(dataset, validation_fraction, seed)
-    if output.exists():
-        shutil.rmtree(output)
-    # an empty split (a tiny build has no validation) needs an explicit shard, or it cannot be loaded
-    splits.save_to_disk(str(output), num_shards={name: 1 for name, split in splits.items() if len(split) == 0})
     report.splits = {name: len(split) for name, split in splits.items()}
-    report.save(output)
+    with fileio.atomic_directory(output, replace=True) as staging:
+        # an empty split (a tiny build has no validation) needs an explicit shard, or it cannot be loaded
+        splits.save_to_disk(str(staging), num_shards={name: 1 for name, split in splits.items() if len(split) == 0})
+        report.save(staging)
+        if save_tokenizer:
+            tokenizer.save_pretrained(str(staging / "tokenizer"))
     return splits, report
 
 

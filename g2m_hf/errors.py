@@ -50,3 +50,14 @@ class EvaluationError(G2MError, ValueError):
 
 class AudioError(G2MError, ValueError):
     """A piece cannot be rendered to audio: a missing or unreadable soundfont, an unreadable MIDI or an empty piece."""
+
+
+class InvalidArgumentError(G2MError, ValueError):
+    """An argument out of its range or a path of the wrong kind: ``<name>: <value> (<why>)``.
+
+    ``why`` alone serves command lines, whose parser names the option and shows the value as typed.
+    """
+
+    def __init__(self, name: str, value: object, why: str):
+        self.name, self.value, self.why = name, value, why
+        super().__init__(f"{name}: {value} ({why})")

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from transformers.generation.streamers import BaseStreamer
 
+from . import fileio, validation
 from .configuration_g2m import G2MConfig
 from .errors import G2MError, ModelNotFoundError
 from .modeling_g2m import G2MForCausalLM
@@ -132,8 +133,7 @@ def prompt_ids(
     """
     if prompt_midi is None:
         return tokenizer.composer_prompt([composer], return_tensors=None)["input_ids"][0]
-    if prompt_bars < 1:
-        raise G2MError(f"prompt_bars must be at least 1, got {prompt_bars}")
+    validation.positive_int("prompt_bars", prompt_bars)
     events = tokenizer.ids_to_events(tokenizer.encode_midi(prompt_midi, composer=composer))
     bar_starts = [i for i, token in enumerate(events) if token == BAR_TOKEN]
     if len(bar_starts) > prompt_bars:
@@ -187,10 +187,16 @@ def generate_midi(
     Raises:
         VocabularyError: an unknown composer (the message lists the known ones).
         RemiError: ``prompt_midi`` cannot be read or converted.
-        G2MError: a prompt longer than ``max_events``, or a bad count.
+        InvalidArgumentError: a count below 1, ``temperature`` <= 0, ``top_p`` outside (0, 1].
+        G2MError: a prompt longer than ``max_events``.
     """
-    if num_pieces < 1 or batch_size < 1:
-        raise G2MError(f"num_pieces and batch_size must be at least 1 (got {num_pieces}, {batch_size})")
+    for name, count in (("num_pieces", num_pieces), ("batch_size", batch_size), ("max_bars", max_bars),
+                        ("max_events", max_events)):
+        validation.positive_int(name, count)
+    if temperature is not None:
+        validation.positive_float("temperature", temperature)
+    if top_p is not None:
+        validation.probability("top_p", top_p)
     names = [split_event(tokenizer.composer_token(name))[1] for name in composers]  # validates every name
     prompts = {name: prompt_ids(tokenizer, name, prompt_midi, prompt_bars) for name in dict.fromkeys(names)}
     requests = [name for name in names for _ in range(num_pieces)]
@@ -266,12 +272,13 @@ def output_stem(directory: Path, composer: str, taken: set[str], overwrite: bool
 
 
 def write_piece(piece: GeneratedPiece, stem: Path, audio: bool = False) -> None:
-    """The piece as MIDI, as its event list (one per line), as a piano-roll image and, with ``audio``,
+    """The piece as MIDI, as its event list (one per line), as a piano-roll image (each written atomically) and, with ``audio``,
     as a WAV file rendered with the default SoundFont (`g2m_hf.audio.render_audio`)."""
     from .plotting import plot_piano_roll
 
-    piece.midi.write(str(stem.with_suffix(".mid")))
-    stem.with_suffix(".txt").write_text("\n".join(piece.events) + "\n", encoding="utf-8")
+    with fileio.atomic_path(stem.with_suffix(".mid")) as partial:
+        piece.midi.write(str(partial))
+    fileio.write_text(stem.with_suffix(".txt"), "\n".join(piece.events) + "\n")
     plot_piano_roll(piece.midi, stem.with_suffix(".png"), title=f"{piece.composer} ({stem.name})")
     if audio:
         from .audio import render_audio

@@ -16,14 +16,16 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from .fileio import atomic_path
+
 _DPI = 150
 
 
 def _save(figure: Figure, path: str | os.PathLike) -> Path:
-    """Write ``figure`` as PNG (Agg renderer) and return the path."""
+    """Write ``figure`` as PNG (Agg renderer, atomically) and return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=_DPI)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, format="png", dpi=_DPI)
     return path
 
 

@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from huggingface_hub import ModelCard
 
+from g2m_hf.cli import arguments
 from g2m_hf.errors import G2MError
 
 from .push import plan_upload, push_to_hub
 
 
+PROG = "g2m-push"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="g2m-push",
+    parser = arguments.ArgumentParser(
+        prog=PROG,
         description="Upload a g2m model folder (or a PEFT adapter folder) to the Hugging Face Hub, "
         "with the remote-code files and a generated model card. Pickle files are never uploaded, "
         "and remote files this tool did not write are never deleted.",
     )
-    parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="folder written by save_pretrained")
+    parser.add_argument("model_dir", type=arguments.existing_dir, metavar="MODEL_DIR", help="folder written by save_pretrained")
     parser.add_argument("--repo-id", required=True, metavar="USER/NAME", help="target repository")
     parser.add_argument("--private", action="store_true", help="create the repository private")
     parser.add_argument("--revision", metavar="BRANCH", help="branch to commit to (created from main if missing)")
     parser.add_argument("--commit-message", help='default: "Upload model with g2m-push"')
     parser.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing to main")
     parser.add_argument("--token", help="Hub token with write access (default: `hf auth login` token or HF_TOKEN)")
-    parser.add_argument("--model-card", type=Path, metavar="FILE",
+    parser.add_argument("--model-card", type=arguments.existing_file, metavar="FILE",
                         help="upload this README.md instead of the generated card")
     parser.add_argument("--dry-run", action="store_true", help="check the folder and list what would be uploaded")
     return parser
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"Pull request: {result.pr_url}")
             skipped = result.skipped
     except (G2MError, OSError) as error:
-        parser.exit(1, f"g2m-push: error: {error}\n")
+        parser.exit(arguments.fail(PROG, error))
     for path, reason in skipped.items():
         print(f"  skipped {path}: {reason}")
 

@@ -190,7 +190,7 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path, dictionary):
 def test_cli_reports_errors_without_traceback(tmp_path, dictionary, capsys):
     (tmp_path / "bad.pt").write_bytes(b"junk")
     args = ["--checkpoint", str(tmp_path / "bad.pt"), "--dictionary", str(dictionary), "--output", str(tmp_path / "o")]
-    assert convert_cli(args) == 1
+    assert convert_cli(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("g2m-convert-original: error:") and "bad.pt" in err and "Traceback" not in err
 

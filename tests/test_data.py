@@ -31,6 +31,7 @@ from g2m_hf.data import (
 )
 from g2m_hf.errors import DataError, OutputExistsError, VocabularyError
 from g2m_hf.vocab import BAR_TOKEN, EOS_TOKEN, PITCH_MAX, PITCH_MIN
+from tests.cli import exit_code
 from training.build_dataset import main as build_dataset_cli
 
 
@@ -248,12 +249,12 @@ def test_cli_builds_from_a_midi_folder(user_midi, tmp_path, capsys):
     assert "encoded 4 of 6 works" in printed and str(output / "skipped.json") in printed
     assert sorted(load_from_disk(str(output))["train"]["composer"]) == ["Chopin", "Mozart", "None"]
 
-    assert build_dataset_cli(["--midi-dir", str(tmp_path / "nowhere"), "--output", str(tmp_path / "x")]) == 1
-    assert "not a folder" in capsys.readouterr().err
+    assert exit_code(build_dataset_cli, ["--midi-dir", tmp_path / "nowhere", "--output", tmp_path / "x"]) == 2
+    assert "--midi-dir: " + str(tmp_path / "nowhere") + " (no such folder)" in capsys.readouterr().err
 
     write_midi(tmp_path / "haydn_midi" / "haydn" / "quartet.mid", [60, 62, 64], bars=2)
     arguments = ["--midi-dir", str(tmp_path / "haydn_midi"), "--cache-dir", str(tmp_path / "c"), "--num-proc", "1"]
-    assert build_dataset_cli([*arguments, "--output", str(tmp_path / "h1")]) == 1
+    assert build_dataset_cli([*arguments, "--output", str(tmp_path / "h1")]) == 2
     assert "unknown composer 'haydn'" in capsys.readouterr().err
     assert build_dataset_cli([*arguments, "--output", str(tmp_path / "h2"), "--add-composers"]) == 0
     assert "new composer tokens: haydn" in capsys.readouterr().out

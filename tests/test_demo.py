@@ -32,9 +32,9 @@ def test_demo_writes_one_piece_per_composer_without_overwriting(tmp_path, capsys
 
 def test_demo_reports_an_unknown_composer(tmp_path, capsys):
     if HAS_MODEL:
-        assert main(["--output-dir", str(tmp_path), "--composer", "Hildegard"]) == 1
+        assert main(["--output-dir", str(tmp_path), "--composer", "Hildegard"]) == 2
         assert "Hildegard" in capsys.readouterr().err
     else:
-        assert main(["--output-dir", str(tmp_path)]) == 1
+        assert main(["--output-dir", str(tmp_path)]) == 2
         assert "no bundled model" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())

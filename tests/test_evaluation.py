@@ -30,6 +30,8 @@ from g2m_hf.evaluation import (
 from g2m_hf.metrics import METRIC_NAMES
 from g2m_hf.remi import events_to_midi, midi_to_events
 
+from tests.cli import exit_code
+
 LABELS = ["Bach", "Beethoven", "Chopin", "Mozart"]
 
 
@@ -174,7 +176,7 @@ def test_cli_bad_paths_exit_2_with_one_line(folders, tmp_path, capsys, argument)
     args = {"--generated": str(generated), "--output-dir": str(tmp_path / "out"), argument: str(missing)}
     if argument == "--classifier":
         missing.mkdir()  # a folder without a model
-    assert main([part for pair in args.items() for part in pair]) == 2
+    assert exit_code(main, [part for pair in args.items() for part in pair]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and error.startswith("g2m-evaluate: error:") and str(missing) in error
     assert not (tmp_path / "out" / "report.json").exists()

@@ -26,6 +26,7 @@ from g2m_hf.kv_cache import PreallocatedCache, PreallocatedLayer
 from g2m_hf.remi import events_to_midi, midi_to_events
 from g2m_hf.vocab import complete_vocabulary
 from tests.reference.original_generation import generate_events
+from tests.cli import exit_code
 from tests.reference.original_model import OriginalDecoderModel, randomise
 
 VOCAB = complete_vocabulary()
@@ -476,7 +477,7 @@ def model_folder(tmp_path_factory, tokenizer):
 
 
 def run_cli(*args) -> int:
-    return cli.main([str(a) for a in args])
+    return exit_code(cli.main, args)
 
 
 def test_cli_writes_files_and_never_overwrites(model_folder, tmp_path):

@@ -161,7 +161,7 @@ def test_cli_reports_a_refused_folder_in_one_line(model_dir, tmp_path, capsys):
     _add_pickle(folder, "pytorch_model.bin")
     with pytest.raises(SystemExit) as exit_:
         push_cli([str(folder), "--repo-id", "alice/x"])
-    assert exit_.value.code == 1
+    assert exit_.value.code == 2
     assert capsys.readouterr().err.startswith(f"g2m-push: error: {folder}: holds pickled weights")
 
 

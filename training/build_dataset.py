@@ -25,19 +25,23 @@ import os
 import sys
 from typing import Sequence
 
+from g2m_hf.cli import arguments
 from g2m_hf.corpus import corpus_sources, midi_sources, original_event_sources
 from g2m_hf.data import SKIPPED_REPORT, add_composers, build_dataset
 from g2m_hf.errors import G2MError
 from training.common import load_tokenizer
 
 
+PROG = "build_dataset.py"
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--midi-dir", help="folder of MIDI files; first-level sub-folders name the composers")
+    source.add_argument("--midi-dir", type=arguments.existing_dir, help="folder of MIDI files; first-level sub-folders name the composers")
     source.add_argument("--music21", action="store_true", help="the music21 corpus")
     source.add_argument(
-        "--original-events", metavar="PATH",
+        "--original-events", metavar="PATH", type=arguments.existing_path,
         help="the original's published event pickles: a zip (pretrain_score.zip...) or the folder it unpacks to",
     )
     parser.add_argument(
@@ -49,11 +53,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="general material (Composer_None): with --music21, the named collections, or with no name "
         "every collection not in --composers; with --midi-dir, every file",
     )
-    parser.add_argument("--composer-map", help="CSV (path,composer[,category]) or JSON {path: composer} for --midi-dir")
-    parser.add_argument("--output", required=True, help="output folder of the dataset")
+    parser.add_argument("--composer-map", type=arguments.existing_file, help="CSV (path,composer[,category]) or JSON {path: composer} for --midi-dir")
+    parser.add_argument("--output", required=True, type=arguments.output_dir, help="output folder of the dataset")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
-    parser.add_argument("--num-proc", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
-    parser.add_argument("--limit", type=int, help="at most N works per collection / category (the first ones)")
+    parser.add_argument(
+        "--num-proc", type=arguments.positive_int, default=os.cpu_count(), help="worker processes (default: all cores)"
+    )
+    parser.add_argument("--limit", type=arguments.positive_int, help="at most N works per collection / category (the first ones)")
     parser.add_argument(
         "--out-of-range", choices=("error", "drop", "octave"),
         help="a note outside 21..108: skip the piece (error, the default, as the original), drop the note, "
@@ -61,7 +67,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--skip-drums", action="store_true", help="leave out MIDI channel 10")
     parser.add_argument(
-        "--tokenizer",
+        "--tokenizer", type=arguments.existing_path,
         help="tokenizer folder or original dictionary.pkl (default: the complete G2M vocabulary); "
         "pieces with events outside it are skipped",
     )
@@ -69,8 +75,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--add-composers", action="store_true",
         help="add composer labels the tokenizer lacks (e.g. a haydn/ sub-folder) as new composer tokens",
     )
-    parser.add_argument("--cache-dir", help="cache of conversions and encodings (default: in the datasets cache)")
-    parser.add_argument("--validation-fraction", type=float, default=0.03, help="per category (default 0.03)")
+    parser.add_argument("--cache-dir", type=arguments.output_dir, help="cache of conversions and encodings (default: in the datasets cache)")
+    parser.add_argument("--validation-fraction", type=arguments.fraction, default=0.03, help="per category (default 0.03)")
     parser.add_argument("--seed", type=int, default=42, help="split seed (default 42)")
     args = parser.parse_args(argv)
     if args.midi_dir and args.composers:
@@ -88,10 +94,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                 f"{', '.join(given)}: not with --original-events (each piece's Composer event labels it, "
                 "and its events are used as published)"
             )
-        if not os.path.exists(args.original_events):
-            parser.error(f"--original-events {args.original_events}: no such zip file or folder")
-    if args.tokenizer and not os.path.exists(args.tokenizer):
-        parser.error(f"--tokenizer {args.tokenizer}: no such folder or dictionary.pkl")
     return args
 
 
@@ -130,16 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             overwrite=args.overwrite,
             remi_options={"out_of_range": args.out_of_range or "error", "skip_drums": args.skip_drums},
+            save_tokenizer=bool(added),  # the dataset's ids need this tokenizer (its new composers in this order)
         )
     except G2MError as error:
-        print(f"build_dataset: error: {error}", file=sys.stderr)
-        return 1
+        return arguments.fail(PROG, error)
     work = "encodings read from the cache" if report.encoding_cached else f"{report.conversions} music21 conversions"
     print(f"encoded {report.encoded} of {report.works} works, {report.tokens:,} tokens, in {report.seconds} s ({work})")
     print("splits: " + ", ".join(f"{name} {size}" for name, size in report.splits.items()))
     print("composers: " + ", ".join(f"{name} {count}" for name, count in report.composers.items()))
-    if added:  # the dataset's ids need this tokenizer (or one that adds the same composers in this order)
-        tokenizer.save_pretrained(os.path.join(args.output, "tokenizer"))
+    if added:
         print(f"new composer tokens: {', '.join(added)}; tokenizer saved to {os.path.join(args.output, 'tokenizer')}")
     print(f"skipped {len(report.skipped)} works: {os.path.join(args.output, SKIPPED_REPORT)}")
     print(f"saved to {args.output}")

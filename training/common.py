@@ -31,6 +31,8 @@ from transformers import GenerationConfig, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, IntervalStrategy, get_last_checkpoint
 from transformers.utils import logging as hf_logging
 
+from g2m_hf import fileio, validation
+from g2m_hf.cli import arguments
 from g2m_hf.grammar import SPEC_GENERATION_DEFAULTS
 
 from .config import (
@@ -93,13 +95,13 @@ def parse_command_line(
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> Invocation:
     """Parse ``--config``, ``--set``, ``--resume``, ``--overwrite``, script options and TrainingArguments flags."""
-    parser = argparse.ArgumentParser(
+    parser = arguments.ArgumentParser(
         description=description,
         allow_abbrev=False,  # an abbreviation must not swallow a TrainingArguments flag
         epilog="Any transformers.TrainingArguments flag (e.g. --push_to_hub --hub_model_id you/g2m, --max_steps 10) "
         "overrides the recipe's training section.",
     )
-    parser.add_argument("--config", required=True, help="YAML recipe (see configs/)")
+    parser.add_argument("--config", required=True, type=arguments.existing_file, help="YAML recipe (see configs/)")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -137,13 +139,13 @@ def parse_command_line(
     output_dir = training.pop("output_dir", None) or recipe.get("output_dir")
     if not output_dir:
         raise ConfigError(f"{options.config}: the recipe sets no output_dir")
-    recipe["output_dir"] = str(output_dir)
+    recipe["output_dir"] = str(validation.output_dir("output_dir", output_dir))
     resume = options.resume or training.pop("resume_from_checkpoint", None)
 
     script_options = argparse.Namespace(
         **{k: v for k, v in vars(options).items() if k not in {"config", "overrides", "resume", "overwrite"}}
     )
-    return Invocation(recipe, options.config, resume, options.overwrite, script_options)
+    return Invocation(recipe, str(options.config), resume, options.overwrite, script_options)
 
 
 def main_guard(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> int:
@@ -153,8 +155,7 @@ def main_guard(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] 
     try:
         main(argv)
     except G2MError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return arguments.fail(os.path.basename(sys.argv[0]), error)  # argparse's default prog
     return 0
 
 
@@ -403,7 +404,7 @@ def finish_run(
     if extra_eval is not None:
         eval_metrics.update(extra_eval(trainer))
     if trainer.is_world_process_zero():
-        (Path(output_dir) / RECIPE_COPY_NAME).write_text(dump_recipe(invocation.recipe), encoding="utf-8")
+        fileio.write_text(Path(output_dir) / RECIPE_COPY_NAME, dump_recipe(invocation.recipe))
         record = write_training_record(
             output_dir,
             task=task,

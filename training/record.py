@@ -51,6 +51,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from g2m_hf import fileio
+
 logger = logging.getLogger(__name__)
 
 RECORD_NAME = "training_record.json"
@@ -137,8 +139,7 @@ def write_training_record(
         "log_history": log_history,
     }
     path = Path(output_dir) / RECORD_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    fileio.write_text(path, json.dumps(record, indent=2, default=str) + "\n")
     return path
 
 
@@ -162,7 +163,5 @@ def write_model_card(model_dir: str | Path, repo_id: str | None = None) -> None:
         return
     card = build_model_card(model_dir, repo_id=repo_id) if repo_id else build_model_card(model_dir)
     readme = Path(model_dir) / "README.md"
-    if isinstance(card, str):
-        readme.write_text(card, encoding="utf-8")
-    elif card is not None and hasattr(card, "save"):
-        card.save(str(readme))
+    if card is not None:
+        fileio.write_text(readme, str(card))

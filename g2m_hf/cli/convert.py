@@ -7,21 +7,24 @@ import sys
 
 from ..convert_original import ORIGINAL_NUM_HEADS, convert_original_checkpoint
 from ..errors import G2MError
+from . import arguments
+
+PROG = "g2m-convert-original"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="g2m-convert-original",
+    parser = arguments.ArgumentParser(
+        prog=PROG,
         description="Convert an original Generality-to-Mastery checkpoint (decoder or composer classifier) "
         "and its dictionary.pkl into a transformers model folder (safetensors, tokenizer, generation config).",
     )
-    parser.add_argument("--checkpoint", required=True, help="original .pt state dict, e.g. ep022_loss0.434_params.pt")
-    parser.add_argument("--dictionary", required=True, help="the original dictionary.pkl of that checkpoint")
-    parser.add_argument("--output", required=True, help="folder to write (must be new or empty)")
+    parser.add_argument("--checkpoint", required=True, type=arguments.existing_file, help="original .pt state dict, e.g. ep022_loss0.434_params.pt")
+    parser.add_argument("--dictionary", required=True, type=arguments.existing_file, help="the original dictionary.pkl of that checkpoint")
+    parser.add_argument("--output", required=True, type=arguments.output_dir, help="folder to write (must be new or empty)")
     parser.add_argument("--overwrite", action="store_true", help="replace the files of an existing output folder")
     parser.add_argument(
         "--num-heads",
-        type=int,
+        type=arguments.positive_int,
         default=ORIGINAL_NUM_HEADS,
         help=f"attention heads (not stored in the checkpoint; default {ORIGINAL_NUM_HEADS}, as every original model)",
     )
@@ -35,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             args.checkpoint, args.dictionary, args.output, overwrite=args.overwrite, num_attention_heads=args.num_heads
         )
     except (G2MError, FileNotFoundError) as error:
-        print(f"g2m-convert-original: error: {error}", file=sys.stderr)
-        return 1
+        return arguments.fail(PROG, error)
     print(f"wrote {output}")
     return 0
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from ..errors import AudioError, G2MError
 from ..generation import (
@@ -23,17 +22,18 @@ from ..generation import (
     trained_composers,
     write_piece,
 )
+from . import arguments
 
 PROG = "g2m-demo"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].strip("`"))
-    parser.add_argument("--output-dir", default="demo_output", help="where to write the files (default ./demo_output)")
+    parser = arguments.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].strip("`"))
+    parser.add_argument("--output-dir", type=arguments.output_dir, default="demo_output", help="where to write the files (default ./demo_output)")
     parser.add_argument("--composer", nargs="+", default=None, metavar="NAME",
                         help="composers to write a piece for (default: those the model was fine-tuned on)")
-    parser.add_argument("--max-bars", type=int, default=24, help="most bars per piece (default 24)")
-    parser.add_argument("--max-events", type=int, default=600, help="most events per piece (default 600)")
+    parser.add_argument("--max-bars", type=arguments.positive_int, default=24, help="most bars per piece (default 24)")
+    parser.add_argument("--max-events", type=arguments.positive_int, default=600, help="most events per piece (default 600)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same pieces")
     parser.add_argument("--no-audio", action="store_true", help="write no .wav files (MIDI, events and piano rolls only)")
     return parser
@@ -57,9 +57,8 @@ def main(argv: list[str] | None = None) -> int:
             progress=True,
         )
     except G2MError as error:
-        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
-    directory = Path(args.output_dir)
+        return arguments.fail(PROG, error)
+    directory = args.output_dir
     directory.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
     for piece in pieces:

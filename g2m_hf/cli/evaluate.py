@@ -7,45 +7,43 @@ import sys
 from pathlib import Path
 
 from ..errors import G2MError
+from . import arguments
 from ..evaluation import DEFAULT_SI_MAX_SECONDS, check_output_dir, evaluate_folders, write_report
 
 PROG = "g2m-evaluate"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = arguments.ArgumentParser(
         prog=PROG,
         description="Compute the paper's metrics H, GS and SI (as in MusDr) for every .mid file under the "
         "folders and, with a composer classifier, how often generated pieces are recognised as their prompted "
         "composer (from the file name <composer>_<n>.mid or the event list g2m-generate writes beside it). "
         "Writes report.json, report.md and PNG plots into --output-dir.",
     )
-    parser.add_argument("--generated", required=True, metavar="DIR", help="folder of generated .mid files (recursive)")
-    parser.add_argument("--reference", metavar="DIR", help="folder of real pieces to compare with (recursive)")
+    parser.add_argument("--generated", required=True, type=arguments.existing_dir, metavar="DIR", help="folder of generated .mid files (recursive)")
+    parser.add_argument("--reference", type=arguments.existing_dir, metavar="DIR", help="folder of real pieces to compare with (recursive)")
     parser.add_argument(
         "--classifier",
         metavar="PATH",
         help="composer classifier: a folder (or Hub id) loadable with AutoModelForSequenceClassification",
     )
-    parser.add_argument("--output-dir", required=True, metavar="OUT", help="where report.json/.md and plots go")
+    parser.add_argument("--output-dir", required=True, type=arguments.output_dir, metavar="OUT", help="where report.json/.md and plots go")
     parser.add_argument("--overwrite", action="store_true", help="replace a report already in --output-dir")
     parser.add_argument(
         "--si-max-seconds",
-        type=float,
+        type=arguments.non_negative_float,
         default=DEFAULT_SI_MAX_SECONDS,
         metavar="S",
         help=f"compute SI on at most the first S seconds of a piece (default {DEFAULT_SI_MAX_SECONDS:g}; "
         "0: whole pieces, slow for long ones)",
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="pieces per classifier batch (default 8)")
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=8, help="pieces per classifier batch (default 8)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.si_max_seconds < 0 or args.batch_size < 1:
-        print(f"{PROG}: error: --si-max-seconds must be >= 0 and --batch-size >= 1", file=sys.stderr)
-        return 2
     try:
         check_output_dir(args.output_dir, args.overwrite)  # refuse before the long run, not after it
         report = evaluate_folders(
@@ -57,8 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         written = write_report(report, args.output_dir, overwrite=args.overwrite)
     except G2MError as error:
-        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)  # one line
-        return 2
+        return arguments.fail(PROG, error)
 
     summary = report["summary"]
     for set_name in ("generated", "reference"):

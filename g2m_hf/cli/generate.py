@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
 
 from ..errors import AudioError, G2MError
+from . import arguments
 from ..generation import (
     generate_midi,
     load_model,
@@ -25,7 +25,7 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.f
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = arguments.ArgumentParser(
         prog=PROG,
         description="Generate piano pieces in a composer's style (grammar-constrained, batched sampling). "
         "Writes <composer>_<n>.mid, the event list (.txt), a piano roll (.png) and with --audio a .wav per piece.",
@@ -36,16 +36,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="one or more of the tokenizer's composers (case-insensitive), 'None' for no style, "
         "or 'all' (default): those the model was fine-tuned on",
     )
-    parser.add_argument("--num-pieces", type=int, default=1, help="pieces per composer (default 1)")
+    parser.add_argument("--num-pieces", type=arguments.positive_int, default=1, help="pieces per composer (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same pieces")
-    parser.add_argument("--temperature", type=float, default=None, help="sampling temperature (default: model's, 1.1)")
-    parser.add_argument("--top-p", type=float, default=None, help="nucleus probability (default: model's, 0.99)")
-    parser.add_argument("--max-bars", type=int, default=128, help="most bars per piece (default 128)")
-    parser.add_argument("--max-events", type=int, default=1200, help="most events per piece (default 1200)")
-    parser.add_argument("--prompt-midi", default=None, help="continue the opening bars of this MIDI file")
-    parser.add_argument("--prompt-bars", type=int, default=4, help="bars of --prompt-midi to keep (default 4)")
-    parser.add_argument("--batch-size", type=int, default=4, help="pieces sampled together (default 4)")
-    parser.add_argument("--output-dir", default="generated", help="where to write the files (default ./generated)")
+    parser.add_argument("--temperature", type=arguments.positive_float, default=None,
+                        help="sampling temperature (default: model's, 1.1)")
+    parser.add_argument("--top-p", type=arguments.probability, default=None,
+                        help="nucleus probability (default: model's, 0.99)")
+    parser.add_argument("--max-bars", type=arguments.positive_int, default=128,
+                        help="most bars per piece (default 128)")
+    parser.add_argument("--max-events", type=arguments.positive_int, default=1200,
+                        help="most events per piece (default 1200)")
+    parser.add_argument("--prompt-midi", type=arguments.existing_file, default=None,
+                        help="continue the opening bars of this MIDI file")
+    parser.add_argument("--prompt-bars", type=arguments.positive_int, default=4,
+                        help="bars of --prompt-midi to keep (default 4)")
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=4,
+                        help="pieces sampled together (default 4)")
+    parser.add_argument("--output-dir", type=arguments.output_dir, default="generated",
+                        help="where to write the files (default ./generated)")
     parser.add_argument("--audio", action="store_true",
                         help="also write <composer>_<n>.wav, rendered with the General MIDI SoundFont of pretty_midi")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files instead of picking new names")
@@ -86,10 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             progress=True,
         )
     except (G2MError, FileNotFoundError) as error:
-        print(f"{PROG}: error: {' '.join(str(error).split())}", file=sys.stderr)  # one line
-        return 2
+        return arguments.fail(PROG, error)
 
-    directory = Path(args.output_dir)
+    directory = args.output_dir
     directory.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
     for piece in pieces:

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from .. import validation
 from ..errors import EvaluationError, G2MError, VocabularyError
 from ..metrics import METRIC_NAMES, PieceNotes, compute_metrics
 from ..remi import midi_to_events
@@ -120,7 +121,11 @@ def evaluate_folders(
 
     Raises:
         EvaluationError: a folder is missing or holds no MIDI file, or the classifier cannot be loaded.
+        InvalidArgumentError: ``si_max_seconds`` <= 0 or ``batch_size`` < 1.
     """
+    if si_max_seconds is not None:
+        validation.positive_float("si_max_seconds", si_max_seconds)
+    validation.positive_int("batch_size", batch_size)
     folders = {"generated": Path(generated)}
     if reference is not None:
         folders["reference"] = Path(reference)

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .. import fileio, validation
 from ..errors import OutputExistsError
 from ..metrics import METRIC_NAMES
 from ..paper import PUBLISHED_METRICS, PUBLISHED_RECOGNITION
@@ -43,8 +44,9 @@ def check_output_dir(output_dir: str | os.PathLike, overwrite: bool = False) -> 
     """Raise `OutputExistsError` if ``output_dir`` already holds a report file and not ``overwrite``.
 
     Called before the (long) evaluation so that a run never ends in a refusal; other files in
-    the folder are never touched.
+    the folder are never touched. Raises `InvalidArgumentError` if ``output_dir`` is a file or cannot be written.
     """
+    validation.output_dir("output_dir", output_dir)
     existing = [name for name in REPORT_FILES if (Path(output_dir) / name).exists()]
     if existing and not overwrite:
         raise OutputExistsError(
@@ -53,7 +55,7 @@ def check_output_dir(output_dir: str | os.PathLike, overwrite: bool = False) -> 
 
 
 def write_report(report: dict[str, Any], output_dir: str | os.PathLike, overwrite: bool = False) -> list[Path]:
-    """Write ``report.json``, the PNG plots and ``report.md`` into ``output_dir``; return the paths.
+    """Write ``report.json``, the PNG plots and ``report.md`` into ``output_dir``, each atomically; return the paths.
 
     Raises `OutputExistsError` if a report file exists there already and not ``overwrite``.
     """
@@ -65,7 +67,7 @@ def write_report(report: dict[str, Any], output_dir: str | os.PathLike, overwrit
             (output_dir / name).unlink(missing_ok=True)
 
     written = [output_dir / REPORT_JSON]
-    written[0].write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    fileio.write_text(written[0], json.dumps(report, indent=2, allow_nan=False) + "\n")
     values: dict[str, dict[str, list[float]]] = {}
     for entry in report["pieces"]:
         per_metric = values.setdefault(entry["set"], {name: [] for name in METRIC_NAMES})
@@ -79,7 +81,7 @@ def write_report(report: dict[str, Any], output_dir: str | os.PathLike, overwrit
             title = f"Composer recognition ({set_name} pieces)"
             written.append(plot_confusion_matrix(result["confusion_matrix"], result["labels"], path, title=title))
     markdown = output_dir / REPORT_MD
-    markdown.write_text(render_markdown(report, {path.name for path in written}), encoding="utf-8")
+    fileio.write_text(markdown, render_markdown(report, {path.name for path in written}))
     written.append(markdown)
     return written
 

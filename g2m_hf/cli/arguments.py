@@ -1,0 +1,92 @@
+"""Command-line argument types and the one-line refusal every console script uses.
+
+Every console script builds its parser with `ArgumentParser`, whose refusals are one line and exit
+code 2, and uses the ``type=`` functions below, which wrap the checks of `g2m_hf.validation`: a bad
+value is refused while parsing, before a model is loaded or a file written::
+
+    g2m-generate: error: argument --temperature: 0 (must be greater than 0)
+
+Argparse also runs them on string defaults, so a default output folder that is a file is refused
+the same way. Errors found after parsing (a model folder without weights, an unreadable MIDI file)
+go through `fail`: the same one line, exit code 2.
+
+    parser = arguments.ArgumentParser(prog="g2m-generate", description=...)
+    parser.add_argument("--temperature", type=arguments.positive_float)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+from .. import validation
+from ..errors import InvalidArgumentError
+
+T = TypeVar("T")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """`argparse.ArgumentParser` whose errors are the single line ``prog: error: <message>`` (exit code 2).
+
+    Argparse's own parser prints the usage block first; one line is easier to read in a log, and
+    ``--help`` still shows the usage.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
+def _argument_type(check: Callable[[str, Any], T], parse: Callable[[str], Any], kind: str) -> Callable[[str], T]:
+    """An argparse ``type=``: ``parse`` the text, then ``check`` it; errors name the text and the reason."""
+
+    def convert(text: str) -> T:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text} (not {kind})") from None
+        try:
+            return check("", value)
+        except InvalidArgumentError as error:
+            raise argparse.ArgumentTypeError(f"{text} ({error.why})") from None
+
+    convert.__name__ = check.__name__  # argparse names the type in some messages
+    convert.__doc__ = check.__doc__
+    return convert
+
+
+positive_int = _argument_type(validation.positive_int, int, "an integer")
+non_negative_int = _argument_type(validation.non_negative_int, int, "an integer")
+positive_float = _argument_type(validation.positive_float, float, "a number")
+non_negative_float = _argument_type(validation.non_negative_float, float, "a number")
+probability = _argument_type(validation.probability, float, "a number")
+fraction = _argument_type(validation.fraction, float, "a number")
+existing_file = _argument_type(validation.existing_file, str, "a path")
+existing_path = _argument_type(validation.existing_path, str, "a path")
+existing_dir = _argument_type(validation.existing_dir, str, "a path")
+output_dir = _argument_type(validation.output_dir, str, "a path")
+output_file = _argument_type(validation.output_file, str, "a path")
+
+
+def fail(prog: str, error: BaseException | str) -> int:
+    """Print ``prog: error: <message>`` on one line (whitespace collapsed) and return exit code 2."""
+    print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
+    return 2
+
+
+__all__ = [
+    "ArgumentParser",
+    "existing_dir",
+    "existing_file",
+    "existing_path",
+    "fail",
+    "fraction",
+    "non_negative_float",
+    "non_negative_int",
+    "output_dir",
+    "output_file",
+    "positive_float",
+    "positive_int",
+    "probability",
+]
