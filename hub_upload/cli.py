@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
         "with the remote-code files and a generated model card. Pickle files are never uploaded, "
         "and remote files this tool did not write are never deleted.",
     )
-    parser.add_argument("model_dir", type=arguments.existing_dir, metavar="MODEL_DIR", help="folder written by save_pretrained")
+    parser.add_argument("model_dir", type=arguments.existing_dir, metavar="MODEL_DIR",
+                        help="folder written by save_pretrained")
     parser.add_argument("--repo-id", required=True, metavar="USER/NAME", help="target repository")
     parser.add_argument("--private", action="store_true", help="create the repository private")
     parser.add_argument("--revision", metavar="BRANCH", help="branch to commit to (created from main if missing)")

@@ -38,7 +38,8 @@ PROG = "build_dataset.py"
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = arguments.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--midi-dir", type=arguments.existing_dir, help="folder of MIDI files; first-level sub-folders name the composers")
+    source.add_argument("--midi-dir", type=arguments.existing_dir,
+                        help="folder of MIDI files; first-level sub-folders name the composers")
     source.add_argument("--music21", action="store_true", help="the music21 corpus")
     source.add_argument(
         "--original-events", metavar="PATH", type=arguments.existing_path,
@@ -53,13 +54,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="general material (Composer_None): with --music21, the named collections, or with no name "
         "every collection not in --composers; with --midi-dir, every file",
     )
-    parser.add_argument("--composer-map", type=arguments.existing_file, help="CSV (path,composer[,category]) or JSON {path: composer} for --midi-dir")
+    parser.add_argument("--composer-map", type=arguments.existing_file,
+                        help="CSV (path,composer[,category]) or JSON {path: composer} for --midi-dir")
     parser.add_argument("--output", required=True, type=arguments.output_dir, help="output folder of the dataset")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
     parser.add_argument(
         "--num-proc", type=arguments.positive_int, default=os.cpu_count(), help="worker processes (default: all cores)"
     )
-    parser.add_argument("--limit", type=arguments.positive_int, help="at most N works per collection / category (the first ones)")
+    parser.add_argument("--limit", type=arguments.positive_int,
+                        help="at most N works per collection / category (the first ones)")
     parser.add_argument(
         "--out-of-range", choices=("error", "drop", "octave"),
         help="a note outside 21..108: skip the piece (error, the default, as the original), drop the note, "
@@ -75,8 +78,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--add-composers", action="store_true",
         help="add composer labels the tokenizer lacks (e.g. a haydn/ sub-folder) as new composer tokens",
     )
-    parser.add_argument("--cache-dir", type=arguments.output_dir, help="cache of conversions and encodings (default: in the datasets cache)")
-    parser.add_argument("--validation-fraction", type=arguments.fraction, default=0.03, help="per category (default 0.03)")
+    parser.add_argument("--cache-dir", type=arguments.output_dir,
+                        help="cache of conversions and encodings (default: in the datasets cache)")
+    parser.add_argument("--validation-fraction", type=arguments.fraction, default=0.03,
+                        help="per category (default 0.03)")
     parser.add_argument("--seed", type=int, default=42, help="split seed (default 42)")
     args = parser.parse_args(argv)
     if args.midi_dir and args.composers:

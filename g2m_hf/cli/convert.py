@@ -18,9 +18,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Convert an original Generality-to-Mastery checkpoint (decoder or composer classifier) "
         "and its dictionary.pkl into a transformers model folder (safetensors, tokenizer, generation config).",
     )
-    parser.add_argument("--checkpoint", required=True, type=arguments.existing_file, help="original .pt state dict, e.g. ep022_loss0.434_params.pt")
-    parser.add_argument("--dictionary", required=True, type=arguments.existing_file, help="the original dictionary.pkl of that checkpoint")
-    parser.add_argument("--output", required=True, type=arguments.output_dir, help="folder to write (must be new or empty)")
+    parser.add_argument("--checkpoint", required=True, type=arguments.existing_file,
+                        help="original .pt state dict, e.g. ep022_loss0.434_params.pt")
+    parser.add_argument("--dictionary", required=True, type=arguments.existing_file,
+                        help="the original dictionary.pkl of that checkpoint")
+    parser.add_argument("--output", required=True, type=arguments.output_dir,
+                        help="folder to write (must be new or empty)")
     parser.add_argument("--overwrite", action="store_true", help="replace the files of an existing output folder")
     parser.add_argument(
         "--num-heads",

@@ -29,11 +29,13 @@ PROG = "g2m-demo"
 
 def build_parser() -> argparse.ArgumentParser:
     parser = arguments.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].strip("`"))
-    parser.add_argument("--output-dir", type=arguments.output_dir, default="demo_output", help="where to write the files (default ./demo_output)")
+    parser.add_argument("--output-dir", type=arguments.output_dir, default="demo_output",
+                        help="where to write the files (default ./demo_output)")
     parser.add_argument("--composer", nargs="+", default=None, metavar="NAME",
                         help="composers to write a piece for (default: those the model was fine-tuned on)")
     parser.add_argument("--max-bars", type=arguments.positive_int, default=24, help="most bars per piece (default 24)")
-    parser.add_argument("--max-events", type=arguments.positive_int, default=600, help="most events per piece (default 600)")
+    parser.add_argument("--max-events", type=arguments.positive_int, default=600,
+                        help="most events per piece (default 600)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same pieces")
     parser.add_argument("--no-audio", action="store_true", help="write no .wav files (MIDI, events and piano rolls only)")
     return parser

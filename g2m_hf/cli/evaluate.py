@@ -21,14 +21,17 @@ def build_parser() -> argparse.ArgumentParser:
         "composer (from the file name <composer>_<n>.mid or the event list g2m-generate writes beside it). "
         "Writes report.json, report.md and PNG plots into --output-dir.",
     )
-    parser.add_argument("--generated", required=True, type=arguments.existing_dir, metavar="DIR", help="folder of generated .mid files (recursive)")
-    parser.add_argument("--reference", type=arguments.existing_dir, metavar="DIR", help="folder of real pieces to compare with (recursive)")
+    parser.add_argument("--generated", required=True, type=arguments.existing_dir, metavar="DIR",
+                        help="folder of generated .mid files (recursive)")
+    parser.add_argument("--reference", type=arguments.existing_dir, metavar="DIR",
+                        help="folder of real pieces to compare with (recursive)")
     parser.add_argument(
         "--classifier",
         metavar="PATH",
         help="composer classifier: a folder (or Hub id) loadable with AutoModelForSequenceClassification",
     )
-    parser.add_argument("--output-dir", required=True, type=arguments.output_dir, metavar="OUT", help="where report.json/.md and plots go")
+    parser.add_argument("--output-dir", required=True, type=arguments.output_dir, metavar="OUT",
+                        help="where report.json/.md and plots go")
     parser.add_argument("--overwrite", action="store_true", help="replace a report already in --output-dir")
     parser.add_argument(
         "--si-max-seconds",
@@ -38,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"compute SI on at most the first S seconds of a piece (default {DEFAULT_SI_MAX_SECONDS:g}; "
         "0: whole pieces, slow for long ones)",
     )
-    parser.add_argument("--batch-size", type=arguments.positive_int, default=8, help="pieces per classifier batch (default 8)")
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=8,
+                        help="pieces per classifier batch (default 8)")
     return parser
 
 
