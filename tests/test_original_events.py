@@ -298,7 +298,7 @@ def test_cli_refuses_options_that_do_not_apply(zips, tmp_path, capsys):
         assert f"{extra[0]}: not with --original-events" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         build_dataset_cli(["--original-events", str(tmp_path / "nothing.zip"), "--output", str(output)])
-    assert "no such zip file or folder" in capsys.readouterr().err
+    assert f"argument --original-events: {tmp_path / 'nothing.zip'} (no such file or folder)" in capsys.readouterr().err
     assert not output.exists()
 
 
