@@ -272,8 +272,8 @@ def output_stem(directory: Path, composer: str, taken: set[str], overwrite: bool
 
 
 def write_piece(piece: GeneratedPiece, stem: Path, audio: bool = False) -> None:
-    """The piece as MIDI, as its event list (one per line), as a piano-roll image (each written atomically) and, with ``audio``,
-    as a WAV file rendered with the default SoundFont (`g2m_hf.audio.render_audio`)."""
+    """The piece as MIDI, as its event list (one per line), as a piano-roll image and, with ``audio``,
+    as a WAV file rendered with the default SoundFont (`g2m_hf.audio.render_audio`); each file atomically."""
     from .plotting import plot_piano_roll
 
     with fileio.atomic_path(stem.with_suffix(".mid")) as partial:
