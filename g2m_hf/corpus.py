@@ -306,7 +306,9 @@ ORIGINAL_DICTIONARY_NAME = "dictionary.pkl"
 """The original's vocabulary file, which may sit beside the event folders (not a piece)."""
 
 
-def original_event_sources(path: str | os.PathLike, *, limit: int | None = None) -> list[Source]:
+def original_event_sources(
+    path: str | os.PathLike, *, categories: Sequence[str] | None = None, limit: int | None = None
+) -> list[Source]:
     """The pieces of the original's event data: a zip file (read in place) or the folder it unpacks to.
 
     Every ``*.pkl`` file is a piece (sorted by path), except ``dictionary.pkl`` and the
@@ -314,10 +316,15 @@ def original_event_sources(path: str | os.PathLike, *, limit: int | None = None)
     folder that holds its file (so a zip that wraps everything in one top-level folder gives the
     same categories as one that does not); a file directly in the folder or zip takes the name of
     the folder or the zip's stem. Its composer is read from its own ``Composer_*`` event when it is
-    encoded (`Source.composer` is None). ``limit`` keeps at most that many pieces per category.
+    encoded (`Source.composer` is None).
+
+    ``categories`` keeps only those categories (as the original loader's ``used_categories``: its
+    classifier read ``bach``, ``chopin``, ``mozart`` and ``beethoven`` of its data); ``limit`` keeps
+    at most that many pieces per category.
 
     Raises:
-        DataError: ``path`` is neither a folder nor a zip file, cannot be read, or holds no ``*.pkl`` file.
+        DataError: ``path`` is neither a folder nor a zip file, cannot be read, or holds no ``*.pkl``
+            file; a category it does not hold (the message lists those it does).
     """
     root = Path(path)
     if root.is_dir():
@@ -342,6 +349,12 @@ def original_event_sources(path: str | os.PathLike, *, limit: int | None = None)
         raise DataError(f"{root}: not a folder or a zip file of event pickles")
     if not sources:
         raise DataError(f"{root}: no event pickles (*{EVENT_SUFFIX}) found")
+    if categories is not None:
+        found = sorted({s.category for s in sources})
+        missing = sorted(set(categories) - set(found))
+        if missing:
+            raise DataError(f"{root}: no category {', '.join(missing)}; its categories: {', '.join(found)}")
+        sources = [s for s in sources if s.category in set(categories)]
     return _first_per_category(sources, limit)
 
 

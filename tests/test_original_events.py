@@ -175,6 +175,14 @@ def test_listing_finds_pieces_and_their_categories(zips, published):
     }  # fmt: skip
 
 
+def test_categories_select_folders_as_the_original_used_categories(zips):
+    chosen = original_event_sources(zips["wrapped"], categories=["bach", "chopin"])
+    assert sorted(s.member for s in chosen) == ["pretrain_score/bach/b1.pkl", "pretrain_score/bach/b2.pkl",
+                                                "pretrain_score/chopin/n1.pkl"]  # fmt: skip
+    with pytest.raises(DataError, match="no category mozart; its categories: bach, bad, chopin, classical, folk"):
+        original_event_sources(zips["wrapped"], categories=["bach", "mozart"])
+
+
 def test_listing_refuses_what_is_not_event_data(tmp_path):
     with pytest.raises(DataError, match="not a folder or a zip file"):
         original_event_sources(tmp_path / "missing.zip")
@@ -299,6 +307,9 @@ def test_cli_refuses_options_that_do_not_apply(zips, tmp_path, capsys):
     with pytest.raises(SystemExit):
         build_dataset_cli(["--original-events", str(tmp_path / "nothing.zip"), "--output", str(output)])
     assert f"argument --original-events: {tmp_path / 'nothing.zip'} (no such file or folder)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_dataset_cli(["--music21", "--general", "--categories", "bach", "--output", str(output)])
+    assert "--categories selects category folders of --original-events" in capsys.readouterr().err
     assert not output.exists()
 
 

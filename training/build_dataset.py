@@ -1,11 +1,12 @@
-"""Build a training dataset from MIDI files, the music21 corpus or the original's published event files (SPEC §4, §8).
+r"""Build a training dataset from MIDI files, the music21 corpus or the original's published event files (SPEC §4, §8).
 
     python training/build_dataset.py --music21 --composers bach beethoven mozart chopin --output data/finetune
     python training/build_dataset.py --music21 --general --output data/pretrain --num-proc 2
     python training/build_dataset.py --music21 --general ryansMammoth essenFolksong --limit 100 --output data/folk
     python training/build_dataset.py --midi-dir my_midi --output data/mine   # sub-folders name the composers
-    python training/build_dataset.py --original-events pretrain_score.zip --output data/pretrain   # or the unzipped folder
-    python training/build_dataset.py --original-events finetune_top4_selected_new.zip --tokenizer dictionary.pkl --output data/finetune
+    python training/build_dataset.py --original-events pretrain_score.zip --output data/pretrain  # or its folder
+    python training/build_dataset.py --original-events huggingface_data.zip --categories bach chopin mozart beethoven \
+        --tokenizer dictionary.pkl --output data/classifier
 
 The output folder holds a `datasets.DatasetDict` (train / validation; read it back with
 ``datasets.load_from_disk``), ``build_report.json`` and ``skipped.json`` (every work that could not
@@ -64,6 +65,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit", type=arguments.positive_int,
                         help="at most N works per collection / category (the first ones)")
     parser.add_argument(
+        "--categories", nargs="+", metavar="NAME",
+        help="with --original-events: only these category folders "
+        "(the original classifier read bach chopin mozart beethoven)",
+    )
+    parser.add_argument(
         "--out-of-range", choices=("error", "drop", "octave"),
         help="a note outside 21..108: skip the piece (error, the default, as the original), drop the note, "
         "or move it by octaves",
@@ -92,6 +98,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--composer-map applies to --midi-dir")
     if args.music21 and not args.composers and args.general is None:
         parser.error("--music21 needs --composers and/or --general")
+    if args.categories and not args.original_events:
+        parser.error("--categories selects category folders of --original-events")
     if args.original_events:
         given = [flag for flag, dest in _MIDI_ONLY_OPTIONS.items() if getattr(args, dest) != parser.get_default(dest)]
         if given:
@@ -118,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         tokenizer = load_tokenizer(args.tokenizer)
         if args.original_events:
-            sources = original_event_sources(args.original_events, limit=args.limit)
+            sources = original_event_sources(args.original_events, categories=args.categories, limit=args.limit)
         elif args.midi_dir:
             sources = midi_sources(
                 args.midi_dir, composer_map=args.composer_map, general=args.general is not None, limit=args.limit
