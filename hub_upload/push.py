@@ -7,7 +7,7 @@ What goes up, in one commit (`HfApi.create_commit` with explicit operations):
 - the remote-code files, taken from the installed g2m_hf package and uploaded flat:
   ``configuration_g2m.py``, ``modeling_g2m.py``, ``tokenization_g2m.py`` and everything they
   import relatively, found the way transformers finds it when it loads them; ``config.json``
-  and ``tokenizer_config.json`` get the ``auto_map`` entries that point to them;
+  and ``tokenizer_config.json`` declare them (``auto_map``, by `g2m_hf.remote_code`);
 - ``README.md``: the model card of `build_model_card` (or a card file the caller gives);
 - ``g2m_push_manifest.json``: the list of the files this tool wrote.
 
@@ -29,7 +29,7 @@ import os
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, ModelCard, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
@@ -38,6 +38,7 @@ from huggingface_hub.utils import validate_repo_id
 from huggingface_hub.utils.sha import git_hash, sha_fileobj
 from transformers.dynamic_module_utils import get_relative_import_files
 
+from g2m_hf.remote_code import CONFIG_NAME, TOKENIZER_CONFIG_NAME, auto_map_modules, declared_files
 
 from .errors import HubPushError
 from .model_card import ADAPTER_CONFIG, EVALUATION_REPORT, build_model_card, read_json_object
@@ -47,26 +48,12 @@ logger = logging.getLogger(__name__)
 MANIFEST_NAME = "g2m_push_manifest.json"
 """Repo file listing what the last push wrote: the only files a later push may delete."""
 
-CONFIG_NAME = "config.json"
-TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
 ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors"
 WEIGHTS_NAME = "model.safetensors"
 WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 
-REMOTE_CODE_ENTRY_POINTS = ("configuration_g2m.py", "modeling_g2m.py", "tokenization_g2m.py")
+REMOTE_CODE_ENTRY_POINTS = tuple(auto_map_modules())
 """Modules that ``auto_map`` names; their relative imports are collected with them."""
-
-CONFIG_AUTO_MAP = {
-    "AutoConfig": "configuration_g2m.G2MConfig",
-    "AutoModel": "modeling_g2m.G2MModel",
-    "AutoModelForCausalLM": "modeling_g2m.G2MForCausalLM",
-    "AutoModelForSequenceClassification": "modeling_g2m.G2MForSequenceClassification",
-}
-"""``config.json`` auto_map: Auto class -> ``module.Class`` of the flat remote-code files."""
-
-TOKENIZER_AUTO_MAP = {"AutoTokenizer": ["tokenization_g2m.G2MTokenizer", None]}
-"""``tokenizer_config.json`` auto_map: (slow, fast) pair as transformers writes it for a class
-whose name does not end in "Fast"; transformers 5 loads the first non-empty entry."""
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 """File types that hold pickles: never uploaded (loading one can run arbitrary code)."""
@@ -100,17 +87,6 @@ class PushResult:
     """Files an earlier push wrote that this one no longer does."""
     skipped: dict[str, str]
     pr_url: str | None = None
-
-
-def _with_auto_map(path: Path, auto_map: dict[str, Any]) -> Path | bytes:
-    """The file itself when its ``auto_map`` already holds ``auto_map``, else the patched JSON bytes."""
-    config = read_json_object(path)
-    merged = {**config.get("auto_map", {}), **auto_map}
-    if config.get("auto_map") == merged:
-        return path
-    config["auto_map"] = merged
-    # transformers' own layout for config files, so that a patched file reads like a saved one
-    return (json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 def remote_code_files() -> dict[str, Path]:
@@ -221,10 +197,8 @@ def plan_upload(
 
     if CONFIG_NAME in files or TOKENIZER_CONFIG_NAME in files:
         files.update(remote_code_files())
-        if CONFIG_NAME in files:
-            files[CONFIG_NAME] = _with_auto_map(model_dir / CONFIG_NAME, CONFIG_AUTO_MAP)
-        if TOKENIZER_CONFIG_NAME in files:
-            files[TOKENIZER_CONFIG_NAME] = _with_auto_map(model_dir / TOKENIZER_CONFIG_NAME, TOKENIZER_AUTO_MAP)
+        read_json_object(model_dir / TOKENIZER_CONFIG_NAME)  # a malformed file is refused, naming it
+        files.update(declared_files(model_dir, remote_code=True))
 
     card = model_card if model_card is not None else build_model_card(model_dir, repo_id)
     files["README.md"] = str(card).encode()

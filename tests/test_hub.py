@@ -19,6 +19,7 @@ from huggingface_hub.errors import RepositoryNotFoundError
 from g2m_hf import G2MConfig, G2MForCausalLM, G2MTokenizer
 from g2m_hf.model_card import CardSection, build_card
 from g2m_hf.paper import PUBLISHED_METRICS, SYSTEM
+from g2m_hf.remote_code import AUTO_MAPS, declare_code, declared_files
 from hub_upload.errors import HubPushError
 from hub_upload import build_model_card, plan_upload, push_to_hub
 from hub_upload.cli import main as push_cli
@@ -187,6 +188,18 @@ def test_remote_code_is_flat_closed_and_named_by_auto_map(model_dir):
     for reference in references:
         module, _, cls = reference.partition(".")
         assert cls in defined[module], f"auto_map names {reference}, which is not defined in {module}.py"
+
+
+def test_a_folder_declares_either_remote_code_or_the_package(model_dir, tmp_path):
+    folder = copy_folder(model_dir, tmp_path)
+    declare_code(folder, remote_code=False)  # as the bundled default model
+    config, tokenizer_config = (json.loads((folder / name).read_text()) for name in AUTO_MAPS)
+    assert "auto_map" not in config and "auto_map" not in tokenizer_config
+    assert tokenizer_config["tokenizer_class"] == "G2MTokenizer"
+    assert all(isinstance(content, Path) for content in declared_files(folder, remote_code=False).values())
+    declared = declared_files(folder, remote_code=True)  # what a push uploads: the auto_map again
+    for name, auto_map in AUTO_MAPS.items():
+        assert json.loads(declared[name])["auto_map"] == auto_map
 
 
 def test_training_record_name_is_the_one_training_writes():

@@ -46,6 +46,7 @@ from g2m_hf.evaluation import (
 from g2m_hf.model_card import TAGS, CardSection, build_card, markdown_table
 from g2m_hf.paper import PUBLISHED_METRICS, SYSTEM
 from g2m_hf.plotting import plot_loss_curves
+from g2m_hf.remote_code import declare_code
 from g2m_hf.vocab import NO_COMPOSER
 from training.common import RECIPE_COPY_NAME, main_guard
 from training.errors import ConfigError
@@ -99,24 +100,8 @@ def copy_model_files(finetuned: Path, pretrained: Path, output: Path, overwrite:
         if (finetuned / name).is_file():
             shutil.copy2(finetuned / name, output / name)
     shutil.copy2(pretrained / RECORD_NAME, output / PRETRAINING_RECORD)
-    use_package_classes(output)
-
-
-def use_package_classes(folder: Path) -> None:
-    """Make a folder load with the installed g2m_hf classes instead of remote code.
-
-    The bundled model ships without the remote-code ``.py`` files (it lives inside g2m_hf), so the
-    ``auto_map`` entries `save_pretrained` wrote would point at files that are not there, and
-    ``trust_remote_code=True`` would fail. Without them, and with ``tokenizer_class`` naming
-    ``G2MTokenizer`` (registered with AutoTokenizer when g2m_hf is imported), the Auto classes resolve
-    to the package's own classes, with or without ``trust_remote_code``.
-    """
-    for name, changes in (("config.json", {}), ("tokenizer_config.json", {"tokenizer_class": "G2MTokenizer"})):
-        path = folder / name
-        config = json.loads(path.read_text())
-        config.pop("auto_map", None)
-        config.update(changes)
-        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    # shipped inside g2m_hf without the remote-code files: the Auto classes must use the package's classes
+    declare_code(output, remote_code=False)
 
 
 def read_record(path: Path) -> dict[str, Any]:
