@@ -110,6 +110,18 @@ def quantize_int8(model: G2MForCausalLM) -> G2MForCausalLM:
         return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
+WEIGHT_DTYPES = ("float32", "bfloat16", "int8")
+"""How `load_model_as` holds the weights: full precision, bfloat16, or int8 (`quantize_int8`)."""
+
+
+def load_model_as(model_name_or_path: str | os.PathLike | None = None, dtype: str = "float32") -> G2MForCausalLM:
+    """`load_model` with the weights as one of `WEIGHT_DTYPES`, by name (the ``--dtype`` of the tools)."""
+    if dtype not in WEIGHT_DTYPES:
+        raise G2MError(f"dtype must be one of {', '.join(WEIGHT_DTYPES)}, got {dtype!r}")
+    model = load_model(model_name_or_path, dtype=torch.bfloat16 if dtype == "bfloat16" else torch.float32)
+    return quantize_int8(model) if dtype == "int8" else model
+
+
 @dataclass
 class GeneratedPiece:
     """One generated piece: its composer, the whole event list (prompt included) and its MIDI."""
@@ -291,10 +303,12 @@ __all__ = [
     "default_model_path",
     "generate_midi",
     "load_model",
+    "load_model_as",
     "load_tokenizer",
     "prompt_ids",
     "quantize_int8",
     "trained_composers",
+    "WEIGHT_DTYPES",
     "output_stem",
     "write_piece",
 ]

@@ -5,23 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
 from ..errors import AudioError, G2MError
 from . import arguments
 from ..generation import (
+    WEIGHT_DTYPES,
     generate_midi,
-    load_model,
+    load_model_as,
     load_tokenizer,
     output_stem,
     prompt_ids,
-    quantize_int8,
     trained_composers,
     write_piece,
 )
 
 PROG = "g2m-generate"
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.float32}  # int8: quantized after loading
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write <composer>_<n>.wav, rendered with the General MIDI SoundFont of pretty_midi")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files instead of picking new names")
     parser.add_argument(
-        "--dtype", choices=sorted(_DTYPES), default="float32",
+        "--dtype", choices=WEIGHT_DTYPES, default="float32",
         help="weights: float32 (default), bfloat16, or int8 (dynamic quantization, fastest on CPU)",
     )
     return parser
@@ -75,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             tokenizer.composer_token(composer)  # VocabularyError listing the known composers
         if args.prompt_midi is not None:
             prompt_ids(tokenizer, composers[0], args.prompt_midi, args.prompt_bars)  # RemiError if unreadable
-        model = load_model(args.model, dtype=_DTYPES[args.dtype])
-        if args.dtype == "int8":
-            quantize_int8(model)
+        model = load_model_as(args.model, args.dtype)
         pieces = generate_midi(
             model,
             tokenizer,

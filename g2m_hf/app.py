@@ -1,0 +1,193 @@
+"""The web app: choose a composer, generate, listen in the page, download the MIDI (Gradio Blocks).
+
+``build_app()`` returns the page; ``g2m-app`` (g2m_hf/cli/app.py) serves it. The form feeds
+`generate_midi`; each piece is written with `write_piece` (MIDI, event list, piano roll, WAV rendered
+by `g2m_hf.audio`) and shown with an audio player, its piano roll and downloads. The same generation,
+for one piece, is the API endpoint ``generate``::
+
+    from gradio_client import Client
+    wav, midi, piano_roll, events = Client("http://127.0.0.1:7860/").predict(
+        composer="Bach", bars=8, temperature=1.1, top_p=0.99, seed=0, prompt_midi=None, prompt_bars=4,
+        api_name="/generate")
+
+Needs the ``app`` extra (``pip install "g2m_hf[app]"``).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from .errors import G2MError
+from .generation import WEIGHT_DTYPES, generate_midi, load_model_as, load_tokenizer, trained_composers, write_piece
+
+MAX_PIECES = 4
+"""Pieces per request in the page (each gets its own player, piano roll and downloads)."""
+
+MAX_BARS = 32
+"""Longest piece the form offers: 32 bars fit the model's 1200-event budget for typical textures."""
+
+MAX_EVENTS = 1200
+"""Event budget per piece (prompt included), `generate_midi`'s default."""
+
+
+@dataclass
+class PieceFiles:
+    """One generated piece as files: what the page shows and the API returns."""
+
+    wav: Path
+    midi: Path
+    piano_roll: Path
+    events: Path
+    bars: int
+
+
+class Generator:
+    """The model behind the page: loaded once per weight dtype (float32 at start), used by one request at a time."""
+
+    def __init__(self, model: str | os.PathLike | None = None):
+        self.source = model
+        self.tokenizer = load_tokenizer(model)
+        self.composers = trained_composers(self.tokenizer, model)
+        self.models = {"float32": load_model_as(model, "float32")}
+        self.sampling = self.models["float32"].generation_config  # the model's temperature and top_p
+        self.lock = threading.Lock()
+        self.folder = Path(tempfile.mkdtemp(prefix="g2m-app-"))
+        self.requests = 0
+
+    def write(self, composer: str, bars: int, temperature: float, top_p: float, seed: int, num_pieces: int = 1,
+              dtype: str = "float32", prompt_midi: str | None = None, prompt_bars: int = 4) -> list[PieceFiles]:
+        """Generate ``num_pieces`` pieces and write each one's files; `G2MError` for bad values, checked first."""
+        bars, seed, num_pieces, prompt_bars = (_whole(value, name) for value, name in (
+            (bars, "bars"), (seed, "seed"), (num_pieces, "number of pieces"), (prompt_bars, "prompt bars")))
+        if composer not in self.composers:
+            raise G2MError(f"composer must be one of {', '.join(self.composers)}, got {composer!r}")
+        if not 1 <= bars <= MAX_BARS:
+            raise G2MError(f"bars must be from 1 to {MAX_BARS}, got {bars}")
+        if not 1 <= num_pieces <= MAX_PIECES:
+            raise G2MError(f"number of pieces must be from 1 to {MAX_PIECES}, got {num_pieces}")
+        if not (temperature is not None and temperature > 0):
+            raise G2MError(f"temperature must be above 0, got {temperature}")
+        if not (top_p is not None and 0 < top_p <= 1):
+            raise G2MError(f"top-p must be above 0 and at most 1, got {top_p}")
+        if prompt_midi is not None and prompt_bars < 1:
+            raise G2MError(f"prompt bars must be at least 1, got {prompt_bars}")
+        with self.lock:
+            if dtype not in self.models:
+                self.models[dtype] = load_model_as(self.source, dtype)  # G2MError for an unknown dtype
+            pieces = generate_midi(
+                self.models[dtype], self.tokenizer, composers=[composer], num_pieces=num_pieces, seed=seed,
+                prompt_midi=prompt_midi, prompt_bars=prompt_bars, max_bars=bars, max_events=MAX_EVENTS,
+                batch_size=num_pieces, temperature=temperature, top_p=top_p, progress=True,
+            )
+            self.requests += 1
+            folder = self.folder / f"request_{self.requests}"
+        folder.mkdir()
+        files = []
+        for number, piece in enumerate(pieces, 1):
+            stem = folder / f"{piece.composer}_{number}"
+            write_piece(piece, stem, audio=True)  # AudioError for a piece without notes
+            files.append(PieceFiles(stem.with_suffix(".wav"), stem.with_suffix(".mid"), stem.with_suffix(".png"),
+                                    stem.with_suffix(".txt"), piece.events.count("Bar_None")))
+        return files
+
+
+def _whole(value: float | None, name: str) -> int:
+    if value is None or float(value) != int(value):
+        raise G2MError(f"{name} must be a whole number, got {value}")
+    return int(value)
+
+
+def _shown(error: G2MError, upload: str | None) -> gr.Error:
+    """Our error as the page's error message: one line, no traceback, an upload named as the user named it
+    (not by its path in Gradio's cache)."""
+    message = " ".join(str(error).split())
+    if upload is not None:
+        message = message.replace(f"'{upload}'", Path(upload).name).replace(upload, Path(upload).name)
+    return gr.Error(html.escape(message), print_exception=False)
+
+
+def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
+    """The page (and its ``generate`` API endpoint) for a model folder or Hub id (default: the bundled model).
+
+    The model is loaded here, once; raises `G2MError` (e.g. `ModelNotFoundError`) if it cannot be.
+    """
+    generator = Generator(model)
+
+    def generate_pieces(name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
+                        progress=gr.Progress(track_tqdm=True)):
+        try:
+            pieces = generator.write(name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars)
+        except G2MError as error:
+            raise _shown(error, prompt_midi) from None
+        updates = []
+        for number in range(MAX_PIECES):
+            if number < len(pieces):
+                piece = pieces[number]
+                updates += [gr.Group(visible=True), gr.Audio(str(piece.wav), label=f"{name} {number + 1}: {piece.bars} bars"),
+                            gr.Image(str(piece.piano_roll)), gr.File([str(piece.midi), str(piece.events)])]
+            else:
+                updates += [gr.Group(visible=False), None, None, None]
+        return updates
+
+    def generate(composer: str, bars: int, temperature: float, top_p: float, seed: int,
+                 prompt_midi: str | None, prompt_bars: int):
+        """One piece: its WAV file, MIDI file, piano-roll PNG and event list (one event per line)."""
+        try:
+            (piece,) = generator.write(composer, bars, temperature, top_p, seed, 1, "float32",
+                                      prompt_midi, prompt_bars)
+        except G2MError as error:
+            raise _shown(error, prompt_midi) from None
+        return str(piece.wav), str(piece.midi), str(piece.piano_roll), piece.events.read_text(encoding="utf-8")
+
+    with gr.Blocks(title="G2M: composer-style piano music", analytics_enabled=False) as demo:
+        gr.Markdown(
+            "# G2M: composer-style piano music\n"
+            "Choose a composer and press **Generate**: each piece plays in the page, with its piano roll, "
+            "its MIDI file and its event list to download. Optionally continue the opening bars of your own MIDI file."
+        )
+        with gr.Row():
+            with gr.Column(scale=1):
+                name = gr.Dropdown(generator.composers, value=generator.composers[0], label="Composer")
+                bars = gr.Slider(1, MAX_BARS, value=8, step=1, label="Bars")
+                with gr.Row():
+                    temperature = gr.Number(generator.sampling.temperature, minimum=0.05, step=0.05, label="Temperature")
+                    top_p = gr.Number(generator.sampling.top_p, minimum=0.01, maximum=1.0, step=0.01, label="Top-p")
+                with gr.Row():
+                    seed = gr.Number(0, precision=0, label="Seed")
+                    num_pieces = gr.Slider(1, MAX_PIECES, value=1, step=1, label="Pieces")
+                dtype = gr.Radio(list(WEIGHT_DTYPES), value="float32", label="Weights (int8: fastest on CPU)")
+                with gr.Accordion("Continue a MIDI file (optional)", open=False):
+                    prompt_midi = gr.File(label="MIDI file", file_types=[".mid", ".midi"], type="filepath")
+                    prompt_bars = gr.Slider(1, 16, value=4, step=1, label="Bars of it to keep")
+                button = gr.Button("Generate", variant="primary")
+            with gr.Column(scale=2):
+                slots = []
+                for number in range(MAX_PIECES):
+                    with gr.Group(visible=number == 0) as group:
+                        slots += [group, gr.Audio(label=f"Piece {number + 1}", type="filepath", interactive=False),
+                                  gr.Image(label="Piano roll", type="filepath", interactive=False, height=260),
+                                  gr.File(label="MIDI file and event list", interactive=False)]
+        button.click(
+            generate_pieces,
+            inputs=[name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars],
+            outputs=slots, api_visibility="private", concurrency_id="model",
+        )
+        # The API endpoint: the same form values (minus dtype and count), one piece out, no page trigger.
+        with gr.Column(visible=False):
+            api_trigger = gr.Button()
+            api_outputs = [gr.Audio(type="filepath"), gr.File(), gr.Image(type="filepath"), gr.Textbox()]
+        api_trigger.click(
+            generate, inputs=[name, bars, temperature, top_p, seed, prompt_midi, prompt_bars],
+            outputs=api_outputs, api_name="generate", concurrency_id="model",
+        )
+    return demo
+
+
+__all__ = ["MAX_BARS", "MAX_PIECES", "Generator", "PieceFiles", "build_app"]

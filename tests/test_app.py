@@ -1,0 +1,159 @@
+"""The web app (g2m-app): a real server on 127.0.0.1 driven by headless Chromium and by gradio_client.
+
+The browser test needs Chromium (Debian package ``chromium``). In CI (``CI=true``, .ci/run installs it)
+a missing browser fails the test; elsewhere the test is skipped with how to install it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import urllib.request
+import wave
+from pathlib import Path
+
+import pretty_midi
+import pytest
+
+from g2m_hf.cli import app as app_cli
+from g2m_hf.remi import midi_to_events
+from tests.app_server import AppServer, chromium_path, free_port, generate_in_page, open_browser
+
+pytest.importorskip("gradio", reason='the web app needs the app extra: pip install "g2m_hf[app]"')
+
+BARS = 2  # short pieces: the tests check the plumbing, not the music
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """``g2m-app`` with the bundled model on a free port of 127.0.0.1, for this module's tests."""
+    server = AppServer.start(tmp_path_factory.mktemp("app"))
+    yield server.url
+    server.stop()
+
+
+def require_chromium() -> None:
+    """Fails in CI (CI=true: .ci/run installs Chromium) and skips elsewhere when the browser is missing."""
+    if chromium_path() is None:
+        message = ("the browser test needs Chromium and Playwright: `sudo apt-get install chromium` "
+                   "(Debian/Ubuntu) and `pip install \"g2m_hf[test]\"`")
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (.ci/run installs Chromium; it is missing)")
+        pytest.skip(message)
+
+
+@pytest.mark.slow
+def test_the_page_generates_a_piece_that_plays_and_downloads(app_url, tmp_path):
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    outside = []
+
+    def local_only(route):  # no request of the page may leave this machine
+        if route.request.url.startswith(app_url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = open_browser(playwright, tmp_path / "profile")
+        try:
+            page = browser.new_page()
+            page.route("**/*", local_only)
+            generate_in_page(page, app_url, "Beethoven", BARS, timeout=180)
+            assert page.get_by_text(f"Beethoven 1: ").count() >= 1
+            with page.expect_download() as download:
+                page.locator("a[download='Beethoven_1.mid']").click()
+            midi_path = tmp_path / "downloaded.mid"
+            download.value.save_as(midi_path)
+            midi = pretty_midi.PrettyMIDI(str(midi_path))
+            assert sum(len(instrument.notes) for instrument in midi.instruments) > 0
+            events = midi_to_events(midi_path, "Beethoven")
+            assert events[0] == "Composer_Beethoven" and 1 <= events.count("Bar_None") <= BARS
+
+            # an unreadable upload: a readable message in the page, and the server keeps serving
+            (tmp_path / "broken.mid").write_bytes(b"MThd not a MIDI file")
+            page.get_by_text("Continue a MIDI file").click()
+            page.locator("input[type=file]").set_input_files(tmp_path / "broken.mid")
+            page.get_by_role("button", name="Generate").click()
+            message = page.get_by_text("broken.mid is a corrupt MIDI file")
+            message.wait_for(timeout=60_000)
+            assert "gradio" not in message.inner_text() and page.get_by_text("Traceback").count() == 0
+        finally:
+            browser.close()
+    assert outside == []
+    with urllib.request.urlopen(app_url, timeout=10) as response:
+        assert response.status == 200
+
+
+@pytest.mark.slow
+def test_the_generate_api_by_keyword(app_url, tmp_path):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    client = Client(app_url, verbose=False, download_files=str(tmp_path / "downloads"))
+    arguments = dict(composer="Mozart", bars=BARS, temperature=1.1, top_p=0.99, seed=3, prompt_midi=None, prompt_bars=4)
+    wav, midi, piano_roll, events = client.predict(**arguments, api_name="/generate")
+    assert midi_to_events(midi, "Mozart") == events.split()
+    with wave.open(wav) as reader:
+        assert reader.getframerate() == 44100 and reader.getnchannels() == 2 and reader.getnframes() > 44100
+    assert Path(piano_roll).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client.predict(**arguments, api_name="/generate")[3] == events  # same seed, same piece
+
+    # continuing the opening bars of an uploaded MIDI file
+    prompt = pretty_midi.PrettyMIDI(initial_tempo=100)
+    piano = pretty_midi.Instrument(0)
+    piano.notes += [pretty_midi.Note(velocity=80, pitch=60 + i, start=i * 0.6, end=i * 0.6 + 0.5) for i in range(8)]
+    prompt.instruments.append(piano)
+    prompt.write(str(tmp_path / "prompt.mid"))
+    opening = midi_to_events(tmp_path / "prompt.mid", "Mozart")
+    first_bar = opening[: opening.index("Bar_None", opening.index("Bar_None") + 1)]
+    continued = client.predict(**{**arguments, "prompt_midi": handle_file(str(tmp_path / "prompt.mid")),
+                                  "prompt_bars": 1}, api_name="/generate")[3].split()
+    assert continued[: len(first_bar)] == first_bar
+
+    # Gradio's own checks of the form's ranges and choices come first; ours (g2m_hf.app.Generator) back them
+    for bad, message in [(dict(bars=0), "less than minimum value 1"), (dict(top_p=1.5), "greater than maximum value 1"),
+                         (dict(temperature=0), "less than minimum value 0.05"), (dict(composer="Hildegard"), "Hildegard"),
+                         (dict(prompt_midi=handle_file(str(_broken(tmp_path)))), "^not.mid is a corrupt MIDI file")]:
+        with pytest.raises(AppError, match=message):
+            client.predict(**{**arguments, **bad}, api_name="/generate")
+    assert client.predict(**arguments, api_name="/generate")[3] == events  # still serving
+
+
+def _broken(folder: Path) -> Path:
+    (folder / "not.mid").write_bytes(b"MThd garbage")
+    return folder / "not.mid"
+
+
+def test_g2m_app_refuses_a_busy_port_and_a_missing_model(tmp_path, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(SystemExit) as exit_info:
+            app_cli.main(["--port", str(busy.getsockname()[1])])
+    assert exit_info.value.code == 2
+    assert "cannot listen there" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        app_cli.main(["--model", str(tmp_path), "--port", str(free_port())])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("g2m-app: error: --model ") and "no model weights" in error
+
+
+def test_the_generator_checks_its_values_before_generating():
+    from g2m_hf.app import Generator
+    from g2m_hf.errors import G2MError
+
+    generator = Generator()
+    good = dict(composer="Bach", bars=2, temperature=1.1, top_p=0.99, seed=0)
+    for bad, message in [(dict(bars=0), "bars must be from 1 to 32"), (dict(bars=2.5), "bars must be a whole number"),
+                         (dict(top_p=0), "top-p must be above 0"), (dict(temperature=-1), "temperature must be above 0"),
+                         (dict(composer="Hildegard"), "composer must be one of Bach, Beethoven, Mozart"),
+                         (dict(num_pieces=5), "number of pieces must be from 1 to 4"),
+                         (dict(dtype="int4"), "dtype must be one of float32, bfloat16, int8")]:
+        with pytest.raises(G2MError, match=message):
+            generator.write(**{**good, **bad})
+    assert generator.requests == 0 and not any(generator.folder.iterdir())
+    generator.folder.rmdir()
