@@ -16,6 +16,8 @@ Needs the ``app`` extra (``pip install "g2m_hf[app]"``).
 from __future__ import annotations
 
 import html
+import math
+import numbers
 import os
 import tempfile
 import threading
@@ -63,7 +65,11 @@ class Generator:
 
     def write(self, composer: str, bars: int, temperature: float, top_p: float, seed: int, num_pieces: int = 1,
               dtype: str = "float32", prompt_midi: str | None = None, prompt_bars: int = 4) -> list[PieceFiles]:
-        """Generate ``num_pieces`` pieces and write each one's files; `G2MError` for bad values, checked first."""
+        """Generate ``num_pieces`` pieces and write each one's files.
+
+        Raises `G2MError` for bad values before any work: here what the page limits (composer, bars,
+        number of pieces, dtype), in `generate_midi` the sampling values and the prompt.
+        """
         bars, seed, num_pieces, prompt_bars = (_whole(value, name) for value, name in (
             (bars, "bars"), (seed, "seed"), (num_pieces, "number of pieces"), (prompt_bars, "prompt bars")))
         if composer not in self.composers:
@@ -72,15 +78,11 @@ class Generator:
             raise G2MError(f"bars must be from 1 to {MAX_BARS}, got {bars}")
         if not 1 <= num_pieces <= MAX_PIECES:
             raise G2MError(f"number of pieces must be from 1 to {MAX_PIECES}, got {num_pieces}")
-        if not (temperature is not None and temperature > 0):
-            raise G2MError(f"temperature must be above 0, got {temperature}")
-        if not (top_p is not None and 0 < top_p <= 1):
-            raise G2MError(f"top-p must be above 0 and at most 1, got {top_p}")
-        if prompt_midi is not None and prompt_bars < 1:
-            raise G2MError(f"prompt bars must be at least 1, got {prompt_bars}")
+        if dtype not in WEIGHT_DTYPES:
+            raise G2MError(f"dtype must be one of {', '.join(WEIGHT_DTYPES)}, got {dtype!r}")
         with self.lock:
             if dtype not in self.models:
-                self.models[dtype] = load_model_as(self.source, dtype)  # G2MError for an unknown dtype
+                self.models[dtype] = load_model_as(self.source, dtype)
             pieces = generate_midi(
                 self.models[dtype], self.tokenizer, composers=[composer], num_pieces=num_pieces, seed=seed,
                 prompt_midi=prompt_midi, prompt_bars=prompt_bars, max_bars=bars, max_events=MAX_EVENTS,
@@ -99,7 +101,8 @@ class Generator:
 
 
 def _whole(value: float | None, name: str) -> int:
-    if value is None or float(value) != int(value):
+    """A whole number from the form (Gradio's sliders and number boxes send floats)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value % 1:
         raise G2MError(f"{name} must be a whole number, got {value}")
     return int(value)
 

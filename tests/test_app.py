@@ -139,7 +139,7 @@ def test_g2m_app_refuses_a_busy_port_and_a_missing_model(tmp_path, capsys):
         app_cli.main(["--model", str(tmp_path), "--port", str(free_port())])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.startswith("g2m-app: error: --model ") and "no model weights" in error
+    assert error.startswith("g2m-app: error: argument --model: ") and "no model weights" in error
 
 
 def test_the_generator_checks_its_values_before_generating():
@@ -149,7 +149,8 @@ def test_the_generator_checks_its_values_before_generating():
     generator = Generator()
     good = dict(composer="Bach", bars=2, temperature=1.1, top_p=0.99, seed=0)
     for bad, message in [(dict(bars=0), "bars must be from 1 to 32"), (dict(bars=2.5), "bars must be a whole number"),
-                         (dict(top_p=0), "top-p must be above 0"), (dict(temperature=-1), "temperature must be above 0"),
+                         (dict(top_p=0), "top_p: 0 .must be greater than 0"),
+                         (dict(temperature=-1), "temperature: -1 .must be greater than 0"),
                          (dict(composer="Hildegard"), "composer must be one of Bach, Beethoven, Mozart"),
                          (dict(num_pieces=5), "number of pieces must be from 1 to 4"),
                          (dict(dtype="int4"), "dtype must be one of float32, bfloat16, int8")]:

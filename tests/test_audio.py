@@ -132,14 +132,15 @@ def test_g2m_render_writes_wavs_and_skips_what_it_cannot_read(tmp_path, capsys):
 
 def test_g2m_render_refuses_a_bad_soundfont_before_any_work(tmp_path):
     piece(seconds=0.2).write(str(tmp_path / "a.mid"))
-    done = subprocess.run(
-        [sys.executable, "-m", "g2m_hf.cli.render", str(tmp_path / "a.mid"), "--soundfont", str(tmp_path / "no.sf2")],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith(
-        "g2m-render: error: --soundfont "
-    ) and "no.sf2: cannot read the soundfont" in done.stderr
-    assert "Traceback" not in done.stderr and not (tmp_path / "a.wav").exists()
+    (tmp_path / "text.sf2").write_text("not a soundfont")
+    for soundfont, reason in [("no.sf2", "no.sf2 (no such file)"), ("text.sf2", "text.sf2: not a SoundFont (SF2) file")]:
+        done = subprocess.run(
+            [sys.executable, "-m", "g2m_hf.cli.render", str(tmp_path / "a.mid"), "--soundfont", str(tmp_path / soundfont)],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr.startswith("g2m-render: error: argument --soundfont: ") and reason in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "a.wav").exists()
 
 
 @pytest.mark.skipif(not (Path(g2m_hf.__file__).parent / "default_model" / "model.safetensors").is_file(),

@@ -12,15 +12,16 @@ import socket
 import sys
 
 from ..errors import G2MError
+from . import arguments
 
 PROG = "g2m-app"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].strip("`"))
+    parser = arguments.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].strip("`"))
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: the bundled model)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    parser.add_argument("--port", type=arguments.positive_int, default=7860, help="port to listen on (default 7860)")
     return parser
 
 
@@ -37,11 +38,11 @@ def _port_free(host: str, port: int) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not 1 <= args.port <= 65535:
-        parser.error(f"--port {args.port} (must be from 1 to 65535)")
+    if args.port > 65535:
+        parser.error(f"argument --port: {args.port} (must be from 1 to 65535)")
     reason = _port_free(args.host, args.port)
     if reason is not None:
-        parser.error(f"--host {args.host} --port {args.port} (cannot listen there: {reason})")
+        parser.error(f"argument --port: {args.port} (cannot listen there on {args.host}: {reason})")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         from ..app import build_app
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         demo = build_app(args.model)
     except G2MError as error:
-        parser.error(f"--model {' '.join(str(error).split())}")
+        parser.error(f"argument --model: {error}")
     print(f"{PROG}: serving on http://{args.host}:{args.port}/ (Ctrl+C stops it)", flush=True)
     demo.queue().launch(server_name=args.host, server_port=args.port, show_error=False, quiet=True)
     return 0

@@ -13,18 +13,21 @@ from pathlib import Path
 
 from ..audio import read_soundfont, render_audio
 from ..errors import AudioError
+from . import arguments
 
 PROG = "g2m-render"
 MIDI_SUFFIXES = (".mid", ".midi")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].strip("`"))
+    parser = arguments.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].strip("`"))
     parser.add_argument("paths", nargs="+", metavar="PATH", help="MIDI files, or folders searched for *.mid / *.midi")
-    parser.add_argument("--soundfont", default=None, metavar="FILE",
+    parser.add_argument("--soundfont", type=arguments.existing_file, default=None, metavar="FILE",
                         help="an SF2 SoundFont (default: TimGM6mb.sf2 from the pretty_midi package)")
-    parser.add_argument("--output-dir", default=None, metavar="DIR", help="where to write the WAVs (default: beside each MIDI)")
-    parser.add_argument("--sample-rate", type=int, default=44100, help="samples per second (default 44100)")
+    parser.add_argument("--output-dir", type=arguments.output_dir, default=None, metavar="DIR",
+                        help="where to write the WAVs (default: beside each MIDI)")
+    parser.add_argument("--sample-rate", type=arguments.positive_int, default=44100,
+                        help="samples per second, 8000 to 192000 (default 44100)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing WAV files (default: skip them)")
     return parser
 
@@ -52,15 +55,13 @@ def _jobs(paths: list[str], output_dir: Path | None) -> list[tuple[Path, Path | 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    output_dir = None if args.output_dir is None else Path(args.output_dir)
-    if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
-        parser.error(f"--output-dir {output_dir} (exists and is not a folder)")
-    try:
-        read_soundfont(args.soundfont)  # a bad --soundfont fails once, before any work
-    except AudioError as error:
-        parser.error(f"--soundfont {error}")
     if not 8000 <= args.sample_rate <= 192000:
-        parser.error(f"--sample-rate {args.sample_rate} (must be from 8000 to 192000)")
+        parser.error(f"argument --sample-rate: {args.sample_rate} (must be from 8000 to 192000)")
+    try:
+        read_soundfont(args.soundfont)  # not an SF2: refused once, before any work
+    except AudioError as error:
+        parser.error(f"argument --soundfont: {error}")
+    output_dir = args.output_dir
 
     skipped = written = 0
     for midi, wav, reason in _jobs(args.paths, output_dir):
