@@ -19,6 +19,7 @@ import html
 import math
 import numbers
 import os
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ MAX_BARS = 32
 
 MAX_EVENTS = 1200
 """Event budget per piece (prompt included), `generate_midi`'s default."""
+
+KEPT_REQUESTS = 16
+"""Requests whose files the app keeps in its own folder (Gradio serves its copies, cleared after a day)."""
 
 
 @dataclass
@@ -90,6 +94,8 @@ class Generator:
             )
             self.requests += 1
             folder = self.folder / f"request_{self.requests}"
+            # Gradio copies each answer's files into its own cache, so only recent folders are kept
+            shutil.rmtree(self.folder / f"request_{self.requests - KEPT_REQUESTS}", ignore_errors=True)
         folder.mkdir()
         files = []
         for number, piece in enumerate(pieces, 1):
@@ -149,7 +155,8 @@ def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
             raise _shown(error, prompt_midi) from None
         return str(piece.wav), str(piece.midi), str(piece.piano_roll), piece.events.read_text(encoding="utf-8")
 
-    with gr.Blocks(title="G2M: composer-style piano music", analytics_enabled=False) as demo:
+    with gr.Blocks(title="G2M: composer-style piano music", analytics_enabled=False,
+                   delete_cache=(3600, 86400)) as demo:
         gr.Markdown(
             "# G2M: composer-style piano music\n"
             "Choose a composer and press **Generate**: each piece plays in the page, with its piano roll, "
