@@ -32,8 +32,10 @@ def app_url(tmp_path_factory):
     server.stop()
 
 
-def require_chromium() -> None:
-    """Fails in CI (CI=true: .ci/run installs Chromium) and skips elsewhere when the browser is missing."""
+@pytest.fixture(scope="module")
+def chromium() -> None:
+    """Fails in CI (CI=true: .ci/run installs Chromium) and skips elsewhere when the browser is missing
+    (before the app is started: a module fixture named before ``app_url``)."""
     if chromium_path() is None:
         message = ("the browser test needs Chromium and Playwright: `sudo apt-get install chromium` "
                    "(Debian/Ubuntu) and `pip install \"g2m_hf[test]\"`")
@@ -43,8 +45,7 @@ def require_chromium() -> None:
 
 
 @pytest.mark.slow
-def test_the_page_generates_a_piece_that_plays_and_downloads(app_url, tmp_path):
-    require_chromium()
+def test_the_page_generates_a_piece_that_plays_and_downloads(chromium, app_url, tmp_path):
     from playwright.sync_api import sync_playwright
 
     outside = []
