@@ -21,7 +21,16 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 import g2m_hf  # noqa: F401 - registers the Auto classes
 from training.errors import ConfigError
 from training import finetune, pretrain, train_classifier
-from training.config import apply_overrides, training_argument_overrides
+from training.common import main_guard
+from training.config import (
+    BuildSpec,
+    DataSection,
+    FinetuneSection,
+    apply_overrides,
+    load_recipe,
+    training_argument_overrides,
+    typed_section,
+)
 from training.record import RECORD_NAME
 from training.trainer import (
     EpochSeededWeightedSampler,
@@ -70,6 +79,36 @@ def test_training_argument_flags_pass_through_and_unknown_flags_fail():
     assert flags == {"push_to_hub": True, "hub_model_id": "me/g2m", "max_steps": 3}
     with pytest.raises(ConfigError, match="--no-such-flag"):
         training_argument_overrides(["--no-such-flag", "1"])
+
+
+@pytest.mark.parametrize("recipe_file", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_committed_recipe_loads_its_typed_sections(recipe_file):
+    recipe = load_recipe(recipe_file)
+    data = typed_section(recipe, "data", DataSection, str(recipe_file))
+    finetune_section = typed_section(recipe, "finetune", FinetuneSection, str(recipe_file))
+    # what the YAML says is what the run reads, key by key
+    for key, value in (recipe.get("data") or {}).items():
+        if key != "build" and value is not None:
+            assert getattr(data, key) == value, (recipe_file.name, key)
+    for key, value in ((recipe.get("data") or {}).get("build") or {}).items():
+        assert isinstance(data.build, BuildSpec) and getattr(data.build, key) == value, (recipe_file.name, key)
+    for key, value in (recipe.get("finetune") or {}).items():
+        assert getattr(finetune_section, key) == value, (recipe_file.name, key)
+
+
+def test_a_misspelt_recipe_key_is_refused_naming_the_key_and_the_file(tmp_path, capsys):
+    recipe = tmp_path / "typo.yaml"
+    text = Path(SMOKE_FINETUNE).read_text().replace("  balanced:", "  balnced:")
+    assert "balnced" in text
+    recipe.write_text(text)
+    argv = ["--config", str(recipe), "--set", f"output_dir={tmp_path / 'out'}"]
+    assert main_guard(finetune.main, argv) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and str(recipe) in error and "finetune.balnced" in error
+    assert not (tmp_path / "out").exists()  # refused before any work
+    with pytest.raises(ConfigError, match=r"x\.yaml: unknown key data\.build\.composer "):
+        typed_section({"data": {"build": {"composer": ["bach"]}}}, "data", DataSection, "x.yaml")
+    assert typed_section({"data": {"collator": None}}, "data", DataSection, "x.yaml").collator == {}  # null: default
 
 
 def test_existing_output_folder_is_not_overwritten(tmp_path):

@@ -36,12 +36,15 @@ from g2m_hf.cli import arguments
 from g2m_hf.grammar import SPEC_GENERATION_DEFAULTS
 
 from .config import (
+    DataSection,
+    FinetuneSection,
     Recipe,
     apply_overrides,
     dump_recipe,
     load_recipe,
     section,
     training_argument_overrides,
+    typed_section,
 )
 from .errors import ConfigError
 from .record import model_summary, run_summary, write_model_card, write_training_record
@@ -87,6 +90,10 @@ class Invocation:
     overwrite: bool
     options: argparse.Namespace = field(default_factory=argparse.Namespace)
     """Script-specific options (e.g. ``mode`` of finetune.py)."""
+    data: DataSection = field(default_factory=DataSection)
+    """The recipe's ``data`` section, checked."""
+    finetune: FinetuneSection = field(default_factory=FinetuneSection)
+    """The recipe's ``finetune`` section, checked (defaults for the other scripts)."""
 
 
 def parse_command_line(
@@ -145,7 +152,11 @@ def parse_command_line(
     script_options = argparse.Namespace(
         **{k: v for k, v in vars(options).items() if k not in {"config", "overrides", "resume", "overwrite"}}
     )
-    return Invocation(recipe, str(options.config), resume, options.overwrite, script_options)
+    # typed before any work starts, so that a misspelt key stops the run with the key named
+    recipe_file = str(options.config)
+    data = typed_section(recipe, "data", DataSection, recipe_file)
+    finetune = typed_section(recipe, "finetune", FinetuneSection, recipe_file)
+    return Invocation(recipe, recipe_file, resume, options.overwrite, script_options, data, finetune)
 
 
 def main_guard(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> int:
@@ -284,9 +295,7 @@ def train_language_model(
     from .datasource import lm_collators
 
     seed = args.data_seed if args.data_seed is not None else args.seed
-    train_collator, eval_collator = lm_collators(
-        tokenizer, section(invocation.recipe, "data"), seed, args.process_index
-    )
+    train_collator, eval_collator = lm_collators(tokenizer, invocation.data, seed, args.process_index)
     return run_training(invocation, args, resume, model, tokenizer, data, train_collator, eval_collator, **options)
 
 

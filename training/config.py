@@ -17,6 +17,11 @@ Overrides come in two spellings, applied in this order:
 * any ``TrainingArguments`` flag, as in ``run_clm.py`` (``--push_to_hub --hub_model_id me/g2m``,
   ``--max-steps 10``), which lands in the ``training`` section.
 
+The ``data`` and ``finetune`` sections are read into dataclasses (`DataSection`, `BuildSpec`,
+`FinetuneSection`) whose fields are the keys they accept: a misspelt key is refused with the key and
+the recipe file named, instead of silently falling back to a default. A ``null`` value means the
+field's default.
+
 Relative paths in a recipe are relative to the working directory; the shipped recipes are written
 to be run from the repository root (``outputs/smoke_pretrain``, ``data/general``).
 """
@@ -25,9 +30,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, TypeVar
 
 import yaml
 
@@ -113,12 +120,91 @@ def set_dotted(recipe: Recipe, key: str, value: Any) -> None:
     node[leaf] = value
 
 
-def section(recipe: Recipe, name: str) -> dict[str, Any]:
+def section(recipe: Recipe, name: str, source: str = "recipe") -> dict[str, Any]:
     """The mapping ``recipe[name]`` (empty when absent); anything else is a :class:`ConfigError`."""
     value = recipe.get(name) or {}
     if not isinstance(value, dict):
-        raise ConfigError(f"recipe section {name!r} must be a mapping, got {type(value).__name__}")
+        raise ConfigError(f"{source}: section {name!r} must be a mapping, got {type(value).__name__}")
     return value
+
+
+@dataclass
+class BuildSpec:
+    """``data.build``: a corpus encoded on first use and cached (``training/datasource.py``)."""
+
+    source: str | None = None
+    """``music21``, or a folder of MIDI files whose sub-folders name the composers."""
+    composers: list[str] = field(default_factory=list)
+    """music21 collections labelled with their composer."""
+    general: bool | list[str] = False
+    """music21: general collections (true: all others); a MIDI folder: whether its top-level files count."""
+    composer_map: str | None = None
+    """MIDI folder only: a ``path,composer[,category]`` CSV file."""
+    limit: int | None = None
+    """At most this many works per collection / category."""
+    validation_fraction: float = 0.03
+    seed: int = 42
+    num_proc: int | None = None
+    cache_dir: str | None = None
+    remi_options: dict[str, Any] = field(default_factory=dict)
+    """``g2m_hf.remi.midi_to_events`` options."""
+
+
+@dataclass
+class DataSection:
+    """``data``: exactly one of ``dataset`` (a built folder) and ``build`` (a spec), and the windows."""
+
+    dataset: str | None = None
+    build: BuildSpec | None = None
+    max_length: int = 2400
+    """Window length in tokens (the paper's tgt_len)."""
+    collator: dict[str, Any] = field(default_factory=dict)
+    """More ``G2MDataCollator`` arguments (``transpose_range``, ``include_piece_end``)."""
+
+
+@dataclass
+class FinetuneSection:
+    """``finetune``: the pretrained model and how it is fine-tuned (``training/finetune.py``)."""
+
+    pretrained: str | None = None
+    mode: str = "full"
+    style_adapter_layers: list[int] | None = None
+    """None: the checkpoint's own (to go on from a fine-tuned model)."""
+    adapter_max_grad_norm: float = 2.5
+    balanced: bool = True
+    samples_per_epoch: int | None = None
+    peft: dict[str, Any] = field(default_factory=dict)
+    """``peft.LoraConfig`` arguments (``--mode peft``)."""
+
+
+Section = TypeVar("Section")
+
+_NESTED: dict[tuple[type, str], type] = {(DataSection, "build"): BuildSpec}
+"""Fields that hold a section of their own."""
+
+
+def typed_section(recipe: Recipe, name: str, section_class: type[Section], source: str) -> Section:
+    """``recipe[name]`` as a ``section_class`` (defaults when absent); ``source`` (the recipe file)
+    names where an unknown key or a non-mapping came from in the :class:`ConfigError`."""
+    return _from_mapping(section(recipe, name, source), section_class, name, source)
+
+
+def _from_mapping(values: dict[str, Any], section_class: type[Section], where: str, source: str) -> Section:
+    known = {item.name: item for item in dataclasses.fields(section_class)}
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key {where}.{key} (known: {', '.join(known)})")
+    kwargs = {}
+    for key, value in values.items():
+        if value is None:
+            continue  # null: the field's default
+        nested = _NESTED.get((section_class, key))
+        if nested is not None:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: {where}.{key} must be a mapping, got {type(value).__name__}")
+            value = _from_mapping(value, nested, f"{where}.{key}", source)
+        kwargs[key] = value
+    return section_class(**kwargs)
 
 
 def training_argument_overrides(argv: Sequence[str]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """A recipe's training data: a built dataset folder or a build spec, and a tokenizer whose ids match it.
 
-Recipe keys (section ``data``)::
+Recipe keys (section ``data``, read into `config.DataSection` / `config.BuildSpec`)::
 
     data:
       dataset: data/finetune          # a folder from training/build_dataset.py (train / validation)
@@ -39,14 +39,9 @@ from g2m_hf.data import G2MDataCollator, add_composers, encode_sources, split_da
 from g2m_hf.errors import DataError, VocabularyError
 from g2m_hf.vocab import NO_COMPOSER
 
+from .config import BuildSpec, DataSection
 from .errors import ConfigError
 from .trainer import StreamSeededCollator
-
-BUILD_KEYS = {
-    "source", "composers", "general", "composer_map", "limit",
-    "validation_fraction", "seed", "num_proc", "cache_dir", "remi_options",
-}  # fmt: skip
-"""Keys of a ``data.build`` spec."""
 
 
 @dataclass
@@ -74,21 +69,21 @@ class TrainingData:
         }
 
 
-def load_training_data(data_config: dict[str, Any], tokenizer: Any) -> TrainingData:
+def load_training_data(data_config: DataSection, tokenizer: Any) -> TrainingData:
     """Load (or build) the dataset the ``data`` section names; may add composers to ``tokenizer``.
 
     Raises:
-        ConfigError: neither or both of ``dataset`` / ``build``, unknown build keys, a missing folder.
+        ConfigError: neither or both of ``dataset`` / ``build``, a missing folder.
         DataError: the dataset lacks a train split, or its ids do not fit the tokenizer.
     """
-    folder, spec = data_config.get("dataset"), data_config.get("build")
+    folder, spec = data_config.dataset, data_config.build
     if (folder is None) == (spec is None):
         raise ConfigError("recipe section 'data' needs exactly one of 'dataset' (a folder) or 'build' (a spec)")
     if folder is not None:
         splits = _load_folder(Path(folder))
         added = align_tokenizer(tokenizer, splits, str(folder))
         return TrainingData(splits, str(folder), added)
-    return _build(dict(spec), tokenizer)
+    return _build(spec, tokenizer)
 
 
 def _load_folder(folder: Path) -> DatasetDict:
@@ -103,21 +98,15 @@ def _load_folder(folder: Path) -> DatasetDict:
     return splits
 
 
-def _build(spec: dict[str, Any], tokenizer: Any) -> TrainingData:
-    unknown = set(spec) - BUILD_KEYS
-    if unknown:
-        raise ConfigError(f"data.build: unknown keys {sorted(unknown)}; known: {sorted(BUILD_KEYS)}")
-    source = spec.get("source")
-    limit = spec.get("limit")
+def _build(spec: BuildSpec, tokenizer: Any) -> TrainingData:
+    source, limit = spec.source, spec.limit
     if source == "music21":
-        sources = corpus_sources(spec.get("composers") or (), general=spec.get("general") or False, limit=limit)
-        described = f"music21 corpus: composers={spec.get('composers') or []} general={spec.get('general') or False}"
+        sources = corpus_sources(spec.composers, general=spec.general or False, limit=limit)
+        described = f"music21 corpus: composers={spec.composers or []} general={spec.general or False}"
     elif source:
-        if spec.get("composers"):
+        if spec.composers:
             raise ConfigError("data.build.composers selects music21 collections; a MIDI folder's sub-folders name them")
-        sources = midi_sources(
-            source, composer_map=spec.get("composer_map"), general=bool(spec.get("general")), limit=limit
-        )
+        sources = midi_sources(source, composer_map=spec.composer_map, general=bool(spec.general), limit=limit)
         described = f"MIDI folder {source}"
     else:
         raise ConfigError("data.build.source must be 'music21' or a folder of MIDI files")
@@ -127,13 +116,13 @@ def _build(spec: dict[str, Any], tokenizer: Any) -> TrainingData:
     dataset, report = encode_sources(
         sources,
         tokenizer,
-        num_proc=spec.get("num_proc"),
-        cache_dir=spec.get("cache_dir"),
-        remi_options=spec.get("remi_options"),
+        num_proc=spec.num_proc,
+        cache_dir=spec.cache_dir,
+        remi_options=spec.remi_options,
     )
     if len(dataset) == 0:
         raise DataError(f"{described}: none of the {report.works} works could be encoded")
-    splits = split_dataset(dataset, spec.get("validation_fraction", 0.03), spec.get("seed", 42))
+    splits = split_dataset(dataset, spec.validation_fraction, spec.seed)
     return TrainingData(splits, described, added)
 
 
@@ -171,11 +160,11 @@ def align_tokenizer(tokenizer: Any, splits: DatasetDict, where: str) -> list[str
 
 
 def lm_collators(
-    tokenizer: Any, data_config: dict[str, Any], seed: int, process_index: int
+    tokenizer: Any, data_config: DataSection, seed: int, process_index: int
 ) -> tuple[StreamSeededCollator, G2MDataCollator]:
     """The training collator (random windows and transpositions, resumable) and the evaluation one
     (every piece from its start, untransposed, so evaluation losses compare across runs)."""
-    options = {"max_length": data_config.get("max_length", 2400), **(data_config.get("collator") or {})}
+    options = {"max_length": data_config.max_length, **data_config.collator}
     train = G2MDataCollator(tokenizer, **options)
     evaluation = G2MDataCollator(tokenizer, **{**options, "augment": False, "random_windows": False})
     return StreamSeededCollator(train, seed=seed, process_index=process_index), evaluation

@@ -58,7 +58,7 @@ from training.common import (
     spec_generation_config,
     train_language_model,
 )
-from training.config import load_recipe, section
+from training.config import FinetuneSection, load_recipe, typed_section
 from training.datasource import load_training_data
 from training.errors import ConfigError
 
@@ -83,14 +83,14 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
     """
     invocation = parse_command_line(argv, "Fine-tune a pretrained G2M decoder on composers.", add_arguments)
     recipe = invocation.recipe
-    settings = section(recipe, "finetune")
-    mode = invocation.options.mode or settings.get("mode", "full")
+    settings = invocation.finetune
+    mode = invocation.options.mode or settings.mode
     if mode not in MODES:
         raise ConfigError(f"finetune.mode must be one of {MODES}, got {mode!r}")
-    settings["mode"] = mode  # the record shows the mode actually used
-    pretrained = settings.get("pretrained")
+    pretrained = settings.pretrained
     if not pretrained:
         raise ConfigError("recipe key finetune.pretrained (the pretrained model folder) is not set")
+    recipe["finetune"]["mode"] = mode  # the record shows the mode actually used
 
     resume = resolve_resume(recipe["output_dir"], invocation.resume, invocation.overwrite)
     args = build_training_arguments(recipe)
@@ -104,14 +104,14 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
             f"finetune.pretrained {pretrained}: not a model folder, nor a Hub model that loads ({error})"
         ) from None
     with args.main_process_first(desc="loading the dataset"):
-        data = load_training_data(section(recipe, "data"), tokenizer)
-    model = load_base_model(pretrained, tokenizer, settings.get("style_adapter_layers"))
+        data = load_training_data(invocation.data, tokenizer)
+    model = load_base_model(pretrained, tokenizer, settings.style_adapter_layers)
     composers = sorted(set(data.splits["train"]["composer"]) - {NO_COMPOSER})
     # What "every composer" means for this model (g2m-generate --composer all): those it has now seen.
     model.config.trained_composers = sorted(set(model.config.trained_composers or []) | set(composers))
     if mode == "peft":
-        model = add_peft_adapter(model, settings.get("peft") or {}, composer_token_ids(tokenizer, composers))
-    weights = composer_balanced_weights(data.splits["train"]) if settings.get("balanced", True) else None
+        model = add_peft_adapter(model, settings.peft, composer_token_ids(tokenizer, composers))
+    weights = composer_balanced_weights(data.splits["train"]) if settings.balanced else None
     return train_language_model(
         invocation,
         args,
@@ -122,9 +122,9 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
         task="finetune",
         mode=mode,
         base_model=str(pretrained),
-        adapter_max_grad_norm=settings.get("adapter_max_grad_norm", 2.5),
+        adapter_max_grad_norm=settings.adapter_max_grad_norm,
         sample_weights=weights,
-        samples_per_epoch=settings.get("samples_per_epoch"),
+        samples_per_epoch=settings.samples_per_epoch,
         callbacks=callbacks,
     )
 
@@ -183,7 +183,8 @@ def load_peft_model(adapter_dir: str | Path, base: str | Path | None = None, ada
     adapter_dir = Path(adapter_dir)
     peft_config = PeftConfig.from_pretrained(str(adapter_dir))
     tokenizer = G2MTokenizer.from_pretrained(str(adapter_dir))
-    layers = section(load_recipe(adapter_dir / RECIPE_COPY_NAME), "finetune").get("style_adapter_layers")
+    recipe_copy = adapter_dir / RECIPE_COPY_NAME
+    layers = typed_section(load_recipe(recipe_copy), "finetune", FinetuneSection, str(recipe_copy)).style_adapter_layers
     model = load_base_model(str(base or peft_config.base_model_name_or_path), tokenizer, layers)
     return PeftModel.from_pretrained(model, str(adapter_dir), adapter_name=adapter_name), tokenizer
 

@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
 
     tokenizer = load_tokenizer(recipe.get("tokenizer"))
     with args.main_process_first(desc="loading the dataset"):  # the first process builds, the others read the cache
-        data = load_training_data(section(recipe, "data"), tokenizer)
+        data = load_training_data(invocation.data, tokenizer)
     model = G2MForCausalLM(model_config(section(recipe, "model"), tokenizer))
     model.generation_config = spec_generation_config(model.config)
     return train_language_model(invocation, args, resume, model, tokenizer, data, task="pretrain", callbacks=callbacks)

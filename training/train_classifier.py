@@ -130,9 +130,8 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
     set_seed(args.seed)
 
     tokenizer = load_tokenizer(recipe.get("tokenizer"))
-    data_settings = section(recipe, "data")
     with args.main_process_first(desc="loading the dataset"):
-        data = load_training_data(data_settings, tokenizer)
+        data = load_training_data(invocation.data, tokenizer)
     labels = select_labels(data, settings.get("labels"))
     label2id = {label: index for index, label in enumerate(labels)}
     config = model_config(
@@ -144,7 +143,7 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
     )
     model = G2MForSequenceClassification(config)
 
-    window_options = {**(data_settings.get("collator") or {}), "max_length": max_events + 1}
+    window_options = {**invocation.data.collator, "max_length": max_events + 1}
     train_windows = G2MDataCollator(tokenizer, **window_options)
     eval_windows = G2MDataCollator(tokenizer, **{**window_options, "augment": False, "random_windows": False})
     seed = args.data_seed if args.data_seed is not None else args.seed
