@@ -12,9 +12,13 @@ from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
 from .errors import ModelConfigError
+from .validation import fraction, positive_int
 from .vocab import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, complete_vocabulary
 
 _DEFAULT_VOCABULARY = complete_vocabulary()
+
+_SIZES = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+          "max_position_embeddings")
 
 PAPER_STYLE_ADAPTER_LAYERS = (1, 3, 5, 7, 9)
 """The paper adds a gated style adapter after every other layer of the first ten (0-based indices)."""
@@ -79,6 +83,10 @@ class G2MConfig(PreTrainedConfig):
 
     def _check(self) -> None:
         """Refuse shapes the model cannot be built with, naming the offending field."""
+        for name in _SIZES:
+            positive_int(name, getattr(self, name))
+        for name in ("hidden_dropout_prob", "attention_dropout"):
+            fraction(name, getattr(self, name))
         if self.hidden_size % self.num_attention_heads:
             raise ModelConfigError(
                 f"hidden_size {self.hidden_size} is not a multiple of num_attention_heads {self.num_attention_heads}"

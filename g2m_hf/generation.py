@@ -21,6 +21,7 @@ from transformers.generation.streamers import BaseStreamer
 from . import fileio, validation
 from .configuration_g2m import G2MConfig
 from .errors import G2MError, ModelNotFoundError
+from .hub import check_hub_model
 from .modeling_g2m import G2MForCausalLM
 from .tokenization_g2m import G2MTokenizer
 from .vocab import BAR_TOKEN, EOS_TOKEN, split_event
@@ -45,11 +46,22 @@ def default_model_path() -> Path:
 
 
 def _model_source(model_name_or_path: str | os.PathLike | None) -> str | os.PathLike:
-    """The folder or Hub id to load (the bundled model by default); a local folder must hold weights."""
+    """The folder or Hub id to load (the bundled model by default); a local folder must hold weights,
+    a Hub id must name a G2M model the Hub serves (`hub.check_hub_model`, once per id)."""
     source = default_model_path() if model_name_or_path is None else model_name_or_path
-    if os.path.isdir(source) and not any(Path(source, name).is_file() for name in _WEIGHT_FILES):
-        raise ModelNotFoundError(f"{source}: no model weights (model.safetensors) in this folder")
+    if os.path.isdir(source):
+        if not any(Path(source, name).is_file() for name in _WEIGHT_FILES):
+            raise ModelNotFoundError(f"{source}: no model weights (model.safetensors) in this folder")
+    elif os.path.exists(source) or str(source).startswith((".", "/", "~")) or str(source).count("/") > 1:
+        raise ModelNotFoundError(f"{source}: no such model folder (nor a Hub id, which reads USER/NAME)")
+    elif str(source) not in _CHECKED_HUB_IDS:
+        check_hub_model(str(source))
+        _CHECKED_HUB_IDS.add(str(source))
     return source
+
+
+_CHECKED_HUB_IDS: set[str] = set()
+"""Hub ids `_model_source` found serving a G2M model (the tokenizer, config and weights load one after another)."""
 
 
 def _loading_error(source: str | os.PathLike, error: OSError) -> ModelNotFoundError:

@@ -37,7 +37,9 @@ import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 from transformers.utils import logging
 
+from .errors import InvalidArgumentError
 from .kv_cache import PreallocatedCache
+from .validation import positive_int
 from .vocab import (
     BAR_TOKEN,
     BOS_TOKEN,
@@ -86,9 +88,11 @@ def _event_vocabulary(vocabulary_or_tokenizer: Sequence[str] | object) -> list[s
     """The id-ordered event list of a vocabulary list or of a tokenizer."""
     events = getattr(vocabulary_or_tokenizer, "event_vocabulary", vocabulary_or_tokenizer)
     if isinstance(events, str) or not isinstance(events, Sequence) or not events:
-        raise TypeError(
+        raise InvalidArgumentError(
+            "vocabulary_or_tokenizer",
+            type(vocabulary_or_tokenizer).__name__,
             "RemiGrammarLogitsProcessor needs the event vocabulary (a list of event strings in id order) "
-            f"or a G2MTokenizer, got {type(vocabulary_or_tokenizer).__name__}"
+            "or a G2MTokenizer",
         )
     return list(events)
 
@@ -247,8 +251,7 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
         max_length: int | None = None,
         max_events: int | None = None,
     ):
-        if max_bars < 1:
-            raise ValueError(f"max_bars must be at least 1, got {max_bars}")
+        positive_int("max_bars", max_bars)
         self.tables = _TokenTables(_event_vocabulary(vocabulary_or_tokenizer))
         self.max_bars = max_bars
         self.max_length = max_length

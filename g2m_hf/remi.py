@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import pretty_midi
 
-from .errors import RemiError
+from .errors import InvalidArgumentError, RemiError
 from .midi_reader import MidiInput, MidiMessages, read_midi_input, read_midi_messages
 from .vocab import (
     BAR_TOKEN,
@@ -407,9 +407,9 @@ def midi_to_events(
             set_tempo of 0, or a file on which the original converter never terminates.
     """
     if out_of_range not in ("error", "drop", "octave"):
-        raise ValueError(f"out_of_range must be 'error', 'drop' or 'octave', not {out_of_range!r}")
+        raise InvalidArgumentError("out_of_range", repr(out_of_range), "must be 'error', 'drop' or 'octave'")
     if not isinstance(composer, str) or not composer:
-        raise ValueError(f"composer must be a non-empty string, not {composer!r}")
+        raise InvalidArgumentError("composer", repr(composer), "must be a non-empty string")
     data, label = read_midi_input(midi)
     messages = read_midi_messages(data, label)
     return _convert(messages, composer, out_of_range, skip_drums, label)

@@ -9,7 +9,7 @@ from huggingface_hub import ModelCard
 from g2m_hf.cli import arguments
 from g2m_hf.errors import G2MError
 
-from .push import plan_upload, push_to_hub
+from .push import DEFAULT_TIMEOUT_SECONDS, plan_upload, push_to_hub
 
 
 PROG = "g2m-push"
@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", help="Hub token with write access (default: `hf auth login` token or HF_TOKEN)")
     parser.add_argument("--model-card", type=arguments.existing_file, metavar="FILE",
                         help="upload this README.md instead of the generated card")
+    parser.add_argument("--timeout", type=arguments.positive_float, default=DEFAULT_TIMEOUT_SECONDS, metavar="S",
+                        help=f"seconds to wait for each answer of the Hub (default {DEFAULT_TIMEOUT_SECONDS:g})")
     parser.add_argument("--dry-run", action="store_true", help="check the folder and list what would be uploaded")
     return parser
 
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
             result = push_to_hub(
                 args.model_dir, args.repo_id, private=args.private, revision=args.revision,
                 commit_message=args.commit_message, create_pr=args.create_pr, token=args.token, model_card=card,
+                timeout=args.timeout,
             )
             if result.changed:
                 print(f"Pushed {len(result.uploaded)} file(s) to {result.repo_id}: {result.commit_url}")

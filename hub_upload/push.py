@@ -26,19 +26,23 @@ import io
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, ModelCard, get_token
-from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
+from huggingface_hub.errors import HFValidationError, OfflineModeIsEnabled
 from huggingface_hub.hf_api import RepoFile
-from huggingface_hub.utils import validate_repo_id
+from huggingface_hub.utils import get_session, validate_repo_id
 from huggingface_hub.utils.sha import git_hash, sha_fileobj
 from transformers.dynamic_module_utils import get_relative_import_files
 
+from g2m_hf.hub import CLIENT_ERROR, first_line, unreachable
 from g2m_hf.remote_code import CONFIG_NAME, TOKENIZER_CONFIG_NAME, auto_map_modules, declared_files
+from g2m_hf.validation import positive_float
 
 from .errors import HubPushError
 from .model_card import ADAPTER_CONFIG, EVALUATION_REPORT, build_model_card, read_json_object
@@ -207,15 +211,55 @@ def plan_upload(
     return UploadPlan(model_dir=model_dir, kind=kind, files=dict(sorted(files.items())), skipped=skipped)
 
 
-def _hub_error(repo_id: str, action: str, error: Exception) -> HubPushError:
-    """Our error for a failed Hub call: what we were doing, and the Hub's own first line."""
+DEFAULT_TIMEOUT_SECONDS = 60.0
+"""How long `push_to_hub` waits for the Hub to answer one request (huggingface_hub itself waits forever)."""
+
+
+def _hub_error(repo_id: str, action: str, error: Exception, endpoint: str, timeout: float) -> HubPushError:
+    """Our one-line error for a failed Hub call: what we were doing, where, why, and what to do."""
     if isinstance(error, OfflineModeIsEnabled):
         return HubPushError(f"{repo_id}: cannot {action}: HF_HUB_OFFLINE is set; unset it to push")
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    no_answer = unreachable(endpoint, error, timeout, "--timeout")
+    if no_answer is not None:
+        return HubPushError(f"{repo_id}: cannot {action}: {no_answer}")
+    reason = first_line(error)
     status = getattr(getattr(error, "response", None), "status_code", None)
-    if status in (401, 403):
+    if status == 401:
+        reason += " (the token is missing, invalid or expired: log in again with `hf auth login` or pass --token)"
+    elif status == 403:
         reason += " (check that your token has write access to this namespace)"
+    elif status == 404:
+        reason += " (check the repository id, the branch and that your token can see the repository)"
     return HubPushError(f"{repo_id}: cannot {action}: {reason}")
+
+
+@contextmanager
+def _request_timeout(seconds: float) -> Iterator[None]:
+    """Give huggingface_hub's shared HTTP client a per-request timeout for the duration of a push."""
+    session = get_session()
+    previous = session.timeout
+    session.timeout = type(previous)(seconds)
+    try:
+        yield
+    finally:
+        session.timeout = previous
+
+
+def _check_remote_is_g2m(api: HfApi, repo_id: str, branch: str, remote: dict[str, RepoFile]) -> None:
+    """Refuse to push over a model of another kind (a repository whose config.json we did not write)."""
+    if CONFIG_NAME not in remote or MANIFEST_NAME in remote:
+        return
+    try:
+        model_type = read_json_object(Path(api.hf_hub_download(repo_id, CONFIG_NAME, revision=branch))).get(
+            "model_type"
+        )
+    except HubPushError:
+        model_type = None
+    if model_type != "g2m":
+        raise HubPushError(
+            f"{repo_id}: holds a {model_type or 'non-G2M'} model (config.json model_type {model_type!r}), "
+            "not a G2M model; push to another repository"
+        )
 
 
 def _same_file(remote: RepoFile | None, content: Path | bytes) -> bool:
@@ -250,6 +294,7 @@ def push_to_hub(
     token: str | None = None,
     endpoint: str | None = None,
     model_card: ModelCard | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> PushResult:
     """Upload a g2m model or adapter folder to ``repo_id`` (created when missing) in one commit.
 
@@ -263,11 +308,14 @@ def push_to_hub(
         token: a Hub token with write access; default: the logged-in token or ``HF_TOKEN``.
         endpoint: the Hub URL; default ``HF_ENDPOINT`` or huggingface.co.
         model_card: a card to upload instead of the generated one.
+        timeout: seconds to wait for each answer of the Hub.
 
     Raises:
-        HubPushError: the folder is refused (see `plan_upload`), no token is available, or the Hub
-            refuses an operation (the message names the repository and the reason).
+        HubPushError: the folder is refused (see `plan_upload`), no token is available, the Hub cannot
+            be reached or does not answer in time, refuses an operation, or the repository holds a
+            model of another kind (the message names the repository or endpoint, the reason and what to do).
     """
+    positive_float("timeout", timeout)
     try:
         validate_repo_id(repo_id)
     except HFValidationError as error:
@@ -285,36 +333,40 @@ def push_to_hub(
     api = HfApi(endpoint=endpoint, token=token)
 
     action = "create the repository"
-    try:
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        if private and not api.model_info(repo_id).private:
-            logger.warning("%s already exists and is public: --private applies only to new repositories", repo_id)
-        if branch != "main":
-            action = f"create the branch {branch}"
-            api.create_branch(repo_id, branch=branch, exist_ok=True)
-        action = "read the repository"
-        head = api.model_info(repo_id, revision=branch).sha
-        remote = {
-            f.path: f for f in api.list_repo_tree(repo_id, revision=branch, recursive=True) if isinstance(f, RepoFile)
-        }
-        previous = _previous_manifest(api, repo_id, branch) if MANIFEST_NAME in remote else []
-        stale = sorted(f for f in previous if f in remote and f not in plan.files)
-        # Identical files are not sent, and an unchanged folder makes no commit.
-        changed = [path for path, content in plan.files.items() if not _same_file(remote.get(path), content)]
-        commit_url, commit_oid, pr_url = f"{api.endpoint}/{repo_id}/commit/{head}", head, None
-        if changed or stale:
-            action = "commit"
-            commit = api.create_commit(
-                repo_id,
-                [CommitOperationAdd(path, plan.files[path]) for path in changed]
-                + [CommitOperationDelete(path) for path in stale],
-                commit_message=commit_message or f"Upload {plan.kind} with g2m-push",
-                revision=branch,
-                create_pr=create_pr,
-            )
-            commit_url, commit_oid, pr_url = commit.commit_url, commit.oid, commit.pr_url
-    except (HfHubHTTPError, OfflineModeIsEnabled) as error:
-        raise _hub_error(repo_id, action, error) from None
+    with _request_timeout(timeout):
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if private and not api.model_info(repo_id).private:
+                logger.warning(
+                    "%s already exists and is public: --private applies only to new repositories", repo_id
+                )
+            if branch != "main":
+                action = f"create the branch {branch}"
+                api.create_branch(repo_id, branch=branch, exist_ok=True)
+            action = "read the repository"
+            head = api.model_info(repo_id, revision=branch).sha
+            remote = {
+                f.path: f for f in api.list_repo_tree(repo_id, revision=branch, recursive=True) if isinstance(f, RepoFile)
+            }
+            _check_remote_is_g2m(api, repo_id, branch, remote)
+            previous = _previous_manifest(api, repo_id, branch) if MANIFEST_NAME in remote else []
+            stale = sorted(f for f in previous if f in remote and f not in plan.files)
+            # Identical files are not sent, and an unchanged folder makes no commit.
+            changed = [path for path, content in plan.files.items() if not _same_file(remote.get(path), content)]
+            commit_url, commit_oid, pr_url = f"{api.endpoint}/{repo_id}/commit/{head}", head, None
+            if changed or stale:
+                action = "commit"
+                commit = api.create_commit(
+                    repo_id,
+                    [CommitOperationAdd(path, plan.files[path]) for path in changed]
+                    + [CommitOperationDelete(path) for path in stale],
+                    commit_message=commit_message or f"Upload {plan.kind} with g2m-push",
+                    revision=branch,
+                    create_pr=create_pr,
+                )
+                commit_url, commit_oid, pr_url = commit.commit_url, commit.oid, commit.pr_url
+        except (CLIENT_ERROR, OfflineModeIsEnabled) as error:
+            raise _hub_error(repo_id, action, error, api.endpoint, timeout) from None
 
     return PushResult(
         repo_id=repo_id,

@@ -136,3 +136,23 @@ def test_library_writers_refuse_bad_paths_and_numbers(place):
     with pytest.raises(InvalidArgumentError, match=r"validation_fraction: 1.0 \(must be at least 0 and less than 1\)"):
         split_dataset(None, validation_fraction=1.0)
     assert (place / "a_file").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.learning_rate=-0.001", "training.learning_rate: -0.001 (must be greater than 0)"),
+        ("training.per_device_train_batch_size=0", "training.per_device_train_batch_size: 0 (must be at least 1)"),
+        ("training.max_steps=0", "training.max_steps: 0 (must be at least 1)"),
+        ("model.num_attention_heads=0", "num_attention_heads: 0 (must be at least 1)"),
+        ("model.hidden_dropout_prob=1.5", "hidden_dropout_prob: 1.5 (must be at least 0 and less than 1)"),
+    ],
+)
+def test_recipe_values_out_of_range_are_refused_before_the_data_is_built(tmp_path, capsys, override, message):
+    cache = tmp_path / "never_built"
+    argv = ["--config", SMOKE_PRETRAIN, "--set", f"output_dir={tmp_path / 'out'}", "--set", override,
+            "--set", f"data.build.cache_dir={cache}"]
+    assert pretrain.main_guard(pretrain.main, argv) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.endswith(f": error: {message}\n")
+    assert not cache.exists() and not (tmp_path / "out").exists()

@@ -7,8 +7,10 @@ import ast
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from hub_upload.errors import HubPushError
 from hub_upload import build_model_card, plan_upload, push_to_hub
 from hub_upload.cli import main as push_cli
 from hub_upload.push import MANIFEST_NAME, PICKLE_SUFFIXES, REMOTE_CODE_ENTRY_POINTS, remote_code_files
+from tests.cli import exit_code
 from tests.hub_server import LoopbackHub
 
 ALICE, BOB = LoopbackHub.USERS.items()
@@ -406,3 +409,79 @@ with torch.no_grad():
 print(json.dumps({{"max_diff": (logits - torch.tensor({expected})).abs().max().item()}}))
 """)
     assert result["max_diff"] < 1e-5
+
+
+# --- network and Hub failures: one line naming the endpoint or repository and what to do -------
+
+
+def closed_port_url() -> str:
+    """The URL of a loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_cli_against_an_unreachable_hub_prints_one_line(model_dir, tmp_path):
+    dead = closed_port_url()
+    env = {**os.environ, "HF_ENDPOINT": dead, "HF_TOKEN": ALICE[1], "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "hub_upload", str(model_dir), "--repo-id", "alice/x"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr  # no traceback
+    assert done.stderr.startswith(f"g2m-push: error: alice/x: cannot create the repository: cannot reach {dead} (")
+    assert "check the network connection and the endpoint (HF_ENDPOINT)" in done.stderr
+
+
+def test_a_hub_that_does_not_answer_times_out(hub, model_dir):
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.perf_counter()
+        with pytest.raises(HubPushError) as error:
+            push_to_hub(model_dir, "alice/x", token=ALICE[1], endpoint=url, timeout=0.5)
+    assert time.perf_counter() - started < 30
+    assert str(error.value) == (
+        f"alice/x: cannot create the repository: {url} did not answer within 0.5 s; "
+        "try again later or allow more time (--timeout)"
+    )
+
+
+def test_refused_credentials_say_what_to_do(hub, model_dir):
+    with pytest.raises(HubPushError, match=r"^alice/x: cannot create the repository: .*401.*hf auth login"):
+        push_to_hub(model_dir, "alice/x", token="hf_not_a_token")
+    with pytest.raises(HubPushError, match=r"^alice/x: cannot create the repository: .*403.*write access"):
+        push_to_hub(model_dir, "alice/x", token=BOB[1])
+
+
+def test_push_refuses_a_repository_holding_another_kind_of_model(hub, model_dir):
+    repo = "alice/a-gpt2"
+    api = HfApi(token=ALICE[1])
+    api.create_repo(repo)
+    api.create_commit(repo, [CommitOperationAdd("config.json", b'{"model_type": "gpt2"}')], commit_message="gpt2")
+    with pytest.raises(HubPushError, match=r"^alice/a-gpt2: holds a gpt2 model .*not a G2M model; push to another"):
+        push_to_hub(model_dir, repo, token=ALICE[1])
+    assert repo_files(repo) == {".gitattributes", "config.json"}
+
+
+def test_loading_a_missing_foreign_or_unreachable_hub_model_is_one_line(hub, model_dir, capsys, monkeypatch):
+    from g2m_hf.cli.generate import main as generate_cli
+    from g2m_hf.errors import ModelNotFoundError
+    from g2m_hf.generation import load_tokenizer
+
+    api = HfApi(token=ALICE[1])
+    api.create_repo("alice/not-g2m")
+    api.create_commit("alice/not-g2m", [CommitOperationAdd("config.json", b'{"model_type": "gpt2"}')],
+                      commit_message="gpt2")
+    expected = {
+        "alice/does-not-exist": f"no such model on {hub.url} (or a private one: log in with `hf auth login`",
+        "alice/not-g2m": "holds a 'gpt2' model (config.json model_type), not a G2M model",
+    }
+    for repo, reason in expected.items():
+        assert exit_code(generate_cli, ["--model", repo, "--output-dir", model_dir / "unused"]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith(f"g2m-generate: error: {repo}: {reason}") and error.count("\n") == 1
+    assert not (model_dir / "unused").exists()
+    monkeypatch.setattr(constants, "ENDPOINT", closed_port_url())
+    with pytest.raises(ModelNotFoundError, match=r"^alice/x: cannot reach http://127.0.0.1:\d+ \(.*\(HF_ENDPOINT\)"):
+        load_tokenizer("alice/x")

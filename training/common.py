@@ -221,9 +221,28 @@ def bf16_supported() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
+_TRAINING_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "learning_rate": validation.positive_float,
+    "num_train_epochs": validation.positive_float,
+    "per_device_train_batch_size": validation.positive_int,
+    "per_device_eval_batch_size": validation.positive_int,
+    "gradient_accumulation_steps": validation.positive_int,
+    "warmup_steps": validation.non_negative_float,  # a count, or a fraction of the run below 1
+    "max_grad_norm": validation.non_negative_float,
+    "weight_decay": validation.non_negative_float,
+    "seed": validation.non_negative_int,
+}
+"""Range checks of `TrainingArguments` values, run before any data or model is loaded."""
+
+
 def build_training_arguments(recipe: Recipe) -> TrainingArguments:
     """`TrainingArguments` from the recipe's ``training`` section (see `TRAINING_DEFAULTS`)."""
     kwargs = {**TRAINING_DEFAULTS, **section(recipe, "training"), **TRAINING_FIXED}
+    for name, check in _TRAINING_CHECKS.items():  # values TrainingArguments would take and fail on later
+        if kwargs.get(name) is not None:
+            check(f"training.{name}", kwargs[name])
+    if kwargs.get("max_steps", -1) != -1:  # -1: train for num_train_epochs
+        validation.positive_int("training.max_steps", kwargs["max_steps"])
     if kwargs.get("bf16") == "auto":
         kwargs["bf16"] = bf16_supported()
     # Without an accelerator, `torchrun` / `accelerate launch` processes only form a (gloo) process

@@ -59,9 +59,10 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
     set_seed(args.seed)  # before the model is built: its initialisation is part of the run
 
     tokenizer = load_tokenizer(recipe.get("tokenizer"))
+    config = model_config(section(recipe, "model"), tokenizer)  # a bad model section fails before the data work
     with args.main_process_first(desc="loading the dataset"):  # the first process builds, the others read the cache
         data = load_training_data(invocation.data, tokenizer)
-    model = G2MForCausalLM(model_config(section(recipe, "model"), tokenizer))
+    model = G2MForCausalLM(config)
     model.generation_config = spec_generation_config(model.config)
     return train_language_model(invocation, args, resume, model, tokenizer, data, task="pretrain", callbacks=callbacks)
 

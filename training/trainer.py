@@ -32,6 +32,7 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_utils import EvalLoopOutput
 
+from .errors import ConfigError
 from .record import write_model_card
 
 logger = logging.getLogger(__name__)
@@ -183,7 +184,7 @@ class G2MTrainer(Trainer):
         self.report_perplexity = report_perplexity
         self._warned_group_clip = False
         if adapter_max_grad_norm is not None and self.args.max_grad_norm <= 0:
-            raise ValueError("separate adapter clipping needs training.max_grad_norm > 0 (the limit of the rest)")
+            raise ConfigError("separate adapter clipping needs training.max_grad_norm > 0 (the limit of the rest)")
 
     # Separate clipping. Trainer calls `_clip_grad_norm` once per optimizer step, after the gradients of
     # all accumulated micro-batches are summed and (under DDP) all-reduced, and uses the returned
