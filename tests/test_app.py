@@ -45,7 +45,7 @@ def chromium() -> None:
 
 
 @pytest.mark.slow
-def test_the_page_generates_a_piece_that_plays_and_downloads(chromium, app_url, tmp_path):
+def test_the_page_generates_pieces_that_play_and_download(chromium, app_url, tmp_path):
     from playwright.sync_api import sync_playwright
 
     outside = []
@@ -72,6 +72,14 @@ def test_the_page_generates_a_piece_that_plays_and_downloads(chromium, app_url, 
             assert sum(len(instrument.notes) for instrument in midi.instruments) > 0
             events = midi_to_events(midi_path, "Beethoven")
             assert events[0] == "Composer_Beethoven" and 1 <= events.count("Bar_None") <= BARS
+
+            # two pieces at once: each gets its own player, piano roll and downloads
+            page.get_by_label("number input for Pieces").fill("2")
+            page.get_by_label("number input for Pieces").press("Enter")
+            page.get_by_role("button", name="Generate").click()
+            page.locator("a[download='Beethoven_2.mid']").wait_for(timeout=180_000)
+            page.wait_for_function("document.querySelectorAll('audio[src]').length == 2", timeout=60_000)
+            assert page.locator("a[download$='.png']").count() == 2
 
             # an unreadable upload: a readable message in the page, and the server keeps serving
             (tmp_path / "broken.mid").write_bytes(b"MThd not a MIDI file")
