@@ -52,6 +52,10 @@ class G2MConfig(PreTrainedConfig):
         trained_composers: the composers (names without ``Composer_``) the model was fine-tuned on, set by
             fine-tuning; `None` when unknown. The vocabulary may name more composers than were trained
             (the complete vocabulary has Chopin and Schumann), so "every composer" means these.
+        training_window: events per training window (the recipe's ``data.max_length``, written by
+            pretraining and fine-tuning; 2400 for converted original checkpoints). Generation keeps every
+            context within it, sliding over longer pieces (`longform`); `None`: unknown (generation
+            assumes `longform.DEFAULT_TRAINING_WINDOW`).
     """
 
     model_type = "g2m"
@@ -75,6 +79,7 @@ class G2MConfig(PreTrainedConfig):
     tie_word_embeddings: bool = False
     event_vocabulary: list[str] | None = None
     trained_composers: list[str] | None = None
+    training_window: int | None = None
 
     def __post_init__(self, **kwargs):
         self.style_adapter_layers = sorted(set(self.style_adapter_layers))
@@ -101,6 +106,8 @@ class G2MConfig(PreTrainedConfig):
             raise ModelConfigError(
                 f"event_vocabulary has {len(self.event_vocabulary)} events but vocab_size is {self.vocab_size}"
             )
+        if self.training_window is not None and self.training_window < 8:
+            raise ModelConfigError(f"training_window must be at least 8 events, got {self.training_window}")
         for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
             token_id = getattr(self, name)
             if token_id is not None and not 0 <= token_id < self.vocab_size:

@@ -35,6 +35,9 @@ ORIGINAL_CLASSIFIER_LABELS = ("Bach", "Chopin", "Mozart", "Beethoven")
 ORIGINAL_NUM_HEADS = 8
 """Head count of every original model; a state dict cannot reveal it (q, k and v are stacked whole)."""
 
+ORIGINAL_TRAINING_WINDOW = 2400
+"""The original trains on 2400-event windows (its tgt_len): the converted config's ``training_window``."""
+
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 _LAYER_KEY = re.compile(r"^(decoder|encoder)\.layers\.(\d+)\.(.+)$")
 _ADAPTER_KEY = re.compile(r"^decoder\.adapters\.(\d+)\.(linear[12]\.(?:weight|bias))$")
@@ -117,6 +120,7 @@ def config_from_original(
         num_attention_heads=num_attention_heads,
         intermediate_size=fc1.shape[0],
         style_adapter_layers=adapters,
+        **({} if is_classifier(state_dict) else {"training_window": ORIGINAL_TRAINING_WINDOW}),
         **config_kwargs,
     )
 

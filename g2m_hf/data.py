@@ -428,6 +428,30 @@ def window_stop(
     return min(num_tokens, start + budget)
 
 
+def prefixed_window(ids: np.ndarray, start: int, stop: int | None = None) -> np.ndarray:
+    """``ids[start:stop]`` as the model sees a window: one that starts inside the piece gets the piece's
+    Composer and Tempo events (`PREFIX_LENGTH`) in front, since the model reads the style from the first
+    token. The one rule for training windows (`G2MDataCollator`) and generation contexts (`longform`)."""
+    window = ids[start:stop]
+    return np.concatenate([ids[:PREFIX_LENGTH], window]) if start else window
+
+
+def context_start(num_tokens: int, bar_offsets: Sequence[int], budget: int) -> int:
+    """Start of the longest window that ends at ``num_tokens`` and holds at most ``budget`` tokens, prefix
+    included (`prefixed_window`); it starts where training windows may (`window_starts`): at the piece
+    start or at a later bar line. When not even the last bar fits, its start (a window over the budget).
+
+    Generation re-primes a piece that outgrew the training window with this window (`longform`).
+    """
+    if num_tokens <= budget:
+        return 0
+    later_bars = np.asarray(bar_offsets, dtype=np.int64)[1:]
+    fitting = later_bars[num_tokens - later_bars + PREFIX_LENGTH <= budget]
+    if fitting.size:
+        return int(fitting[0])
+    return int(later_bars[-1]) if later_bars.size else 0
+
+
 @dataclass
 class G2MDataCollator:
     """`Trainer` data collator for causal-LM training on whole pieces (SPEC §4).
@@ -509,9 +533,8 @@ class G2MDataCollator:
         bars = np.flatnonzero(ids == self._bar_id) if bars is None else np.asarray(bars, dtype=np.int64)
         starts = window_starts(len(ids), bars, self.max_length) if self.random_windows else [0]
         start = starts[self._randint(len(starts))]
-        window = ids[start : window_stop(len(ids), bars, start, self.max_length, self.include_piece_end)]
-        if start:
-            window = np.concatenate([ids[:PREFIX_LENGTH], window])
+        stop = window_stop(len(ids), bars, start, self.max_length, self.include_piece_end)
+        window = prefixed_window(ids, start, stop)
         return self._transpose(window) if self.augment else window
 
     def _transpose(self, window: np.ndarray) -> np.ndarray:
@@ -561,8 +584,10 @@ __all__ = [
     "add_composers",
     "build_dataset",
     "composer_balanced_weights",
+    "context_start",
     "default_cache_dir",
     "encode_sources",
+    "prefixed_window",
     "split_dataset",
     "window_starts",
     "window_stop",

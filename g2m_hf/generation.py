@@ -1,15 +1,16 @@
 """Generating pieces: the Python API behind ``g2m-generate``.
 
-`generate_midi` turns composer names (and optionally the opening bars of a MIDI file) into prompts,
-samples them in batches with `G2MForCausalLM.generate` (the SPEC §5 sampling with the REMI grammar
-processor, see `grammar.py`) and decodes every piece to MIDI.
+`generate_midi` turns composer names (and optionally a MIDI file to continue) into prompts, samples
+them in batches with `G2MForCausalLM.generate` (the SPEC §5 sampling with the REMI grammar processor,
+see `grammar.py`; sliding over the model's training window for long pieces, see `longform.py`) and
+decodes every piece to MIDI.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,11 +21,13 @@ from transformers.generation.streamers import BaseStreamer
 
 from . import fileio, validation
 from .configuration_g2m import G2MConfig
-from .errors import G2MError, ModelNotFoundError
+from .errors import G2MError, InvalidArgumentError, ModelNotFoundError
+from .grammar import RemiGrammarLogitsProcessor
 from .hub import check_hub_model
+from .longform import sample_long
 from .modeling_g2m import G2MForCausalLM
 from .tokenization_g2m import G2MTokenizer
-from .vocab import BAR_TOKEN, EOS_TOKEN, split_event
+from .vocab import BAR_TOKEN, EOS_TOKEN, TEMPO_CLASSES, TIME_SIGNATURES, bar_geometry, event, split_event
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -144,42 +147,108 @@ class GeneratedPiece:
     prompt_length: int  # how many of `events` came from the prompt
 
 
+PROMPT_FROM = ("end", "start")
+"""Where a MIDI prompt is continued: after its end (the whole piece), or after its first bars."""
+
+DEFAULT_PROMPT_BARS = 4
+"""Bars of a MIDI prompt kept with ``prompt_from="start"`` when ``prompt_bars`` is not given."""
+
+
 def prompt_ids(
     tokenizer: G2MTokenizer,
     composer: str | None,
     prompt_midi: str | os.PathLike | bytes | None = None,
-    prompt_bars: int = 4,
+    prompt_bars: int | None = None,
+    prompt_from: str = "end",
+    tempo: int | None = None,
 ) -> list[int]:
-    """Prompt token ids: ``[Composer_X]``, or the first ``prompt_bars`` bars of ``prompt_midi``
+    """Prompt token ids: ``[Composer_X]`` (``[Composer_X, Tempo_T]`` with ``tempo``), or ``prompt_midi``
     encoded with composer X (its own tempo kept; EOS dropped so the model continues).
+
+    ``prompt_from="end"`` (default) keeps the whole piece and opens a new bar after it: the model writes
+    new bars after the end. ``"start"`` keeps the first ``prompt_bars`` bars (default 4), which the model
+    may go on filling before it adds bars.
 
     Raises `VocabularyError` for an unknown composer and `RemiError` for an unreadable MIDI file.
     """
     if prompt_midi is None:
-        return tokenizer.composer_prompt([composer], return_tensors=None)["input_ids"][0]
-    validation.positive_int("prompt_bars", prompt_bars)
+        ids = tokenizer.composer_prompt([composer], return_tensors=None)["input_ids"][0]
+        return ids + tokenizer.events_to_ids([event("Tempo", tempo)]) if tempo is not None else ids
+    keep = DEFAULT_PROMPT_BARS if prompt_bars is None else validation.positive_int("prompt_bars", prompt_bars)
     events = tokenizer.ids_to_events(tokenizer.encode_midi(prompt_midi, composer=composer))
-    bar_starts = [i for i, token in enumerate(events) if token == BAR_TOKEN]
-    if len(bar_starts) > prompt_bars:
-        events = events[: bar_starts[prompt_bars]]
-    elif events and events[-1] == EOS_TOKEN:
+    if events and events[-1] == EOS_TOKEN:
         events = events[:-1]
+    bar_starts = [i for i, token in enumerate(events) if token == BAR_TOKEN]
+    if prompt_from == "end":
+        events = events + [BAR_TOKEN]
+    elif len(bar_starts) > keep:
+        events = events[: bar_starts[keep]]
     return tokenizer.events_to_ids(events)
 
 
-class _ProgressStreamer(BaseStreamer):
-    """Feeds a tqdm bar from `generate`: the step count of the current batch as the bar's postfix."""
+def check_generation_options(
+    bars: int | None = None,
+    duration: float | None = None,
+    tempo: int | None = None,
+    time_signature: str | None = None,
+    fixed_time_signature: bool = False,
+    prompt_midi: object = None,
+    prompt_from: str = "end",
+    prompt_bars: int | None = None,
+    max_bars: int = 128,
+    max_events: int | None = None,
+    spell: Callable[[str], str] = str,
+) -> None:
+    """Refuse length and prompt options that are out of range or cannot work together, before any work
+    (`InvalidArgumentError`, one line).
 
-    def __init__(self, bar, max_new_tokens: int):
-        self.bar, self.max_new_tokens, self.steps = bar, max_new_tokens, -1
+    `generate_midi` runs it first thing; ``g2m-generate`` runs it before loading a model, with ``spell``
+    turning argument names into its option names (``max_bars`` -> ``--max-bars``).
+    """
+
+    def refuse(name: str, value: object, why: str) -> InvalidArgumentError:
+        return InvalidArgumentError(spell(name), value, why)
+
+    for name, count in (("bars", bars), ("max_bars", max_bars), ("max_events", max_events), ("prompt_bars", prompt_bars)):
+        if count is not None:
+            validation.positive_int(spell(name), count)
+    if duration is not None:
+        validation.positive_float(spell("duration"), duration)
+    if bars is not None and duration is not None:
+        raise refuse("duration", duration, f"give {spell('bars')} or {spell('duration')}: each sets where the piece ends")
+    if tempo is not None and tempo not in TEMPO_CLASSES:
+        raise refuse("tempo", tempo, f"not a tempo class: {', '.join(map(str, TEMPO_CLASSES))}")
+    if time_signature is not None and time_signature not in TIME_SIGNATURES:
+        raise refuse("time_signature", time_signature, f"not one of {', '.join(TIME_SIGNATURES)}")
+    if fixed_time_signature and time_signature is None:
+        raise refuse("fixed_time_signature", True, f"needs {spell('time_signature')}, the signature of every bar")
+    if bars == 1 and time_signature is not None and bar_geometry(time_signature)[0] < bar_geometry("4/4")[0]:
+        raise refuse("bars", bars, f"a lone bar in {time_signature} reads back as a pickup; ask for 2 or more")
+    if prompt_from not in PROMPT_FROM:
+        raise refuse("prompt_from", prompt_from, f"not one of {', '.join(PROMPT_FROM)}")
+    if prompt_midi is not None and (tempo is not None or time_signature is not None):
+        name, value = ("tempo", tempo) if tempo is not None else ("time_signature", time_signature)
+        raise refuse(name, value, f"only for pieces without {spell('prompt_midi')}, which sets its own")
+    if prompt_bars is not None and (prompt_midi is None or prompt_from != "start"):
+        raise refuse("prompt_bars", prompt_bars, f"only with {spell('prompt_midi')} and {spell('prompt_from')} start "
+                     "(from the end the whole file is continued)")
+
+
+class _ProgressStreamer(BaseStreamer):
+    """Feeds a tqdm bar from `generate`: the events sampled for the current batch, as the bar's postfix."""
+
+    def __init__(self, bar):
+        self.bar, self.steps = bar, 0
 
     def put(self, value: torch.Tensor) -> None:
-        self.steps += 1  # the first call carries the prompt
+        if value.dim() > 1:  # the first call of every window carries its prompt
+            return
+        self.steps += 1
         if self.steps % 25 == 0:
-            self.bar.set_postfix_str(f"step {self.steps}/{self.max_new_tokens}", refresh=True)
+            self.bar.set_postfix_str(f"event {self.steps}", refresh=True)
 
-    def end(self) -> None:
-        self.steps = -1
+    def end(self) -> None:  # one window done; the batch may go on
+        pass
 
 
 def generate_midi(
@@ -189,44 +258,73 @@ def generate_midi(
     num_pieces: int = 1,
     seed: int = 0,
     prompt_midi: str | os.PathLike | bytes | None = None,
-    prompt_bars: int = 4,
+    prompt_bars: int | None = None,
     max_bars: int = 128,
-    max_events: int = 1200,
+    max_events: int | None = None,
     batch_size: int = 4,
     temperature: float | None = None,
     top_p: float | None = None,
     progress: bool = False,
+    *,
+    bars: int | None = None,
+    duration: float | None = None,
+    tempo: int | None = None,
+    time_signature: str | None = None,
+    fixed_time_signature: bool = False,
+    prompt_from: str = "end",
 ) -> list[GeneratedPiece]:
     """Generate ``num_pieces`` pieces per composer (in the order given), in batches of ``batch_size``.
 
-    Every piece is a valid REMI sequence of at most ``max_bars`` bars and ``max_events`` events (prompt
-    included) that ends with EOS; from a composer prompt it decodes to MIDI that re-encodes to the same
-    events. With ``prompt_midi`` each piece continues the first ``prompt_bars`` bars of that file (its
-    composer token is the requested one, its tempo the file's; those bars stay as the converter gave
-    them, so a pickup bar, for one, does not read back the same). ``temperature`` / ``top_p`` default to the
-    model's generation config (SPEC §5: 1.1 and 0.99). The same arguments and ``seed`` give the same
-    pieces; the global torch random state is left untouched. ``progress`` shows a tqdm bar (pieces
-    done, and the decoding step of the current batch).
+    Every piece is a valid REMI sequence that ends with EOS; from a composer prompt it decodes to MIDI
+    that re-encodes to the same events. Pieces may be longer than the model's training window: contexts
+    slide over them bar by bar (`longform`), at a cost per event that does not grow.
+
+    Length (prompt included; at most one of ``bars`` / ``duration``):
+
+    - ``bars``: exactly this many bars (replaces ``max_bars``).
+    - ``duration``: the piece ends at the first bar line at or after this many seconds (at its tempo
+      class, with each bar's time signature); no bar limit.
+    - otherwise the model ends the piece, after at most ``max_bars`` bars.
+    - ``max_events``: at most this many events (``None``: no limit).
+
+    ``tempo`` (one of 40, 80, 120, 160) and ``time_signature`` (the first bar's, or every bar's with
+    ``fixed_time_signature``) fix what the model would otherwise choose.
+
+    With ``prompt_midi`` each piece continues that file with the requested composer token (its tempo
+    is the file's): after its end by default (``prompt_from="end"``: the piece holds the whole file,
+    then new bars), or after its first ``prompt_bars`` bars (``prompt_from="start"``, default 4). The
+    file's bars stay as the converter gave them, so a pickup bar, for one, does not read back the same.
+
+    ``temperature`` / ``top_p`` default to the model's generation config (SPEC §5: 1.1 and 0.99). The
+    same arguments and ``seed`` give the same pieces; the global torch random state is left untouched.
+    ``progress`` shows a tqdm bar (pieces done, and the events of the current batch).
 
     Raises:
         VocabularyError: an unknown composer (the message lists the known ones).
         RemiError: ``prompt_midi`` cannot be read or converted.
-        InvalidArgumentError: a count below 1, ``temperature`` <= 0, ``top_p`` outside (0, 1].
-        G2MError: a prompt longer than ``max_events``.
+        InvalidArgumentError: a bad count or option (`check_generation_options`), ``temperature`` <= 0,
+            ``top_p`` outside (0, 1].
+        G2MError: a prompt that already reaches ``max_events`` or ``bars``.
     """
-    for name, count in (("num_pieces", num_pieces), ("batch_size", batch_size), ("max_bars", max_bars),
-                        ("max_events", max_events)):
+    check_generation_options(bars, duration, tempo, time_signature, fixed_time_signature, prompt_midi,
+                             prompt_from, prompt_bars, max_bars, max_events)
+    for name, count in (("num_pieces", num_pieces), ("batch_size", batch_size)):
         validation.positive_int(name, count)
     if temperature is not None:
         validation.positive_float("temperature", temperature)
     if top_p is not None:
         validation.probability("top_p", top_p)
     names = [split_event(tokenizer.composer_token(name))[1] for name in composers]  # validates every name
-    prompts = {name: prompt_ids(tokenizer, name, prompt_midi, prompt_bars) for name in dict.fromkeys(names)}
+    prompts = {
+        name: prompt_ids(tokenizer, name, prompt_midi, prompt_bars, prompt_from, tempo) for name in dict.fromkeys(names)
+    }
     requests = [name for name in names for _ in range(num_pieces)]
     longest = max(len(ids) for ids in prompts.values())
-    if longest >= max_events:
+    if max_events is not None and longest >= max_events:
         raise G2MError(f"the prompt has {longest} events, leaving no room under max_events={max_events}")
+    prompt_bar_count = max(ids.count(tokenizer.convert_tokens_to_ids(BAR_TOKEN)) for ids in prompts.values())
+    if bars is not None and prompt_bar_count > bars:
+        raise G2MError(f"the prompt already has {prompt_bar_count} bars, more than bars={bars}")
     sampling = {key: value for key, value in (("temperature", temperature), ("top_p", top_p)) if value is not None}
 
     bar = None
@@ -239,25 +337,23 @@ def generate_midi(
         torch.manual_seed(seed)
         for start in range(0, len(requests), batch_size):
             batch = requests[start : start + batch_size]
-            input_ids, attention_mask = _left_pad([prompts[name] for name in batch], tokenizer.pad_token_id)
-            # room for the shortest prompt to reach max_events (the grammar holds every row to max_events)
-            max_new_tokens = max_events - int(attention_mask.sum(1).min())
-            output = model.generate(
-                input_ids=input_ids.to(model.device),
-                attention_mask=attention_mask.to(model.device),
-                do_sample=True,
-                max_length=input_ids.shape[1] + max_new_tokens,  # not max_new_tokens: see SPEC_MAX_LENGTH
-                max_bars=max_bars,
-                max_events=max_events,
+            grammar = RemiGrammarLogitsProcessor(
+                tokenizer.event_vocabulary, max_bars=None if duration is not None else max_bars,
+                max_events=max_events, bars=bars, duration=duration, time_signature=time_signature,
+                fixed_time_signature=fixed_time_signature,
+            )
+            rows = sample_long(
+                model,
+                [prompts[name] for name in batch],
+                grammar,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
-                streamer=_ProgressStreamer(bar, max_new_tokens) if bar is not None else None,
+                bar_token_id=tokenizer.convert_tokens_to_ids(BAR_TOKEN),
+                streamer=_ProgressStreamer(bar) if bar is not None else None,
+                do_sample=True,
                 **sampling,
             )
-            for name, row in zip(batch, output.tolist()):
-                ids = [token for token in row if token != tokenizer.pad_token_id]
-                if tokenizer.eos_token_id in ids:
-                    ids = ids[: ids.index(tokenizer.eos_token_id) + 1]
+            for name, ids in zip(batch, rows):
                 pieces.append(
                     GeneratedPiece(name, tokenizer.ids_to_events(ids), tokenizer.decode_midi(ids), len(prompts[name]))
                 )
@@ -266,14 +362,6 @@ def generate_midi(
     if bar is not None:
         bar.close()
     return pieces
-
-
-def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``input_ids`` and ``attention_mask`` ``[B, T]`` with every row padded on the left."""
-    width = max(len(row) for row in rows)
-    input_ids = torch.tensor([[pad_id] * (width - len(row)) + row for row in rows])
-    attention_mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows])
-    return input_ids, attention_mask
 
 
 # --- writing pieces (shared by g2m-generate and g2m-demo) ---------------------------------------
@@ -312,6 +400,8 @@ def write_piece(piece: GeneratedPiece, stem: Path, audio: bool = False) -> None:
 
 __all__ = [
     "GeneratedPiece",
+    "PROMPT_FROM",
+    "check_generation_options",
     "default_model_path",
     "generate_midi",
     "load_model",

@@ -39,7 +39,7 @@ from transformers.utils import logging
 
 from .errors import InvalidArgumentError
 from .kv_cache import PreallocatedCache
-from .validation import positive_int
+from .validation import positive_float, positive_int
 from .vocab import (
     BAR_TOKEN,
     BOS_TOKEN,
@@ -49,6 +49,7 @@ from .vocab import (
     PAD_TOKEN,
     PITCH_MAX,
     PITCH_MIN,
+    TICKS_PER_BEAT,
     TICKS_PER_GRID,
     TIME_SIGNATURES,
     bar_geometry,
@@ -82,6 +83,12 @@ _INF = 1 << 40  # cost of a state from which the piece cannot end
 _PITCH_SLOTS = 128  # MIDI pitch values; only PITCH_MIN..PITCH_MAX occur in the vocabulary
 # Tokens needed to finish after Composer / Tempo / BOS: (Tempo) (BOS) Bar Time_Signature_4/4 EOS.
 _COST_AFTER_COMPOSER, _COST_AFTER_TEMPO, _COST_AFTER_BOS = 5, 4, 3
+
+
+def duration_ticks(seconds: float, tempo: torch.Tensor) -> torch.Tensor:
+    """The tick (480 per quarter) at which ``seconds`` of music end at the Tempo class ``tempo`` (in BPM,
+    as `remi.events_to_midi` plays it), rounded up: a bar line at or after it is at or after ``seconds``."""
+    return torch.ceil(seconds * tempo.double() * TICKS_PER_BEAT / 60 - 1e-9).long()
 
 
 def _event_vocabulary(vocabulary_or_tokenizer: Sequence[str] | object) -> list[str]:
@@ -185,6 +192,7 @@ class _RowState:
         self.bar_grids = zeros()
         self.unit = zeros() + 40  # duration unit of the current bar
         self.first_bar_ticks = zeros()
+        self.tempo = zeros()  # the Tempo class (0 before the Tempo event)
         self.grid = zeros() - 1  # current Beat in the bar (-1: none yet)
         self.last_pitch = zeros() + _NO_PITCH  # last pitch on the current Beat
         self.pending_pitch = zeros()  # pitch waiting for its Note_Duration
@@ -208,6 +216,7 @@ class _RowState:
         self.bar_grids = torch.where(is_ts, tables.bar_grids[signature], self.bar_grids)
         self.unit = torch.where(is_ts, tables.bar_units[signature], self.unit)
         self.first_bar_ticks = torch.where(is_ts & (self.n_bars == 1), self.bar_ticks, self.first_bar_ticks)
+        self.tempo = torch.where(cls == TEMPO, value, self.tempo)
         self.grid = torch.where(is_bar, -1, torch.where(is_beat, value, self.grid))
         self.last_pitch = torch.where(is_bar | is_beat, _NO_PITCH, torch.where(is_pitch, value, self.last_pitch))
         self.pending_pitch = torch.where(is_pitch, value, self.pending_pitch)
@@ -219,6 +228,13 @@ class _RowState:
         new_end = torch.where(is_duration, torch.maximum(previous_end, end), previous_end)
         self.pitch_end.scatter_(1, slot, new_end.unsqueeze(1))
         self.phase = torch.where(cls == SKIP, self.phase, cls)
+
+    def select(self, rows: torch.Tensor) -> _RowState:
+        """The state of the rows ``rows`` (``[B']`` indices) only."""
+        selected = copy.copy(self)
+        for name, value in vars(self).items():
+            setattr(selected, name, value[rows])
+        return selected
 
 
 class RemiGrammarLogitsProcessor(LogitsProcessor):
@@ -232,30 +248,67 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
     can end the last one. A row that has finished (EOS) keeps EOS allowed, so batched sampling never
     sees an all-masked row.
 
+    Length targets: with ``bars`` a piece has exactly that many bars (EOS is masked before the last
+    one, ``Bar`` after it, so the piece ends when that bar does); with ``duration`` it ends at the
+    first bar line at or after that many seconds of music (from the row's ``Tempo`` class and each
+    bar's signature): ``Bar`` is masked once the current bar reaches it, EOS before. ``time_signature``
+    is the first bar's signature, and every bar's with ``fixed_time_signature``.
+
     Args:
         vocabulary_or_tokenizer: the event strings in id order (``config.event_vocabulary``,
             ``vocab.complete_vocabulary()``) or a tokenizer with an ``event_vocabulary`` attribute.
-        max_bars: most bars a piece may have (SPEC §5: 128).
+        max_bars: most bars a piece may have (SPEC §5: 128); ``None``: no limit.
         max_length: total length of the (padded) sequences at which ``generate`` stops; every row is
             steered to end with EOS by then. ``None``: no length budget.
         max_events: most events per piece, padding not counted (SPEC §5: 1200). ``None``: no limit.
+        bars: exact number of bars (at most ``max_bars``); ``None``: the model decides.
+        duration: seconds of music after which the piece ends at the next bar line; ``None``: no target.
+        time_signature: the first bar's signature (one of ``vocab.TIME_SIGNATURES``); ``None``: any.
+        fixed_time_signature: every bar has ``time_signature``.
 
     If a prompt leaves no valid continuation inside the budget, the budget is ignored for that row;
     if a prompt is not valid REMI at all, only EOS is allowed for that row.
+
+    Long pieces: the state is kept per row and can outlive one `generate` call. `update` brings it up to
+    the end of a call's output, and `continue_from` tells the processor that the next call's input is a
+    shortened window of those rows (as `longform` builds it): the state carries over unchanged.
     """
 
     def __init__(
         self,
         vocabulary_or_tokenizer: Sequence[str] | object,
-        max_bars: int = 128,
+        max_bars: int | None = 128,
         max_length: int | None = None,
         max_events: int | None = None,
+        *,
+        bars: int | None = None,
+        duration: float | None = None,
+        time_signature: str | None = None,
+        fixed_time_signature: bool = False,
     ):
-        positive_int("max_bars", max_bars)
+        if max_bars is not None:
+            positive_int("max_bars", max_bars)
+        if bars is not None:
+            positive_int("bars", bars)
+        if duration is not None:
+            positive_float("duration", duration)
+        if time_signature is not None and time_signature not in TIME_SIGNATURES:
+            raise InvalidArgumentError("time_signature", time_signature, f"not one of {', '.join(TIME_SIGNATURES)}")
+        if fixed_time_signature and time_signature is None:
+            raise InvalidArgumentError("fixed_time_signature", True, "needs time_signature")
         self.tables = _TokenTables(_event_vocabulary(vocabulary_or_tokenizer))
-        self.max_bars = max_bars
+        self.max_bars = bars if bars is not None else max_bars
+        self._bar_limit = _INF if self.max_bars is None else self.max_bars
         self.max_length = max_length
         self.max_events = max_events
+        self.bars = bars
+        self.duration = duration
+        # Allowed signatures of the first bar and of the later ones ([S] bool).
+        every = torch.ones(len(TIME_SIGNATURES), dtype=torch.bool)
+        chosen = every if time_signature is None else torch.tensor([s == time_signature for s in TIME_SIGNATURES])
+        self._first_signatures, self._later_signatures = chosen, chosen if fixed_time_signature else every
+        # The longest bar a piece may still add: how many bars a duration target needs at least.
+        self._longest_bar = int(self.tables.bar_ticks[self._later_signatures].max())
         self._eos_slot = 5
         self._state: _RowState | None = None
         self._seen: torch.Tensor | None = None  # the input_ids of the previous call
@@ -263,18 +316,39 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
 
     # --- state tracking ---------------------------------------------------------------------
 
+    def update(self, input_ids: torch.Tensor) -> None:
+        """Bring the state up to the end of ``input_ids`` (``[B, L]``), e.g. the output of a `generate`
+        call whose last token the processor has not seen yet."""
+        self._sync(input_ids)
+
+    def continue_from(self, input_ids: torch.Tensor, rows: torch.Tensor | None = None) -> None:
+        """Carry the state over: the next call's input is ``input_ids``, a new (shorter) window of the
+        rows seen so far that ends where they end (``rows``: which of them, in this order; default all).
+
+        Call `update` with everything generated first: the state is not re-read from ``input_ids``, so
+        the piece's bar count, note ends and budgets continue across windows.
+        """
+        if self._state is None:
+            raise ValueError("continue_from needs a state: call update() with the whole sequences first")
+        if rows is not None:
+            self._state = self._state.select(rows.to(self._state.phase.device))
+        if self._state.phase.shape[0] != input_ids.shape[0]:
+            raise ValueError(f"{input_ids.shape[0]} windows for {self._state.phase.shape[0]} tracked rows")
+        self._seen = input_ids
+
     def _sync(self, input_ids: torch.Tensor) -> _RowState:
-        """The state after ``input_ids``: one incremental step when possible, else a full parse."""
+        """The state after ``input_ids``: unchanged for the input seen last, one incremental step when
+        it adds one column, else a full parse."""
         seen = self._seen
-        incremental = (
+        comparable = (
             self._state is not None
             and seen is not None
             and seen.shape[0] == input_ids.shape[0]
-            and seen.shape[1] + 1 == input_ids.shape[1]
             and seen.device == input_ids.device
-            and torch.equal(seen, input_ids[:, :-1])
         )
-        if incremental:
+        if comparable and seen.shape[1] == input_ids.shape[1] and torch.equal(seen, input_ids):
+            pass
+        elif comparable and seen.shape[1] + 1 == input_ids.shape[1] and torch.equal(seen, input_ids[:, :-1]):
             self._state.advance(input_ids[:, -1], self.tables)
         else:
             self.tables.to(input_ids.device)
@@ -286,16 +360,34 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
 
     # --- costs of candidate tokens ----------------------------------------------------------
 
-    def _finish_cost(self, end, bar_end, n_bars, first_bar_ticks) -> torch.Tensor:
+    def _bars_to_target(self, s: _RowState, bar_end, n_bars) -> torch.Tensor | None:
+        """Bars a piece still needs after its bar number ``n_bars`` ending at tick ``bar_end`` to meet the
+        length target (0: this bar meets it; the piece must end with it); ``None`` without a target.
+        Arguments broadcast with ``[B]`` (or ``[B, 1]``) state tensors."""
+        if self.bars is not None:
+            return (self.bars - n_bars).clamp(min=0)
+        if self.duration is not None:
+            tempo = s.tempo.view(-1, *([1] * (bar_end.dim() - 1)))  # [B] or [B, 1]
+            target = duration_ticks(self.duration, tempo)
+            missing = (target - bar_end).clamp(min=0)
+            return (missing + self._longest_bar - 1) // self._longest_bar  # at least this many more bars
+        return None
+
+    def _finish_cost(self, s: _RowState, end, bar_end, n_bars, first_bar_ticks) -> torch.Tensor:
         """Tokens needed to end the piece once the current bar's content is complete.
 
-        1 (EOS) when every note has ended before the bar's end and the first bar will not read back
-        as a pickup; else 3 (Bar, a Time_Signature long enough, EOS) when one more bar is allowed;
-        else impossible. Arguments broadcast together.
+        Without a length target: 1 (EOS) when every note has ended before the bar's end and the first
+        bar will not read back as a pickup; else 3 (Bar, a Time_Signature long enough, EOS) when one
+        more bar is allowed; else impossible. With one: 1 + 2 per bar still needed (EOS only when the
+        target is met by this bar, and then only if the piece can end there). Arguments broadcast.
         """
         first_bar_ok = (n_bars >= 2) | (first_bar_ticks >= FULL_BAR_TICKS)
         can_end = (end < bar_end) & first_bar_ok
-        return torch.where(can_end, 1, torch.where(n_bars < self.max_bars, 3, _INF))
+        missing = self._bars_to_target(s, bar_end, n_bars)
+        if missing is None:
+            return torch.where(can_end, 1, torch.where(n_bars < self._bar_limit, 3, _INF))
+        within = n_bars + missing <= self._bar_limit
+        return torch.where(missing == 0, torch.where(can_end, 1, _INF), torch.where(within, 1 + 2 * missing, _INF))
 
     def _signature_costs(self, s: _RowState, n_bars, bar_start) -> torch.Tensor:
         """``[B, S]`` cost of finishing after each Time_Signature of the bar number ``n_bars`` starting
@@ -305,8 +397,9 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
         first_bar_ticks = torch.where(n_bars == 1, ticks, s.first_bar_ticks.unsqueeze(1))  # [B, S]
         # Pickup rule: a short first bar needs a second bar that is not longer.
         pickup = (n_bars == 2) & (first_bar_ticks < FULL_BAR_TICKS) & (ticks > first_bar_ticks)  # [B, S]
-        cost = self._finish_cost(s.max_end.unsqueeze(1), bar_start + ticks, n_bars, first_bar_ticks)
-        return torch.where(pickup, _INF, cost)
+        chosen = torch.where(n_bars == 1, self._first_signatures.to(ticks.device), self._later_signatures.to(ticks.device))
+        cost = self._finish_cost(s, s.max_end.unsqueeze(1), bar_start + ticks, n_bars, first_bar_ticks)
+        return torch.where(pickup | ~chosen, _INF, cost)
 
     def _slot_costs(self, s: _RowState) -> torch.Tensor:
         """``[B, num_slots]``: for each slot, the tokens needed to finish the piece after emitting it
@@ -324,8 +417,12 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
         tempo = only(phase == COMPOSER, _COST_AFTER_TEMPO)
         bos = only(phase == TEMPO, _COST_AFTER_BOS)
         next_bar = 1 + self._signature_costs(s, s.n_bars + 1, bar_end).amin(1)  # [B]
-        bar = only((in_bar | (phase == BOS)) & (s.n_bars < self.max_bars), next_bar)
-        can_end = in_bar & (self._finish_cost(s.max_end, bar_end, s.n_bars, s.first_bar_ticks) == 1)
+        bar_allowed = (in_bar | (phase == BOS)) & (s.n_bars < self._bar_limit)
+        missing = self._bars_to_target(s, bar_end, s.n_bars)
+        if missing is not None:  # the bar that meets the length target is the last one
+            bar_allowed &= (missing > 0) | (phase == BOS)
+        bar = only(bar_allowed, next_bar)
+        can_end = in_bar & (self._finish_cost(s, s.max_end, bar_end, s.n_bars, s.first_bar_ticks) == 1)
         eos = only(can_end | (phase == EOS), 0)
         signature = only((phase == BAR).unsqueeze(1), self._signature_costs(s, s.n_bars, s.bar_start))  # [B, S]
 
@@ -337,7 +434,7 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
         free = (piano.unsqueeze(1) <= beat_tick.unsqueeze(2)).any(2)  # [B, G]
         beat_ok = in_bar.unsqueeze(1) & (grids > s.grid.unsqueeze(1)) & (grids < s.bar_grids.unsqueeze(1)) & free
         shortest_end = torch.maximum(s.max_end.unsqueeze(1), beat_tick + s.unit.unsqueeze(1))  # [B, G]
-        beat_cost = 2 + self._finish_cost(shortest_end, bar_end.unsqueeze(1), s.n_bars.unsqueeze(1),
+        beat_cost = 2 + self._finish_cost(s, shortest_end, bar_end.unsqueeze(1), s.n_bars.unsqueeze(1),
                                           s.first_bar_ticks.unsqueeze(1))
         beat = only(beat_ok, beat_cost)  # [B, G]
 
@@ -345,7 +442,7 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
         pitches = torch.arange(_PITCH_SLOTS, device=phase.device)  # [P]
         pitch_phase = (phase == BEAT) | (phase == DURATION)
         pitch_ok = pitch_phase.unsqueeze(1) & (pitches < s.last_pitch.unsqueeze(1)) & (s.pitch_end <= tick.unsqueeze(1))
-        pitch_cost = 1 + self._finish_cost(torch.maximum(s.max_end, tick + s.unit), bar_end, s.n_bars,
+        pitch_cost = 1 + self._finish_cost(s, torch.maximum(s.max_end, tick + s.unit), bar_end, s.n_bars,
                                            s.first_bar_ticks)  # [B]
         pitch = only(pitch_ok, pitch_cost.unsqueeze(1))  # [B, P]
 
@@ -354,7 +451,7 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
         unit = s.unit.unsqueeze(1)
         duration_ok = (phase == PITCH).unsqueeze(1) & (d % unit == 0) & (d <= s.bar_ticks.unsqueeze(1))
         note_end = torch.maximum(s.max_end.unsqueeze(1), tick.unsqueeze(1) + d)  # [B, D]
-        duration = only(duration_ok, self._finish_cost(note_end, bar_end.unsqueeze(1), s.n_bars.unsqueeze(1),
+        duration = only(duration_ok, self._finish_cost(s, note_end, bar_end.unsqueeze(1), s.n_bars.unsqueeze(1),
                                                        s.first_bar_ticks.unsqueeze(1)))
 
         never = torch.full_like(phase, _INF)
@@ -485,5 +582,6 @@ __all__ = [
     "SPEC_GENERATION_DEFAULTS",
     "SPEC_MAX_LENGTH",
     "RemiGrammarLogitsProcessor",
+    "duration_ticks",
     "remi_generate_arguments",
 ]

@@ -66,6 +66,7 @@ def test_converted_decoder_matches_the_original(tmp_path, dictionary, adapters):
         for attn in ("eager", "sdpa"):
             model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation=attn).eval()
             assert type(model) is G2MForCausalLM and model.config.style_adapter_layers == list(adapters)
+            assert model.config.training_window == 2400  # the original's windows: generation slides within them
             assert (model(ids).logits - expected).abs().max().item() < 1e-5
 
 

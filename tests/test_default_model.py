@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -33,6 +34,8 @@ def test_folder_is_a_small_plain_model_folder():
     config = json.loads((MODEL_DIR / "config.json").read_text())
     assert config["model_type"] == "g2m" and config["event_vocabulary"]
     assert config["style_adapter_layers"], "fine-tuned in full mode: the style adapters are part of the model"
+    recipe = yaml.safe_load((MODEL_DIR / "recipe.yaml").read_text())
+    assert config["training_window"] == recipe["data"]["max_length"], "generation slides within the trained window"
 
 
 def test_loads_with_from_pretrained_and_knows_the_composers(bundled):

@@ -428,8 +428,8 @@ def test_prompt_midi_continuation_keeps_composer_tempo_and_opening_bars(tokenize
     opening = full[:second_bar_end]
     assert opening[:2] == ["Composer_Mozart", "Tempo_80"]
     pieces = generate_midi(
-        tiny_model(4), tokenizer, composers=["Mozart"], num_pieces=2, prompt_midi=path, prompt_bars=2,
-        max_bars=6, max_events=200, seed=1,
+        tiny_model(4), tokenizer, composers=["Mozart"], num_pieces=2, prompt_midi=path, prompt_from="start",
+        prompt_bars=2, max_bars=6, max_events=200, seed=1,
     )
     for piece in pieces:
         assert piece.events[: len(opening)] == opening and piece.prompt_length == len(opening)

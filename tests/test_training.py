@@ -249,6 +249,7 @@ def test_pretraining_learns_and_writes_a_model_folder(pretrained):
     model = AutoModelForCausalLM.from_pretrained(pretrained)
     tokenizer = AutoTokenizer.from_pretrained(pretrained)
     assert type(model).__name__ == "G2MForCausalLM" and model.config.style_adapter_layers == []
+    assert model.config.training_window == record(pretrained)["recipe"]["data"]["max_length"] == 256
     assert model.config.event_vocabulary == list(tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))))
     generation = model.generation_config
     assert (generation.do_sample, generation.temperature, generation.top_p, generation.top_k) == (True, 1.1, 0.99, 0)

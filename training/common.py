@@ -315,6 +315,8 @@ def train_language_model(
 
     seed = args.data_seed if args.data_seed is not None else args.seed
     train_collator, eval_collator = lm_collators(tokenizer, invocation.data, seed, args.process_index)
+    # Generation keeps its contexts within what the model was trained on (g2m_hf.longform).
+    model.config.training_window = eval_collator.max_length
     return run_training(invocation, args, resume, model, tokenizer, data, train_collator, eval_collator, **options)
 
 

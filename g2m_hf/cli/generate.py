@@ -8,7 +8,9 @@ import sys
 from ..errors import AudioError, G2MError
 from . import arguments
 from ..generation import (
+    PROMPT_FROM,
     WEIGHT_DTYPES,
+    check_generation_options,
     generate_midi,
     load_model_as,
     load_tokenizer,
@@ -17,6 +19,7 @@ from ..generation import (
     trained_composers,
     write_piece,
 )
+from ..vocab import TEMPO_CLASSES, TIME_SIGNATURES
 
 PROG = "g2m-generate"
 
@@ -39,14 +42,25 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sampling temperature (default: model's, 1.1)")
     parser.add_argument("--top-p", type=arguments.probability, default=None,
                         help="nucleus probability (default: model's, 0.99)")
-    parser.add_argument("--max-bars", type=arguments.positive_int, default=128,
-                        help="most bars per piece (default 128)")
-    parser.add_argument("--max-events", type=arguments.positive_int, default=1200,
-                        help="most events per piece (default 1200)")
-    parser.add_argument("--prompt-midi", type=arguments.existing_file, default=None,
-                        help="continue the opening bars of this MIDI file")
-    parser.add_argument("--prompt-bars", type=arguments.positive_int, default=4,
-                        help="bars of --prompt-midi to keep (default 4)")
+    length = parser.add_argument_group("length and form (a piece may be longer than the model's training window)")
+    length.add_argument("--bars", type=arguments.positive_int, default=None, help="exactly this many bars per piece")
+    length.add_argument("--duration", type=arguments.positive_float, default=None, metavar="SECONDS",
+                        help="end each piece at the first bar line at or after this many seconds")
+    length.add_argument("--max-bars", type=arguments.positive_int, default=128,
+                        help="most bars per piece without --bars or --duration (default 128)")
+    length.add_argument("--max-events", type=arguments.positive_int, default=None,
+                        help="most events per piece (default: no limit)")
+    length.add_argument("--tempo", type=int, choices=TEMPO_CLASSES, default=None,
+                        help="tempo class in BPM (default: the model's choice)")
+    length.add_argument("--time-signature", choices=TIME_SIGNATURES, default=None, metavar="N/D",
+                        help=f"the first bar's time signature: {', '.join(TIME_SIGNATURES)} (default: the model's choice)")
+    length.add_argument("--fixed-time-signature", action="store_true", help="every bar in --time-signature")
+    prompt = parser.add_argument_group("continuing a MIDI file")
+    prompt.add_argument("--prompt-midi", type=arguments.existing_file, default=None, help="continue this MIDI file")
+    prompt.add_argument("--prompt-from", choices=PROMPT_FROM, default="end",
+                        help="end (default): the whole file, then new bars; start: its first --prompt-bars bars")
+    prompt.add_argument("--prompt-bars", type=arguments.positive_int, default=None,
+                        help="with --prompt-from start: bars to keep (default 4)")
     parser.add_argument("--batch-size", type=arguments.positive_int, default=4,
                         help="pieces sampled together (default 4)")
     parser.add_argument("--output-dir", type=arguments.output_dir, default="generated",
@@ -61,9 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _option(name: str) -> str:
+    """The option of a `generate_midi` argument: ``max_bars`` -> ``--max-bars``."""
+    return "--" + name.replace("_", "-")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_generation_options(
+            args.bars, args.duration, args.tempo, args.time_signature, args.fixed_time_signature, args.prompt_midi,
+            args.prompt_from, args.prompt_bars, args.max_bars, args.max_events, spell=_option,
+        )
         # Check the request against the tokenizer before loading the weights: bad input fails fast.
         tokenizer = load_tokenizer(args.model)
         wants_all = [c.lower() for c in args.composer] == ["all"]
@@ -71,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         for composer in composers:
             tokenizer.composer_token(composer)  # VocabularyError listing the known composers
         if args.prompt_midi is not None:
-            prompt_ids(tokenizer, composers[0], args.prompt_midi, args.prompt_bars)  # RemiError if unreadable
+            prompt_ids(tokenizer, composers[0], args.prompt_midi, args.prompt_bars, args.prompt_from)  # RemiError
         model = load_model_as(args.model, args.dtype)
         pieces = generate_midi(
             model,
@@ -81,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             prompt_midi=args.prompt_midi,
             prompt_bars=args.prompt_bars,
+            prompt_from=args.prompt_from,
+            bars=args.bars,
+            duration=args.duration,
+            tempo=args.tempo,
+            time_signature=args.time_signature,
+            fixed_time_signature=args.fixed_time_signature,
             max_bars=args.max_bars,
             max_events=args.max_events,
             batch_size=args.batch_size,

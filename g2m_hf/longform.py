@@ -1,0 +1,138 @@
+"""Pieces longer than the model's training window: bar-aligned sliding-window sampling.
+
+A G2M model only ever saw windows of ``config.training_window`` events (`data.G2MDataCollator`): a
+piece's start, or the piece's Composer and Tempo events followed by a stretch that starts at a bar
+line. Past that length its predictions are outside what it learnt (the bundled model, trained on
+512-event windows, thinned out to a quarter of its notes per bar after ~500 events). So generation never
+lets a context grow beyond the window: when a row's sequence reaches it, the row is re-primed with the
+piece head plus the most recent whole bars that fit in `CONTEXT_FRACTION` of the window - the window the
+collator would have cut there (`data.context_start`, `data.prefixed_window`) - and sampling goes on.
+
+The REMI grammar follows the whole piece, not the window: one `RemiGrammarLogitsProcessor` serves every
+window (`update` / `continue_from`), so bar counts, sounding notes, the Beat order and the length targets
+(``bars``, ``duration``, ``max_events``) carry across. Each window is a fresh `generate` call with its own
+key/value cache, so the cost of an event and the memory held depend on the window, not on the piece.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from transformers.generation.streamers import BaseStreamer
+
+from .data import PREFIX_LENGTH, context_start, prefixed_window
+from .grammar import RemiGrammarLogitsProcessor
+
+DEFAULT_TRAINING_WINDOW = 1200
+"""The window assumed for a model whose config does not record ``training_window``: the original's
+generation length (SPEC §5), which every published model was trained beyond (2400-event windows)."""
+
+CONTEXT_FRACTION = 0.5
+"""Share of the window a re-primed context may fill. Training windows that start inside a piece hold at
+least half a window (`data.window_starts`), so the model knows contexts of that length; the other half
+is sampled before the next re-priming (whose prefill costs about as much as a few decoding steps)."""
+
+
+def training_window(config: Any) -> int:
+    """The longest context a model was trained on: ``config.training_window``, else `DEFAULT_TRAINING_WINDOW`."""
+    return getattr(config, "training_window", None) or DEFAULT_TRAINING_WINDOW
+
+
+def context(ids: np.ndarray, bar_id: int, window: int, fraction: float = CONTEXT_FRACTION) -> np.ndarray:
+    """What the model reads to continue ``ids`` (a whole piece so far): all of it while it is shorter
+    than ``window``; else the collator's window ending here that fits ``fraction`` of the window. A bar
+    longer than that still starts the context when it fits the window; one longer than the window is cut
+    inside (the collator cuts such bars too)."""
+    if len(ids) < window:
+        return ids
+    budget = int(window * fraction)
+    kept = prefixed_window(ids, context_start(len(ids), np.flatnonzero(ids == bar_id), budget))
+    if len(kept) >= window:  # the current bar alone fills the window
+        kept = prefixed_window(ids, len(ids) - budget + PREFIX_LENGTH)
+    return kept
+
+
+def sample_long(
+    model: Any,
+    prompts: Sequence[Sequence[int]],
+    grammar: RemiGrammarLogitsProcessor,
+    *,
+    pad_token_id: int,
+    eos_token_id: int,
+    bar_token_id: int,
+    window: int | None = None,
+    fraction: float = CONTEXT_FRACTION,
+    streamer: BaseStreamer | None = None,
+    on_window: Callable[[int, int], None] | None = None,
+    **generate_kwargs: Any,
+) -> list[list[int]]:
+    """Sample every prompt to its end (EOS), however long, re-priming at the training window.
+
+    Args:
+        model: a `G2MForCausalLM`.
+        prompts: token ids per piece (a whole prompt: its head, bars to continue).
+        grammar: the processor that constrains every step; it must not have a ``max_length`` (a
+            window's end is not the piece's end). Targets and ``max_events`` count whole pieces.
+        pad_token_id, eos_token_id, bar_token_id: the tokenizer's.
+        window: the longest context (default: `training_window` of ``model.config``).
+        fraction: share of the window a re-primed context fills (`CONTEXT_FRACTION`).
+        streamer: passed to every `generate` call.
+        on_window: called after each window with (rows still sampling, events of the longest piece).
+        generate_kwargs: more `G2MForCausalLM.generate` arguments (temperature, top_p, style_guidance...).
+
+    Returns the whole sequences (prompt included), each ending with EOS.
+    """
+    window = window or training_window(model.config)
+    if grammar.max_length is not None:
+        raise ValueError("the grammar of a long piece must have no max_length (windows are not piece ends)")
+    pieces = [np.asarray(prompt, dtype=np.int64) for prompt in prompts]
+    grammar.update(_left_pad(pieces, pad_token_id)[0])  # the state of the whole prompts
+    active = list(range(len(pieces)))
+    kept = None  # rows of the previous window that go on
+    while active:
+        contexts = [context(pieces[row], bar_token_id, window, fraction) for row in active]
+        input_ids, attention_mask = _left_pad(contexts, pad_token_id)
+        grammar.continue_from(input_ids, kept)
+        output = model.generate(
+            input_ids=input_ids.to(model.device),
+            attention_mask=attention_mask.to(model.device),
+            max_length=window,  # the longest context (unpadded) reaches the window
+            remi_grammar=False,
+            logits_processor=[grammar],
+            pad_token_id=pad_token_id,
+            eos_token_id=eos_token_id,
+            streamer=streamer,
+            **generate_kwargs,
+        )
+        grammar.update(output)
+        new = output[:, input_ids.shape[1] :].cpu().numpy()
+        going_on = []
+        for index, (row, tokens) in enumerate(zip(active, new)):
+            tokens = tokens[tokens != pad_token_id]
+            ended = np.flatnonzero(tokens == eos_token_id)
+            pieces[row] = np.concatenate([pieces[row], tokens[: ended[0] + 1] if ended.size else tokens])
+            if not ended.size:
+                going_on.append(index)
+        kept = torch.tensor(going_on, dtype=torch.long)
+        active = [active[index] for index in going_on]
+        if on_window is not None:
+            on_window(len(active), max(len(piece) for piece in pieces))
+    return [piece.tolist() for piece in pieces]
+
+
+def _left_pad(rows: Sequence[np.ndarray], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``input_ids`` and ``attention_mask`` ``[B, T]`` with every row padded on the left."""
+    width = max(len(row) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for index, row in enumerate(rows):
+        if len(row):
+            input_ids[index, width - len(row) :] = torch.as_tensor(row)
+            attention_mask[index, width - len(row) :] = 1
+    return input_ids, attention_mask
+
+
+__all__ = ["CONTEXT_FRACTION", "DEFAULT_TRAINING_WINDOW", "context", "sample_long", "training_window"]
