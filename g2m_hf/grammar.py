@@ -261,7 +261,7 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
         max_length: total length of the (padded) sequences at which ``generate`` stops; every row is
             steered to end with EOS by then. ``None``: no length budget.
         max_events: most events per piece, padding not counted (SPEC §5: 1200). ``None``: no limit.
-        bars: exact number of bars (at most ``max_bars``); ``None``: the model decides.
+        bars: exact number of bars (replaces ``max_bars``); ``None``: the model decides.
         duration: seconds of music after which the piece ends at the next bar line; ``None``: no target.
         time_signature: the first bar's signature (one of ``vocab.TIME_SIGNATURES``); ``None``: any.
         fixed_time_signature: every bar has ``time_signature``.

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pretty_midi
 import pytest
+import torch
 
-from g2m_hf import G2MTokenizer, generate_midi
+from g2m_hf import G2MTokenizer, RemiGrammarLogitsProcessor, generate_midi
 from g2m_hf.cli import generate as cli
 from g2m_hf.errors import G2MError
 from g2m_hf.longform import DEFAULT_TRAINING_WINDOW, context, training_window
@@ -132,6 +133,19 @@ def test_long_piece_is_valid_and_round_trips(model, tokenizer):
     assert len(piece.events) > 6 * WINDOW, "the piece spans many windows"
     assert piece.events.count("Bar_None") == 48 and check_piece(piece.events, max_bars=48) is None
     assert round_trips(piece.events) and watch.longest == WINDOW - 1, "contexts fill the window, never more"
+
+
+def test_bars_replaces_max_bars_and_counts_every_bar():
+    def allowed(events, **options):
+        processor = RemiGrammarLogitsProcessor(VOCAB, **options)
+        mask = processor.allowed_mask(torch.tensor([[ID[t] for t in events]]))[0]
+        return {VOCAB[i] for i in mask.nonzero().flatten().tolist()}
+
+    piece = ["Composer_Bach", "Tempo_80", "BOS_None"] + ["Bar_None", "Time_Signature_4/4"] * 150
+    assert allowed(piece, bars=200) == {"Bar_None"} | {f"Beat_{g}" for g in range(48)}, "no EOS before bar 200"
+    # the last bar: a note on Beat_47 would outlast it
+    assert allowed(piece, bars=150) == {"EOS_None"} | {f"Beat_{g}" for g in range(47)}, "no Bar after bar 150"
+    assert "Bar_None" not in allowed(piece)  # without a target, max_bars (128) still bounds a piece
 
 
 def test_max_events_still_limits_when_given(model, tokenizer):
