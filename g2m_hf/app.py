@@ -34,10 +34,7 @@ MAX_PIECES = 4
 """Pieces per request in the page (each gets its own player, piano roll and downloads)."""
 
 MAX_BARS = 32
-"""Longest piece the form offers: 32 bars fit the model's 1200-event budget for typical textures."""
-
-MAX_EVENTS = 1200
-"""Event budget per piece (prompt included), `generate_midi`'s default."""
+"""Longest piece the form offers (pieces have exactly the bars asked for; 32 take about a minute on CPU)."""
 
 KEPT_REQUESTS = 16
 """Requests whose files the app keeps in its own folder (Gradio serves its copies, cleared after a day)."""
@@ -89,8 +86,8 @@ class Generator:
                 self.models[dtype] = load_model_as(self.source, dtype)
             pieces = generate_midi(
                 self.models[dtype], self.tokenizer, composers=[composer], num_pieces=num_pieces, seed=seed,
-                prompt_midi=prompt_midi, prompt_bars=prompt_bars, max_bars=bars, max_events=MAX_EVENTS,
-                batch_size=num_pieces, temperature=temperature, top_p=top_p, progress=True,
+                bars=bars, prompt_midi=prompt_midi, prompt_from="start",
+                prompt_bars=prompt_bars if prompt_midi else None, batch_size=num_pieces, temperature=temperature, top_p=top_p, progress=True,
             )
             self.requests += 1
             folder = self.folder / f"request_{self.requests}"
