@@ -329,11 +329,11 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
         the piece's bar count, note ends and budgets continue across windows.
         """
         if self._state is None:
-            raise ValueError("continue_from needs a state: call update() with the whole sequences first")
+            raise InvalidArgumentError("input_ids", "a window", "continue_from needs update() with the whole rows first")
         if rows is not None:
             self._state = self._state.select(rows.to(self._state.phase.device))
         if self._state.phase.shape[0] != input_ids.shape[0]:
-            raise ValueError(f"{input_ids.shape[0]} windows for {self._state.phase.shape[0]} tracked rows")
+            raise InvalidArgumentError("input_ids", f"{input_ids.shape[0]} rows", f"{self._state.phase.shape[0]} are tracked")
         self._seen = input_ids
 
     def _sync(self, input_ids: torch.Tensor) -> _RowState:

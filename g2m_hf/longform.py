@@ -24,6 +24,7 @@ import torch
 from transformers.generation.streamers import BaseStreamer
 
 from .data import PREFIX_LENGTH, context_start, prefixed_window
+from .errors import InvalidArgumentError
 from .grammar import RemiGrammarLogitsProcessor
 
 DEFAULT_TRAINING_WINDOW = 1200
@@ -87,7 +88,7 @@ def sample_long(
     """
     window = window or training_window(model.config)
     if grammar.max_length is not None:
-        raise ValueError("the grammar of a long piece must have no max_length (windows are not piece ends)")
+        raise InvalidArgumentError("grammar", f"max_length={grammar.max_length}", "a window's end is not the piece's end")
     pieces = [np.asarray(prompt, dtype=np.int64) for prompt in prompts]
     grammar.update(_left_pad(pieces, pad_token_id)[0])  # the state of the whole prompts
     active = list(range(len(pieces)))
