@@ -46,7 +46,7 @@ def chromium() -> None:
 
 @pytest.mark.slow
 def test_the_page_generates_pieces_that_play_and_download(chromium, app_url, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     outside = []
 
@@ -78,8 +78,8 @@ def test_the_page_generates_pieces_that_play_and_download(chromium, app_url, tmp
             page.get_by_label("number input for Pieces").press("Enter")
             page.get_by_role("button", name="Generate").click()
             page.locator("a[download='Beethoven_2.mid']").wait_for(timeout=180_000)
-            page.wait_for_function("document.querySelectorAll('audio[src]').length == 2", timeout=60_000)
-            assert page.locator("a[download$='.png']").count() == 2
+            expect(page.locator("audio[src]")).to_have_count(2, timeout=60_000)
+            expect(page.locator("a[download$='.png']")).to_have_count(2)
 
             # an unreadable upload: a readable message in the page, and the server keeps serving
             (tmp_path / "broken.mid").write_bytes(b"MThd not a MIDI file")
