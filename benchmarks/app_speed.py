@@ -21,18 +21,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.app_server
 
-from g2m_hf.app import MAX_EVENTS
 from g2m_hf.generation import generate_midi, load_model, load_tokenizer, trained_composers, write_piece
 from tests.app_server import AppServer, generate_in_page, open_browser
 
 
 def in_python(composers: list[str], bars: int, folder: Path) -> dict[str, float]:
     tokenizer, model = load_tokenizer(), load_model()
-    write_piece(generate_midi(model, tokenizer, composers=composers[:1], max_bars=1)[0], folder / "warm-up", audio=True)
+    write_piece(generate_midi(model, tokenizer, composers=composers[:1], bars=1)[0], folder / "warm-up", audio=True)
     seconds = {}
     for composer in composers:
         start = time.perf_counter()
-        (piece,) = generate_midi(model, tokenizer, composers=[composer], seed=0, max_bars=bars, max_events=MAX_EVENTS)
+        (piece,) = generate_midi(model, tokenizer, composers=[composer], seed=0, bars=bars)  # as the page asks
         write_piece(piece, folder / composer, audio=True)
         seconds[composer] = time.perf_counter() - start
         print(f"  python  {composer:10s} {piece.events.count('Bar_None'):3d} bars in {seconds[composer]:5.1f} s")

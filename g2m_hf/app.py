@@ -87,7 +87,8 @@ class Generator:
             pieces = generate_midi(
                 self.models[dtype], self.tokenizer, composers=[composer], num_pieces=num_pieces, seed=seed,
                 bars=bars, prompt_midi=prompt_midi, prompt_from="start",
-                prompt_bars=prompt_bars if prompt_midi else None, batch_size=num_pieces, temperature=temperature, top_p=top_p, progress=True,
+                prompt_bars=prompt_bars if prompt_midi else None, batch_size=num_pieces,
+                temperature=temperature, top_p=top_p, progress=True,
             )
             self.requests += 1
             folder = self.folder / f"request_{self.requests}"
