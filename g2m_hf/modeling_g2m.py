@@ -11,9 +11,14 @@ checkpointing.
 How the composer condition survives the key/value cache: a cached decoding step only sees the new token,
 so the condition cannot be read from the inputs. Every forward therefore accepts `style_token_ids` (one id
 per row), and `G2MForCausalLM.prepare_inputs_for_generation` recomputes it at every step from the full
-sequence that `generate()` keeps (the first attended token of each row). Nothing is stored on the cache, so
-beam search, cache reordering and cache cropping need no special care. A hand-written decoding loop passes
-`style_token_ids=prompt_ids[:, 0]` (its composer tokens) with every cached step.
+sequence that `generate()` keeps (the first attended token of each row). Nothing about it is stored on the
+cache, so beam search, cache reordering and cache cropping need no special care. A hand-written decoding
+loop passes `style_token_ids=prompt_ids[:, 0]` (its composer tokens) with every cached step.
+
+Attention masks are made by transformers' mask helpers (`masking_utils`). The one thing kept on the cache
+is whether its sequences hold padding that matters (`padding_free`), found by the call that fills it
+first: decoding steps then never read mask values (no host synchronisation per step), and reordering or
+cropping the cache cannot make it untrue.
 
 Remote-code file: imports only torch, transformers and its sibling files (relative imports).
 """
@@ -35,6 +40,7 @@ from transformers import (
 )
 from transformers import initialization as init
 from transformers.cache_utils import Cache, DynamicCache
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, bidirectional_mask_function, causal_mask_function
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
@@ -77,29 +83,6 @@ def sinusoidal_positions(position_ids: torch.Tensor, dim: int) -> torch.Tensor:
     inv_freq = 1.0 / (10000 ** (torch.arange(0.0, dim, 2.0, device=position_ids.device) / dim))  # [dim / 2]
     angles = position_ids.float()[..., None] * inv_freq  # [B, T, dim / 2]
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
-
-
-def attention_bias(
-    visible: torch.Tensor | None,
-    query_length: int,
-    past_length: int,
-    causal: bool,
-    dtype: torch.dtype,
-    device: torch.device,
-) -> torch.Tensor:
-    """Additive attention mask: 0 where a query may look, the dtype's minimum elsewhere. [B or 1, 1, T, past + T]
-
-    `visible` [B, past + T] marks real (non-padding) keys. A finite minimum instead of -inf keeps the rows of
-    padding queries, which may see no key at all, free of NaNs.
-    """
-    key_length = past_length + query_length
-    allowed = torch.ones(1, 1, query_length, key_length, dtype=torch.bool, device=device)
-    if causal:
-        query_positions = torch.arange(past_length, key_length, device=device)
-        allowed = allowed & (torch.arange(key_length, device=device) <= query_positions[:, None])  # [1, 1, T, K]
-    if visible is not None:
-        allowed = allowed & visible[:, None, None, :]  # [B, 1, T, K]
-    return torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
 
 
 def padding_is_invisible(visible: torch.Tensor, causal: bool) -> bool:
@@ -368,8 +351,9 @@ class G2MModel(G2MPreTrainedModel):
         positions = sinusoidal_positions(position_ids, self.config.hidden_size).to(hidden_states.dtype)
         hidden_states = self.input_dropout(hidden_states) + positions
 
-        attention_function, fuses_causal_mask = self._attention_function(output_attentions)
-        mask = self._attention_mask(attention_mask, hidden_states, past_length, fuses_causal_mask)
+        implementation = "eager" if output_attentions else self.config._attn_implementation
+        attention_function = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
+        mask = self._attention_mask(attention_mask, hidden_states, cache, past_length, implementation)
 
         all_hidden_states = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
@@ -411,32 +395,48 @@ class G2MModel(G2MPreTrainedModel):
         first = first_token_index(attention_mask, hidden_states.shape[0], hidden_states.device)
         return hidden_states[rows, first][:, None, :]
 
-    def _attention_function(self, output_attentions: bool) -> tuple[AttentionFunction, bool]:
-        """The configured attention (eager when weights are wanted) and whether it applies causality itself."""
-        implementation = "eager" if output_attentions else self.config._attn_implementation
-        function = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
-        return function, implementation == "sdpa"
-
     def _attention_mask(
         self,
         attention_mask: torch.Tensor | None,
         hidden_states: torch.Tensor,
+        cache: Cache | None,
         past_length: int,
-        fuses_causal_mask: bool,
+        implementation: str,
     ) -> torch.Tensor | None:
-        """The additive mask for this call, or None when the attention needs none (its fast path)."""
+        """The mask for this call, made by transformers' mask helpers for ``implementation`` (SDPA: boolean,
+        eager: additive), or None when the attention needs none (its fast path).
+
+        Whether padding can matter is read from the values of ``attention_mask``, which costs a host
+        synchronisation: it is done for calls that start a sequence (training, a prompt), and the answer
+        is kept on the cache (``padding_free``), so that the decoding steps after them never wait for it.
+        Padding that real tokens never see (causal attention, right padding only) needs no mask either.
+        """
         length = hidden_states.shape[1]
-        visible = None if attention_mask is None else attention_mask.bool()
-        if visible is not None and padding_is_invisible(visible, self.is_causal):
-            visible = None
-        if visible is None:
-            # SDPA's own causal flag aligns queries with the first keys, so it is only right without a cache.
-            if not self.is_causal or length == 1 or (fuses_causal_mask and past_length == 0):
-                return None
-        # The mask must have the dtype of the attention scores: autocast's when it is on (SDPA insists).
-        device_type = hidden_states.device.type
-        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else hidden_states.dtype
-        return attention_bias(visible, length, past_length, self.is_causal, dtype, hidden_states.device)
+        if attention_mask is not None:
+            if cache is not None and past_length == 0:
+                cache.padding_free = bool(attention_mask.all())  # read once; the decoding steps trust it
+            if length == 1 and past_length > 0:  # a decoding step: no padding anywhere, else the mask as given
+                invisible = getattr(cache, "padding_free", False)
+            else:
+                invisible = padding_is_invisible(attention_mask.bool(), self.is_causal)
+            if invisible:
+                attention_mask = None
+        if attention_mask is None and (length == 1 or not self.is_causal):
+            return None  # every key is visible
+        make_mask = ALL_MASK_ATTENTION_FUNCTIONS.get(implementation, ALL_MASK_ATTENTION_FUNCTIONS["eager"])
+        return make_mask(
+            batch_size=hidden_states.shape[0],
+            q_length=length,
+            kv_length=past_length + length,
+            q_offset=past_length,
+            mask_function=causal_mask_function if self.is_causal else bidirectional_mask_function,
+            attention_mask=None if attention_mask is None else attention_mask.bool(),
+            # SDPA's own causal flag stands in for the mask where it is right (no padding, no cache):
+            # decided from the shapes alone when there is no padding mask to read
+            allow_is_causal_skip=attention_mask is None,
+            dtype=hidden_states.dtype,
+            device=hidden_states.device,
+        )
 
 
 class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
