@@ -46,6 +46,11 @@ class G2MConfig(PreTrainedConfig):
             pretraining (general) model or the classifier.
         initializer_range: standard deviation of the normal initialisation (weights and LayerNorm gains).
         layer_norm_eps: LayerNorm epsilon.
+        pre_layer_norm: where each layer normalises. True (pre-LN): ``x + Attention(LN1(x))``, then
+            ``x + FFN(LN2(x))``, as every published configuration of the original (``pre_lnorm: True``).
+            False (post-LN): ``LN1(x + Attention(x))``, then ``LN2(x + FFN(x))``, the original code's
+            default (``pre_lnorm=False``). Both have the same parameters, so a checkpoint does not tell them
+            apart: whoever trained it knows (see ``g2m-convert-original --layer-norm``).
         use_cache: whether generation keeps a key/value cache.
         event_vocabulary: the event string of every id (id order); lets `generate()` build the REMI grammar
             without a tokenizer. Set by whoever builds a model from a tokenizer.
@@ -72,6 +77,7 @@ class G2MConfig(PreTrainedConfig):
     style_adapter_layers: list[int] = field(default_factory=lambda: list(PAPER_STYLE_ADAPTER_LAYERS))
     initializer_range: float = 0.01
     layer_norm_eps: float = 1e-5
+    pre_layer_norm: bool = True
     use_cache: bool = True
     pad_token_id: int | None = _DEFAULT_VOCABULARY.index(PAD_TOKEN)
     bos_token_id: int | None = _DEFAULT_VOCABULARY.index(BOS_TOKEN)

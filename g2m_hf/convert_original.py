@@ -8,6 +8,14 @@ short model card; it loads with `AutoModelForCausalLM` / `AutoModelForSequenceCl
 
 Command line: `g2m-convert-original --checkpoint ep022.pt --dictionary dictionary.pkl --output DIR`
 (also `python -m g2m_hf.cli.convert ...`; the command line lives in `cli/convert.py`).
+
+Pre-LN or post-LN: the original layer normalises before attention and feed-forward when its config says
+``pre_lnorm: True`` (every published config: pretraining, fine-tuning, classifier) and after the residual
+sums otherwise (``pre_lnorm=False``, the default of its code). The parameters and their names are the same
+either way, so nothing in a checkpoint tells which: the converter assumes pre-LN, the published setting,
+and ``pre_layer_norm=False`` (``--layer-norm post``) converts a checkpoint trained with ``pre_lnorm: False``.
+A wrong choice gives a model that loads but computes something else; the choice is recorded in the
+folder's config (``pre_layer_norm``).
 """
 
 from __future__ import annotations
@@ -111,7 +119,7 @@ def config_from_original(
     prefix = "encoder" if is_classifier(state_dict) else "decoder"
     fc1 = state_dict.get(f"{prefix}.layers.0.ffn.0.weight")
     if fc1 is None:
-        raise CheckpointError(f"{source}: missing {prefix}.layers.0.ffn.0.weight (not a pre-LN G2M layer)")
+        raise CheckpointError(f"{source}: missing {prefix}.layers.0.ffn.0.weight (not an original G2M layer)")
     adapters = sorted({int(m.group(1)) for m in map(_ADAPTER_KEY.match, state_dict) if m})
     return G2MConfig(
         vocab_size=vocab_size,
@@ -162,11 +170,13 @@ def model_from_original(
     vocabulary: list[str],
     source: str = "checkpoint",
     num_attention_heads: int = ORIGINAL_NUM_HEADS,
+    pre_layer_norm: bool = True,
 ) -> G2MPreTrainedModel:
     """Build the G2M model of an original state dict (decoder or classifier) with its weights loaded.
 
     `vocabulary` is the event list in id order (from the checkpoint's dictionary); its length must
-    equal the checkpoint's vocabulary size.
+    equal the checkpoint's vocabulary size. `pre_layer_norm`: the original's ``pre_lnorm`` setting (see
+    the module docstring: the checkpoint cannot tell).
     """
     vocab_size = state_dict["word_emb.emb_lookup.weight"].shape[0]
     if vocab_size != len(vocabulary):
@@ -182,7 +192,10 @@ def model_from_original(
         model_class = G2MForSequenceClassification
     else:
         extra, model_class = {}, G2MForCausalLM
-    config = config_from_original(state_dict, source, num_attention_heads, event_vocabulary=vocabulary, **ids, **extra)
+    config = config_from_original(
+        state_dict, source, num_attention_heads, event_vocabulary=vocabulary, pre_layer_norm=pre_layer_norm,
+        **ids, **extra,
+    )
     weights = rename_original_state_dict(state_dict, source)
     with torch.device("meta"):  # no random init: every parameter comes from the checkpoint
         model = model_class(config)
@@ -205,13 +218,14 @@ def convert_original_checkpoint(
     output_dir: str | os.PathLike,
     overwrite: bool = False,
     num_attention_heads: int = ORIGINAL_NUM_HEADS,
+    pre_layer_norm: bool = True,
 ) -> Path:
     """Convert `checkpoint` (+ its `dictionary.pkl`) into a model folder at `output_dir`; returns the folder.
 
     Everything is read and checked before anything is written, and the folder is written atomically
     (`fileio.atomic_directory`): a new folder appears complete or not at all. An existing non-empty
     `output_dir` is refused (`OutputExistsError`) unless `overwrite`, which replaces the files of the
-    same names, each in one rename.
+    same names, each in one rename. `pre_layer_norm`: the original's ``pre_lnorm`` (see the module docstring).
     """
     output = validation.output_dir("output_dir", output_dir)
     validation.positive_int("num_attention_heads", num_attention_heads)
@@ -220,7 +234,7 @@ def convert_original_checkpoint(
     state_dict = load_original_state_dict(checkpoint)
     tokenizer = G2MTokenizer.from_original_dictionary(dictionary)
     source = f"{os.fspath(checkpoint)} (dictionary {os.fspath(dictionary)})"
-    model = model_from_original(state_dict, tokenizer.event_vocabulary, source, num_attention_heads)
+    model = model_from_original(state_dict, tokenizer.event_vocabulary, source, num_attention_heads, pre_layer_norm)
 
     if isinstance(model, G2MForCausalLM):
         model.generation_config = GenerationConfig(

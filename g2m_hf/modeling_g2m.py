@@ -1,8 +1,9 @@
 """The Generality-to-Mastery decoder (SPEC §3) and composer classifier (SPEC §6) as transformers models.
 
 Numerically the same function as the original: token embedding scaled by sqrt(d) and dropped out twice,
-concatenated (not interleaved) sinusoidal positions, pre-LN layers without a final LayerNorm, gated style
-adapters after some layers conditioned on the embedded composer token, and an untied output layer with bias.
+concatenated (not interleaved) sinusoidal positions, pre-LN layers (post-LN with `pre_layer_norm=False`)
+without a final LayerNorm, gated style adapters after some layers conditioned on the embedded composer
+token, and an untied output layer with bias.
 
 Beyond the original: batched inputs with left padding (positions and the composer condition are taken per
 row from the attention mask), a key/value cache for generation, eager or SDPA attention, gradient
@@ -178,10 +179,12 @@ class G2MFeedForward(nn.Module):
 
 
 class G2MDecoderLayer(GradientCheckpointingLayer):
-    """Pre-LN Transformer layer: x + Attention(LN1(x)), then x + FFN(LN2(x))."""
+    """Transformer layer, pre-LN: x + Attention(LN1(x)), then x + FFN(LN2(x)); or with
+    ``config.pre_layer_norm=False`` post-LN: LN1(x + Attention(x)), then LN2(x + FFN(x))."""
 
     def __init__(self, config: G2MConfig, layer_idx: int, is_causal: bool):
         super().__init__()
+        self.pre_layer_norm = config.pre_layer_norm
         self.input_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.self_attn = G2MAttention(config, layer_idx, is_causal)
         self.post_attention_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
@@ -194,6 +197,10 @@ class G2MDecoderLayer(GradientCheckpointingLayer):
         attention_function: AttentionFunction = eager_attention_forward,
         cache: Cache | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if not self.pre_layer_norm:
+            attention_output, weights = self.self_attn(hidden_states, attention_mask, attention_function, cache=cache)
+            hidden_states = self.input_layernorm(hidden_states + attention_output)
+            return self.post_attention_layernorm(hidden_states + self.mlp(hidden_states)), weights
         attention_output, weights = self.self_attn(
             self.input_layernorm(hidden_states), attention_mask, attention_function, cache=cache
         )

@@ -70,6 +70,33 @@ def test_converted_decoder_matches_the_original(tmp_path, dictionary, adapters):
             assert (model(ids).logits - expected).abs().max().item() < 1e-5
 
 
+def test_post_layer_norm_checkpoints_convert_with_the_option(tmp_path, dictionary, capsys):
+    """The original code's default (pre_lnorm=False) has the same keys as pre-LN: the option decides, and
+    converting with the wrong one gives a model that computes something else (hence the documented choice)."""
+    original = randomise(
+        OriginalDecoderModel(VOCAB_SIZE, n_layer=3, adapter_positions=(1,), pre_lnorm=False, **TINY)
+    ).eval()
+    checkpoint = save_original(original, tmp_path / "post_ln.pt")
+    args = ["--checkpoint", checkpoint, "--dictionary", dictionary, "--num-heads", "4"]
+    assert convert_cli([str(a) for a in [*args, "--output", tmp_path / "post", "--layer-norm", "post"]]) == 0
+    assert convert_cli([str(a) for a in [*args, "--output", tmp_path / "pre"]]) == 0  # the default: pre-LN
+    ids = batch()
+    with torch.no_grad():
+        expected = original(ids.T).transpose(0, 1)
+        post = AutoModelForCausalLM.from_pretrained(tmp_path / "post").eval()
+        assert post.config.pre_layer_norm is False
+        assert (post(ids).logits - expected).abs().max().item() < 1e-5
+        wrong = AutoModelForCausalLM.from_pretrained(tmp_path / "pre").eval()
+        assert (wrong(ids).logits - expected).abs().max().item() > 1e-2
+
+    classifier = randomise(OriginalComposerClassifier(VOCAB_SIZE, n_layer=2, pre_lnorm=False, **TINY)).eval()
+    folder = convert_original_checkpoint(save_original(classifier, tmp_path / "post_cls.pt"), dictionary,
+                                         tmp_path / "post_cls", num_attention_heads=4, pre_layer_norm=False)
+    with torch.no_grad():
+        converted = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        assert (converted(ids[:, 1:]).logits - classifier(ids[:, 1:])).abs().max().item() < 1e-5
+
+
 def test_converted_classifier_matches_the_original(tmp_path, dictionary):
     original = randomise(OriginalComposerClassifier(VOCAB_SIZE, n_layer=2, **TINY)).eval()
     folder = convert_original_checkpoint(

@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=ORIGINAL_NUM_HEADS,
         help=f"attention heads (not stored in the checkpoint; default {ORIGINAL_NUM_HEADS}, as every original model)",
     )
+    parser.add_argument(
+        "--layer-norm", choices=("pre", "post"), default="pre",
+        help="where the original layers normalise: pre (default; every published config sets pre_lnorm: True) "
+        "or post (a checkpoint trained with pre_lnorm: False, the default of the original code). "
+        "The checkpoint cannot tell: the two have the same parameters",
+    )
     return parser
 
 
@@ -38,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         output = convert_original_checkpoint(
-            args.checkpoint, args.dictionary, args.output, overwrite=args.overwrite, num_attention_heads=args.num_heads
+            args.checkpoint, args.dictionary, args.output, overwrite=args.overwrite, num_attention_heads=args.num_heads,
+            pre_layer_norm=args.layer_norm == "pre",
         )
     except (G2MError, FileNotFoundError) as error:
         return arguments.fail(PROG, error)

@@ -48,11 +48,13 @@ class PositionalEmbedding(nn.Module):
         return torch.cat([angles.sin(), angles.cos()], dim=-1)[:, None, :].expand(-1, batch_size, -1)  # [T, B, d]
 
 
-class PreLNLayer(nn.Module):
-    """x = x + MHA(LN1(x)); x = x + FFN(LN2(x)); FFN = Linear, ReLU, Dropout, Linear, Dropout."""
+class Layer(nn.Module):
+    """pre_lnorm: x = x + MHA(LN1(x)); x = x + FFN(LN2(x)). Otherwise (post-LN, the original code's default):
+    x = LN1(x + MHA(x)); x = LN2(x + FFN(x)). FFN = Linear, ReLU, Dropout, Linear, Dropout."""
 
-    def __init__(self, d_model: int, n_head: int, d_ff: int, dropout: float):
+    def __init__(self, d_model: int, n_head: int, d_ff: int, dropout: float, pre_lnorm: bool = True):
         super().__init__()
+        self.pre_lnorm = pre_lnorm
         self.self_attn = nn.MultiheadAttention(d_model, n_head, dropout=dropout, bias=False)
         self.ffn = nn.Sequential(
             nn.Linear(d_model, d_ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model), nn.Dropout(dropout)
@@ -61,6 +63,9 @@ class PreLNLayer(nn.Module):
         self.layernorm2 = nn.LayerNorm(d_model)
 
     def forward(self, x, attn_mask=None, key_padding_mask=None):
+        if not self.pre_lnorm:
+            x = self.layernorm1(x + self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask)[0])
+            return self.layernorm2(x + self.ffn(x))
         normed = self.layernorm1(x)
         x = x + self.self_attn(normed, normed, normed, attn_mask=attn_mask, key_padding_mask=key_padding_mask)[0]
         return x + self.ffn(self.layernorm2(x))
@@ -80,10 +85,10 @@ class GatedStyleAdapter(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, n_layer, n_head, d_model, d_ff, dropout, adapter_positions):
+    def __init__(self, n_layer, n_head, d_model, d_ff, dropout, adapter_positions, pre_lnorm=True):
         super().__init__()
         self.drop = nn.Dropout(dropout)
-        self.layers = nn.ModuleList([PreLNLayer(d_model, n_head, d_ff, dropout) for _ in range(n_layer)])
+        self.layers = nn.ModuleList([Layer(d_model, n_head, d_ff, dropout, pre_lnorm) for _ in range(n_layer)])
         self.pos_emb = PositionalEmbedding(d_model)
         self.adapters = nn.ModuleDict({str(p): GatedStyleAdapter(d_model) for p in adapter_positions})
 
@@ -100,13 +105,14 @@ class Decoder(nn.Module):
 
 
 class OriginalDecoderModel(nn.Module):
-    """The original `VanillaTransformer` (pre-LN): token ids [T, B] -> logits [T, B, V]."""
+    """The original `VanillaTransformer`: token ids [T, B] -> logits [T, B, V]."""
 
-    def __init__(self, vocab_size, n_layer=12, n_head=8, d_model=512, d_ff=2048, dropout=0.1, adapter_positions=()):
+    def __init__(self, vocab_size, n_layer=12, n_head=8, d_model=512, d_ff=2048, dropout=0.1, adapter_positions=(),
+                 pre_lnorm=True):
         super().__init__()
         self.word_emb = WordEmbedding(vocab_size, d_model, pad_index=vocab_size - 1)
         self.emb_dropout = nn.Dropout(dropout)
-        self.decoder = Decoder(n_layer, n_head, d_model, d_ff, dropout, adapter_positions)
+        self.decoder = Decoder(n_layer, n_head, d_model, d_ff, dropout, adapter_positions, pre_lnorm)
         self.dec_out_proj = nn.Linear(d_model, vocab_size)
         self.apply(original_init)
 
@@ -115,10 +121,10 @@ class OriginalDecoderModel(nn.Module):
 
 
 class Encoder(nn.Module):
-    def __init__(self, n_layer, n_head, d_model, d_ff, dropout):
+    def __init__(self, n_layer, n_head, d_model, d_ff, dropout, pre_lnorm=True):
         super().__init__()
         self.drop = nn.Dropout(dropout)
-        self.layers = nn.ModuleList([PreLNLayer(d_model, n_head, d_ff, dropout) for _ in range(n_layer)])
+        self.layers = nn.ModuleList([Layer(d_model, n_head, d_ff, dropout, pre_lnorm) for _ in range(n_layer)])
         self.pos_emb = PositionalEmbedding(d_model)
 
     def forward(self, enc_input, key_padding_mask):  # [T, B, d], [B, T] True at padding
@@ -130,14 +136,15 @@ class Encoder(nn.Module):
 
 
 class OriginalComposerClassifier(nn.Module):
-    """The original `ComposerClassifier` (pre-LN): token ids [B, T] (no composer token) -> logits [B, classes]."""
+    """The original `ComposerClassifier`: token ids [B, T] (no composer token) -> logits [B, classes]."""
 
-    def __init__(self, vocab_size, num_classes=4, n_layer=6, n_head=8, d_model=512, d_ff=2048, dropout=0.1):
+    def __init__(self, vocab_size, num_classes=4, n_layer=6, n_head=8, d_model=512, d_ff=2048, dropout=0.1,
+                 pre_lnorm=True):
         super().__init__()
         self.pad_index = vocab_size - 1
         self.word_emb = WordEmbedding(vocab_size, d_model, pad_index=self.pad_index)
         self.emb_dropout = nn.Dropout(dropout)
-        self.encoder = Encoder(n_layer, n_head, d_model, d_ff, dropout)
+        self.encoder = Encoder(n_layer, n_head, d_model, d_ff, dropout, pre_lnorm)
         self.cls_head = nn.Linear(d_model, num_classes)
         self.apply(original_init)
 
