@@ -33,6 +33,7 @@ import datasets
 from huggingface_hub import ModelCardData
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, generate_midi
+from g2m_hf.cli import arguments
 from g2m_hf.evaluation import (
     convergence,
     evaluate_folders,
@@ -71,16 +72,23 @@ EVALUATION_JSON = "evaluation.json"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pretrained", required=True, help="output folder of training/pretrain.py")
-    parser.add_argument("--finetuned", required=True, help="output folder of training/finetune.py (mode full)")
-    parser.add_argument("--reference-data", required=True, help="the fine-tuning dataset folder (its validation split)")
-    parser.add_argument("--output", default="g2m_hf/default_model", help="the model folder to write")
-    parser.add_argument("--evaluation-dir", default="outputs/default_evaluation",
+    parser = arguments.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pretrained", required=True, type=arguments.existing_dir,
+                        help="output folder of training/pretrain.py")
+    parser.add_argument("--finetuned", required=True, type=arguments.existing_dir,
+                        help="output folder of training/finetune.py (mode full)")
+    parser.add_argument("--reference-data", required=True, type=arguments.existing_dir,
+                        help="the fine-tuning dataset folder (its validation split)")
+    parser.add_argument("--output", type=arguments.output_dir, default="g2m_hf/default_model",
+                        help="the model folder to write")
+    parser.add_argument("--evaluation-dir", type=arguments.output_dir, default="outputs/default_evaluation",
                         help="full evaluation report, generated and reference MIDI")
-    parser.add_argument("--pieces", type=int, default=6, help="generated pieces per composer (default 6)")
-    parser.add_argument("--max-bars", type=int, default=32, help="most bars per generated piece (default 32)")
-    parser.add_argument("--max-events", type=int, default=600, help="most events per generated piece (default 600)")
+    parser.add_argument("--pieces", type=arguments.positive_int, default=6,
+                        help="generated pieces per composer (default 6)")
+    parser.add_argument("--max-bars", type=arguments.positive_int, default=32,
+                        help="most bars per generated piece (default 32)")
+    parser.add_argument("--max-events", type=arguments.positive_int, default=600,
+                        help="most events per generated piece (default 600)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing model folder / report")
     return parser.parse_args(argv)
