@@ -7,8 +7,8 @@ truncated file under the final name, and running it again completes it.
 The data goes to a hidden temporary sibling first (``.<name>.<pid>.partial``, in the same folder,
 hence on the same file system) and is renamed into place with `os.replace`, which POSIX and Windows
 make atomic. The temporary name never ends with the real suffix, so a ``*.mid`` glob (``g2m-evaluate``)
-never picks up a half-written piece; a partial left by a killed process is removed by the next
-successful write of the same name.
+never picks up a half-written piece; the partials a killed process left are removed by the next
+successful write into the same folder.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _remove_stale_partials(path: Path) -> None:
-    """Remove temporaries of ``path`` that killed processes left behind (live writers' are kept)."""
-    for stale in path.parent.glob(f".{path.name}.*{PARTIAL_SUFFIX}"):
-        pid = stale.name[len(path.name) + 2 : -len(PARTIAL_SUFFIX)]
+def _remove_stale_partials(folder: Path) -> None:
+    """Remove the temporaries that killed processes left in ``folder`` (live writers' are kept)."""
+    for stale in folder.glob(f".*{PARTIAL_SUFFIX}"):
+        pid = stale.name[: -len(PARTIAL_SUFFIX)].rpartition(".")[2]
         if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
             if stale.is_dir() and not stale.is_symlink():
                 shutil.rmtree(stale, ignore_errors=True)
@@ -68,7 +68,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _remove_stale_partials(path)
+    _remove_stale_partials(path.parent)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -123,7 +123,7 @@ def atomic_directory(path: str | os.PathLike, replace: bool = False) -> Iterator
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _remove_stale_partials(path)
+    _remove_stale_partials(path.parent)
 
 
 __all__ = ["PARTIAL_SUFFIX", "atomic_directory", "atomic_path", "partial_path", "write_bytes", "write_text"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -30,12 +31,14 @@ def test_partial_names_are_hidden_and_never_end_with_the_real_suffix(tmp_path):
     assert partial.parent == tmp_path and partial.name.startswith(".") and not partial.name.endswith(".mid")
 
 
-def test_a_partial_left_by_a_killed_process_is_removed_by_the_next_write(tmp_path):
+def test_partials_left_by_killed_processes_are_removed_by_the_next_write_in_the_folder(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / f".piece.mid.{int(dead.stdout)}{fileio.PARTIAL_SUFFIX}"
-    stale.write_bytes(b"MThd truncated")
+    for name in ("piece.mid", "another_piece.txt"):  # the same name, and one never written again
+        (tmp_path / f".{name}.{int(dead.stdout)}{fileio.PARTIAL_SUFFIX}").write_bytes(b"truncated")
+    live = tmp_path / f".report.json.{os.getpid()}{fileio.PARTIAL_SUFFIX}"  # a writer still at work: kept
+    live.write_bytes(b"{")
     fileio.write_bytes(tmp_path / "piece.mid", b"complete")
-    assert listing(tmp_path) == ["piece.mid"]
+    assert listing(tmp_path) == [live.name, "piece.mid"]
 
 
 def test_atomic_directory_publishes_a_new_folder_whole_or_not_at_all(tmp_path):
