@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -234,6 +234,25 @@ def check_generation_options(
                      "(from the end the whole file is continued)")
 
 
+def check_prompt_room(
+    tokenizer: G2MTokenizer,
+    prompts: Iterable[Sequence[int]],
+    bars: int | None = None,
+    max_events: int | None = None,
+    spell: Callable[[str], str] = str,
+) -> None:
+    """Refuse prompts (token ids) that leave no room: as many events as ``max_events``, more bars than
+    ``bars`` (a continued file's bars count, and the new bar opened after it). `InvalidArgumentError`."""
+    prompts = list(prompts)
+    longest = max(len(ids) for ids in prompts)
+    if max_events is not None and longest >= max_events:
+        raise InvalidArgumentError(spell("max_events"), max_events, f"the prompt alone has {longest} events")
+    bar_id = tokenizer.convert_tokens_to_ids(BAR_TOKEN)
+    prompt_bars = max(list(ids).count(bar_id) for ids in prompts)
+    if bars is not None and prompt_bars > bars:
+        raise InvalidArgumentError(spell("bars"), bars, f"the prompt already has {prompt_bars} bars")
+
+
 class _ProgressStreamer(BaseStreamer):
     """Feeds a tqdm bar from `generate`: the events sampled for the current batch, as the bar's postfix."""
 
@@ -303,8 +322,8 @@ def generate_midi(
         VocabularyError: an unknown composer (the message lists the known ones).
         RemiError: ``prompt_midi`` cannot be read or converted.
         InvalidArgumentError: a bad count or option (`check_generation_options`), ``temperature`` <= 0,
-            ``top_p`` outside (0, 1].
-        G2MError: a prompt that already reaches ``max_events`` or ``bars``.
+            ``top_p`` outside (0, 1], or a prompt that already reaches ``max_events`` or ``bars``
+            (`check_prompt_room`).
     """
     check_generation_options(bars, duration, tempo, time_signature, fixed_time_signature, prompt_midi,
                              prompt_from, prompt_bars, max_bars, max_events)
@@ -319,12 +338,7 @@ def generate_midi(
         name: prompt_ids(tokenizer, name, prompt_midi, prompt_bars, prompt_from, tempo) for name in dict.fromkeys(names)
     }
     requests = [name for name in names for _ in range(num_pieces)]
-    longest = max(len(ids) for ids in prompts.values())
-    if max_events is not None and longest >= max_events:
-        raise G2MError(f"the prompt has {longest} events, leaving no room under max_events={max_events}")
-    prompt_bar_count = max(ids.count(tokenizer.convert_tokens_to_ids(BAR_TOKEN)) for ids in prompts.values())
-    if bars is not None and prompt_bar_count > bars:
-        raise G2MError(f"the prompt already has {prompt_bar_count} bars, more than bars={bars}")
+    check_prompt_room(tokenizer, prompts.values(), bars, max_events)
     sampling = {key: value for key, value in (("temperature", temperature), ("top_p", top_p)) if value is not None}
 
     bar = None
@@ -402,6 +416,7 @@ __all__ = [
     "GeneratedPiece",
     "PROMPT_FROM",
     "check_generation_options",
+    "check_prompt_room",
     "default_model_path",
     "generate_midi",
     "load_model",

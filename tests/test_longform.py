@@ -242,6 +242,22 @@ def test_cli_refuses_bad_length_options_with_one_line(argv, message, capsys, tmp
     assert not (tmp_path / "out").exists()
 
 
+def test_a_prompt_longer_than_the_asked_length_is_refused_before_loading_the_model(tokenizer, tmp_path, capsys):
+    path = tmp_path / "piece.mid"
+    pretty_midi_piece(bars=12).write(str(path))
+    bars = midi_to_events(path, composer="Bach").count("Bar_None") + 1  # the file's bars and the new one
+    with pytest.raises(G2MError, match=f"bars: 5 \\(the prompt already has {bars} bars\\)"):
+        generate_midi(object(), tokenizer, prompt_midi=path, bars=5)
+    folder = tmp_path / "tokenizer_only"  # a model folder without weights: loading them would fail otherwise
+    tokenizer.save_pretrained(folder)
+    (folder / "model.safetensors").write_bytes(b"not weights")
+    out = tmp_path / "out"
+    code = cli.main(["--model", str(folder), "--composer", "Bach", "--prompt-midi", str(path), "--bars", "5",
+                     "--output-dir", str(out)])
+    error = capsys.readouterr().err
+    assert code == 2 and f"--bars: 5 (the prompt already has {bars} bars)" in error and not out.exists()
+
+
 def test_cli_writes_pieces_of_the_asked_length(tmp_path, capsys):
     folder = tmp_path / "model"
     model = tiny_model(6)

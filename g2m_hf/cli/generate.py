@@ -11,6 +11,7 @@ from ..generation import (
     PROMPT_FROM,
     WEIGHT_DTYPES,
     check_generation_options,
+    check_prompt_room,
     generate_midi,
     load_model_as,
     load_tokenizer,
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         for composer in composers:
             tokenizer.composer_token(composer)  # VocabularyError listing the known composers
         if args.prompt_midi is not None:
-            prompt_ids(tokenizer, composers[0], args.prompt_midi, args.prompt_bars, args.prompt_from)  # RemiError
+            prompt = prompt_ids(tokenizer, composers[0], args.prompt_midi, args.prompt_bars, args.prompt_from)  # RemiError
+            check_prompt_room(tokenizer, [prompt], args.bars, args.max_events, spell=_option)
         model = load_model_as(args.model, args.dtype)
         pieces = generate_midi(
             model,
