@@ -70,6 +70,13 @@ def fraction(name: str, value: object) -> float:
     return value
 
 
+def port(name: str, value: object) -> int:
+    """A TCP port number, 1..65535."""
+    if not 1 <= _number(name, value, True) <= 65535:
+        raise InvalidArgumentError(name, value, "must be a port number, 1 to 65535")
+    return value
+
+
 def existing_path(name: str, path: str | os.PathLike) -> Path:
     """A file or folder that exists (e.g. a tokenizer folder or a ``dictionary.pkl``)."""
     path = Path(path)
@@ -142,6 +149,7 @@ __all__ = [
     "output_dir",
     "output_file",
     "positive_float",
+    "port",
     "positive_int",
     "probability",
 ]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from g2m_hf.cli import convert, demo, evaluate, generate
+from g2m_hf.cli import app, convert, demo, evaluate, generate, render
 from g2m_hf.convert_original import convert_original_checkpoint
 from g2m_hf.data import split_dataset
 from g2m_hf.errors import InvalidArgumentError
@@ -64,6 +64,8 @@ REFUSALS = [
     ("build_dataset.py", build_dataset.main, ["--limit", "0"], "--limit", "0 (must be at least 1)"),
     ("build_dataset.py", build_dataset.main, ["--output", "{tmp}/a_file"], "--output", "(is a file; name a folder)"),
     ("build_dataset.py", build_dataset.main, ["--composer-map", "{tmp}/none.csv"], "--composer-map", "(no such file)"),
+    ("g2m-app", app.main, ["--port", "70000"], "--port", "70000 (must be a port number, 1 to 65535)"),
+    ("g2m-render", render.main, ["--sample-rate", "0"], "--sample-rate", "0 (must be at least 1)"),
     ("g2m-push", push.main, ["{tmp}/no_model", "--model-card", "{tmp}/none.md"], "--model-card", "(no such file)"),
     ("g2m-push", push.main, ["{tmp}/none"], "MODEL_DIR", "none (no such folder)"),
 ]
@@ -77,6 +79,8 @@ VALID = {
     "g2m-convert-original": ["--checkpoint", "{tmp}/a_file", "--dictionary", "{tmp}/a_file", "--output", "{tmp}/out"],
     "build_dataset.py": ["--midi-dir", "{tmp}/midi", "--output", "{tmp}/out"],
     "g2m-push": ["--repo-id", "alice/x", "--dry-run"],
+    "g2m-app": ["--model", "{tmp}/no_model"],
+    "g2m-render": ["{tmp}/midi", "--output-dir", "{tmp}/out"],
 }
 
 

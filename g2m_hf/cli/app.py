@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = arguments.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].strip("`"))
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: the bundled model)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=arguments.positive_int, default=7860, help="port to listen on (default 7860)")
+    parser.add_argument("--port", type=arguments.port, default=7860, help="port to listen on (default 7860)")
     return parser
 
 
@@ -38,8 +38,6 @@ def _port_free(host: str, port: int) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.port > 65535:
-        parser.error(f"argument --port: {args.port} (must be from 1 to 65535)")
     reason = _port_free(args.host, args.port)
     if reason is not None:
         parser.error(f"argument --port: {args.port} (cannot listen there on {args.host}: {reason})")

@@ -63,6 +63,7 @@ non_negative_float = _argument_type(validation.non_negative_float, float, "a num
 probability = _argument_type(validation.probability, float, "a number")
 fraction = _argument_type(validation.fraction, float, "a number")
 existing_file = _argument_type(validation.existing_file, str, "a path")
+port = _argument_type(validation.port, int, "an integer")
 existing_path = _argument_type(validation.existing_path, str, "a path")
 existing_dir = _argument_type(validation.existing_dir, str, "a path")
 output_dir = _argument_type(validation.output_dir, str, "a path")
@@ -87,6 +88,7 @@ __all__ = [
     "output_dir",
     "output_file",
     "positive_float",
+    "port",
     "positive_int",
     "probability",
 ]
