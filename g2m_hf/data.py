@@ -42,7 +42,7 @@ from datasets import Dataset, DatasetDict, Features, List, Value
 from . import corpus, fileio, midi_reader, remi, validation, vocab
 from .corpus import CONVERSION_VERSION, MUSIC21_VERSION, Source, source_events, source_midi
 from .errors import DataError, OutputExistsError, VocabularyError
-from .vocab import BAR_TOKEN, PAD_TOKEN, PITCH_MAX, PITCH_MIN, split_event
+from .vocab import BAR_TOKEN, NO_COMPOSER, PAD_TOKEN, PITCH_MAX, PITCH_MIN, split_event
 
 logger = logging.getLogger(__name__)
 
@@ -305,9 +305,13 @@ def _cache_entries(folder: Path) -> set[str]:
 
 
 def split_dataset(
-    dataset: Dataset, validation_fraction: float = 0.03, seed: int = 42, column: str = "category"
+    dataset: Dataset,
+    validation_fraction: float = 0.03,
+    seed: int = 42,
+    column: str = "category",
+    test_fraction: float = 0.0,
 ) -> DatasetDict:
-    """Stratified train/validation split: each category is split on its own (SPEC §4: 97/3, seed 42).
+    """Stratified train/validation(/test) split: each category is split on its own (SPEC §4: 97/3, seed 42).
 
     A category of ``n`` pieces gives ``round(n * validation_fraction)`` of them to validation,
     but at least one when ``n >= 2`` (every category that can spare a piece is measured) and
@@ -315,23 +319,38 @@ def split_dataset(
     its own generator seeded from ``seed`` and the category name, so a category's split does not
     change when other categories grow. Rows keep their dataset order within a split.
 
+    ``test_fraction > 0`` also holds out a ``test`` split, taken the same way (at least one piece of
+    every category of three or more): reference pieces that neither training nor checkpoint selection
+    sees, for measuring a model against music it never met. Test pieces are drawn after the
+    validation pieces of the same shuffle, so adding a test split leaves the validation split as it was.
+
     Raises:
-        InvalidArgumentError: ``validation_fraction`` outside [0, 1).
+        InvalidArgumentError: ``validation_fraction`` or ``test_fraction`` outside [0, 1), or together 1 or more.
     """
     validation.fraction("validation_fraction", validation_fraction)
+    validation.fraction("test_fraction", test_fraction)
+    validation.fraction("validation_fraction + test_fraction", validation_fraction + test_fraction)
     rows_of: dict[str, list[int]] = defaultdict(list)
     for index, category in enumerate(dataset[column]):
         rows_of[category].append(index)
-    held_out: list[int] = []
+    held_out: dict[str, list[int]] = {"validation": [], "test": []}
     for category, rows in rows_of.items():
         size = round(len(rows) * validation_fraction)
         if validation_fraction > 0 and len(rows) >= 2:
             size = min(max(size, 1), len(rows) - 1)
-        generator = np.random.default_rng([seed, zlib.crc32(category.encode("utf-8"))])
-        held_out.extend(generator.permutation(rows)[:size].tolist())
-    chosen = set(held_out)
-    train = [index for index in range(len(dataset)) if index not in chosen]
-    return DatasetDict({"train": dataset.select(train), "validation": dataset.select(sorted(held_out))})
+        test_size = round(len(rows) * test_fraction)
+        if test_fraction > 0 and len(rows) >= 3:
+            test_size = max(test_size, 1)
+        test_size = max(0, min(test_size, len(rows) - size - 1))  # training keeps a piece
+        order = np.random.default_rng([seed, zlib.crc32(category.encode("utf-8"))]).permutation(rows).tolist()
+        held_out["validation"].extend(order[:size])
+        held_out["test"].extend(order[size : size + test_size])
+    chosen = set(held_out["validation"]) | set(held_out["test"])
+    splits = {"train": dataset.select([index for index in range(len(dataset)) if index not in chosen])}
+    splits["validation"] = dataset.select(sorted(held_out["validation"]))
+    if test_fraction > 0:
+        splits["test"] = dataset.select(sorted(held_out["test"]))
+    return DatasetDict(splits)
 
 
 def build_dataset(
@@ -342,6 +361,7 @@ def build_dataset(
     num_proc: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     validation_fraction: float = 0.03,
+    test_fraction: float = 0.0,
     seed: int = 42,
     overwrite: bool = False,
     remi_options: Mapping[str, Any] | None = None,
@@ -377,7 +397,7 @@ def build_dataset(
     if len(dataset) == 0:
         reasons = "; ".join(f"{s['source']}: {s['reason']}" for s in report.skipped[:5])
         raise DataError(f"none of the {report.works} works could be encoded, e.g. {reasons}")
-    splits = split_dataset(dataset, validation_fraction, seed)
+    splits = split_dataset(dataset, validation_fraction, seed, test_fraction=test_fraction)
     report.splits = {name: len(split) for name, split in splits.items()}
     with fileio.atomic_directory(output, replace=True) as staging:
         # an empty split (a tiny build has no validation) needs an explicit shard, or it cannot be loaded
@@ -556,7 +576,9 @@ class G2MDataCollator:
         return int(torch.randint(high, (1,), generator=self._generator))
 
 
-def composer_balanced_weights(dataset: Dataset | Sequence[str], column: str = "composer") -> list[float]:
+def composer_balanced_weights(
+    dataset: Dataset | Sequence[str], column: str = "composer", unlabelled_share: float | None = None
+) -> list[float]:
     """One sampling weight per example: 1 / (examples of its composer).
 
     A sampler that draws in proportion to these weights, with replacement, picks every composer
@@ -568,10 +590,21 @@ def composer_balanced_weights(dataset: Dataset | Sequence[str], column: str = "c
         dataset: a dataset with a ``column`` column (e.g. the ``train`` split), or the labels.
         column: the column to balance over (``category`` balances collections, as the
             original pretraining loader did).
+        unlabelled_share: when given, the general pieces (composer ``"None"``) are drawn this share
+            of the time and the composers share the rest equally (fine-tuning that keeps
+            ``Composer_None`` meaningful, for style guidance).
     """
     labels = list(dataset[column]) if isinstance(dataset, Dataset) else list(dataset)
     counts = Counter(labels)
-    return [1.0 / counts[label] for label in labels]
+    if unlabelled_share is None:
+        return [1.0 / counts[label] for label in labels]
+    if not 0 <= unlabelled_share < 1:
+        raise DataError(f"unlabelled_share must be in [0, 1), got {unlabelled_share}")
+    composers = len(set(counts) - {NO_COMPOSER})
+    return [
+        unlabelled_share / counts[label] if label == NO_COMPOSER else (1 - unlabelled_share) / composers / counts[label]
+        for label in labels
+    ]
 
 
 __all__ = [

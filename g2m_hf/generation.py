@@ -283,6 +283,7 @@ def generate_midi(
     batch_size: int = 4,
     temperature: float | None = None,
     top_p: float | None = None,
+    style_guidance: float | None = None,
     progress: bool = False,
     *,
     bars: int | None = None,
@@ -314,7 +315,9 @@ def generate_midi(
     then new bars), or after its first ``prompt_bars`` bars (``prompt_from="start"``, default 4). The
     file's bars stay as the converter gave them, so a pickup bar, for one, does not read back the same.
 
-    ``temperature`` / ``top_p`` default to the model's generation config (SPEC §5: 1.1 and 0.99). The
+    ``temperature`` / ``top_p`` default to the model's generation config (SPEC §5: 1.1 and 0.99), and
+    so does ``style_guidance``, the scale of classifier-free guidance on the composer
+    (`StyleGuidanceLogitsProcessor`; 1: none, the bundled model's default: 2). The
     same arguments and ``seed`` give the same pieces; the global torch random state is left untouched.
     ``progress`` shows a tqdm bar (pieces done, and the events of the current batch).
 
@@ -333,13 +336,16 @@ def generate_midi(
         validation.positive_float("temperature", temperature)
     if top_p is not None:
         validation.probability("top_p", top_p)
+    if style_guidance is not None:
+        validation.non_negative_float("style_guidance", style_guidance)
     names = [split_event(tokenizer.composer_token(name))[1] for name in composers]  # validates every name
     prompts = {
         name: prompt_ids(tokenizer, name, prompt_midi, prompt_bars, prompt_from, tempo) for name in dict.fromkeys(names)
     }
     requests = [name for name in names for _ in range(num_pieces)]
     check_prompt_room(tokenizer, prompts.values(), bars, max_events)
-    sampling = {key: value for key, value in (("temperature", temperature), ("top_p", top_p)) if value is not None}
+    settings = (("temperature", temperature), ("top_p", top_p), ("style_guidance", style_guidance))
+    sampling = {key: value for key, value in settings if value is not None}
 
     bar = None
     if progress:

@@ -37,6 +37,7 @@ from transformers import (
     AutoModelForCausalLM,
     AutoModelForSequenceClassification,
     GenerationMixin,
+    LogitsProcessorList,
     PreTrainedModel,
 )
 from transformers import initialization as init
@@ -51,6 +52,8 @@ from transformers.utils.deprecation import deprecate_kwarg
 from .configuration_g2m import G2MConfig
 from .errors import ModelInputError
 from .grammar import remi_generate_arguments
+from .style_guidance import StyleGuidanceLogitsProcessor
+from .vocab import NO_COMPOSER, event
 
 AttentionFunction = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
 
@@ -446,6 +449,9 @@ class G2MModel(G2MPreTrainedModel):
         )
 
 
+COMPOSER_NONE = event("Composer", NO_COMPOSER)
+
+
 class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
     """The Generality-to-Mastery decoder with its (untied, biased) output layer; generates with `generate()`."""
 
@@ -534,6 +540,7 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         remi_grammar: bool = True,
         max_bars: int = 128,
         max_events: int | None = None,
+        style_guidance: float | None = None,
         **kwargs,
     ):
         """`GenerationMixin.generate` with the original's sampling defaults and REMI-grammar decoding.
@@ -543,14 +550,38 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         With `remi_grammar` (and `config.event_vocabulary` set) a `RemiGrammarLogitsProcessor` is
         appended to `logits_processor`, so every row is a valid piece of at most `max_bars` bars
         (and `max_events` events, padding not counted) that ends with EOS before the length limit.
+        `style_guidance` (default: the generation config's ``style_guidance``, else 1) is the scale of
+        classifier-free guidance on the composer (`StyleGuidanceLogitsProcessor`): 1 samples plainly,
+        larger values push every step away from what the model predicts under ``Composer_None``.
         Every other argument is `GenerationMixin.generate`'s.
         """
+        logits_processor = self._style_guidance_processors(style_guidance, generation_config, logits_processor, kwargs)
         generation_config, logits_processor, kwargs = remi_generate_arguments(
             self, inputs, generation_config, logits_processor, kwargs, remi_grammar, max_bars, max_events
         )
         return super().generate(
             inputs, generation_config=generation_config, logits_processor=logits_processor, **kwargs
         )
+
+
+    def _style_guidance_processors(
+        self, style_guidance: float | None, generation_config, logits_processor, kwargs: dict
+    ) -> LogitsProcessorList:
+        """``logits_processor`` with a `StyleGuidanceLogitsProcessor` in front when guidance is asked for."""
+        processors = LogitsProcessorList(logits_processor or [])
+        if style_guidance is None:
+            configs = (generation_config, self.generation_config)
+            style_guidance = next((c.style_guidance for c in configs if getattr(c, "style_guidance", None)), 1.0)
+        if not style_guidance >= 0:
+            raise ModelInputError(f"style_guidance must be at least 0 (1: no guidance), got {style_guidance}")
+        if style_guidance == 1.0:
+            return processors
+        vocabulary = getattr(self.config, "event_vocabulary", None) or []
+        if COMPOSER_NONE not in vocabulary:
+            raise ModelInputError(f"style_guidance needs {COMPOSER_NONE} in config.event_vocabulary")
+        pad_token_id = kwargs.get("pad_token_id", self.config.pad_token_id)
+        guidance = StyleGuidanceLogitsProcessor(self, style_guidance, vocabulary.index(COMPOSER_NONE), pad_token_id)
+        return LogitsProcessorList([guidance, *processors])
 
 
 class G2MForSequenceClassification(G2MPreTrainedModel):

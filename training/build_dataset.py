@@ -88,6 +88,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="cache of conversions and encodings (default: in the datasets cache)")
     parser.add_argument("--validation-fraction", type=arguments.fraction, default=0.03,
                         help="per category (default 0.03)")
+    parser.add_argument(
+        "--test-fraction", type=arguments.fraction, default=0.0,
+        help="per category, also hold out a test split of reference pieces that training never sees (default 0)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="split seed (default 42)")
     args = parser.parse_args(argv)
     if args.midi_dir and args.composers:
@@ -142,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             num_proc=args.num_proc,
             cache_dir=args.cache_dir,
             validation_fraction=args.validation_fraction,
+            test_fraction=args.test_fraction,
             seed=args.seed,
             overwrite=args.overwrite,
             remi_options={"out_of_range": args.out_of_range or "error", "skip_drums": args.skip_drums},

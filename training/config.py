@@ -175,6 +175,10 @@ class FinetuneSection:
     samples_per_epoch: int | None = None
     peft: dict[str, Any] = field(default_factory=dict)
     """``peft.LoraConfig`` arguments (``--mode peft``)."""
+    general_dataset: str | None = None
+    """A dataset folder whose general (``Composer_None``) pieces are mixed into fine-tuning."""
+    general_share: float = 0.25
+    """With ``general_dataset``: the share of training draws taken from its pieces."""
 
 
 Section = TypeVar("Section")

@@ -24,6 +24,11 @@ embedding matrix grows. In ``peft`` mode the embedding rows of the fine-tuned co
 (``trainable_token_indices``), the rest of the embedding stays frozen.
 Batches are balanced over composers (``finetune.balanced``, default true).
 
+With ``finetune.general_dataset``, windows of general pieces (``Composer_None``, e.g. the pretraining
+data) are mixed in, ``general_share`` of the draws: the style adapters then learn what *no* composer
+sounds like too, which classifier-free style guidance (``generate(style_guidance=...)``) pushes away
+from. Validation stays on the composers' pieces.
+
 Recipe section ``finetune``::
 
     finetune:
@@ -33,6 +38,8 @@ Recipe section ``finetune``::
       adapter_max_grad_norm: 2.5
       balanced: true                      # draw every composer equally often (with replacement)
       samples_per_epoch: null             # balanced draws per epoch (default: the training pieces)
+      general_dataset: null               # a general (Composer_None) dataset folder to mix in, e.g. data/general
+      general_share: 0.25                 # with general_dataset: the share of draws from its pieces
       peft: {r: 8, lora_alpha: 16, lora_dropout: 0.05, target_modules: [q_proj, k_proj, v_proj, o_proj]}
 """
 
@@ -43,6 +50,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from datasets import concatenate_datasets
 from transformers import set_seed
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer
@@ -59,7 +67,7 @@ from training.common import (
     train_language_model,
 )
 from training.config import FinetuneSection, load_recipe, typed_section
-from training.datasource import load_training_data
+from training.datasource import TrainingData, load_training_data
 from training.errors import ConfigError
 
 MODES = ("full", "peft")
@@ -106,12 +114,16 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
     with args.main_process_first(desc="loading the dataset"):
         data = load_training_data(invocation.data, tokenizer)
     model = load_base_model(pretrained, tokenizer, settings.style_adapter_layers)
+    if settings.general_dataset:
+        with args.main_process_first(desc="loading the general dataset"):
+            mix_general_pieces(data, settings.general_dataset, tokenizer)
     composers = sorted(set(data.splits["train"]["composer"]) - {NO_COMPOSER})
     # What "every composer" means for this model (g2m-generate --composer all): those it has now seen.
     model.config.trained_composers = sorted(set(model.config.trained_composers or []) | set(composers))
     if mode == "peft":
         model = add_peft_adapter(model, settings.peft, composer_token_ids(tokenizer, composers))
-    weights = composer_balanced_weights(data.splits["train"]) if settings.balanced else None
+    share = settings.general_share if settings.general_dataset else None
+    weights = composer_balanced_weights(data.splits["train"], unlabelled_share=share) if settings.balanced else None
     return train_language_model(
         invocation,
         args,
@@ -127,6 +139,16 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
         samples_per_epoch=settings.samples_per_epoch,
         callbacks=callbacks,
     )
+
+
+def mix_general_pieces(data: TrainingData, folder: str, tokenizer: Any) -> None:
+    """Add the general (``Composer_None``) training pieces of dataset ``folder`` to ``data``'s train split."""
+    general = load_training_data({"dataset": folder}, tokenizer).splits["train"]
+    general = general.filter(lambda composer: composer == NO_COMPOSER, input_columns="composer")
+    if len(general) == 0:
+        raise ConfigError(f"finetune.general_dataset {folder}: no general (Composer_None) training pieces")
+    data.splits["train"] = concatenate_datasets([data.splits["train"], general.cast(data.splits["train"].features)])
+    data.source += f" + general pieces of {folder}"
 
 
 def load_base_model(pretrained: str, tokenizer: Any, style_adapter_layers: Sequence[int] | None) -> G2MForCausalLM:

@@ -140,6 +140,7 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
         style_adapter_layers=[],
         id2label=dict(enumerate(labels)),
         label2id=label2id,
+        classifier_max_events=max_events,  # what ComposerClassifier reads of a piece
     )
     model = G2MForSequenceClassification(config)
 

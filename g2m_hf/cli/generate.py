@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sampling temperature (default: model's, 1.1)")
     parser.add_argument("--top-p", type=arguments.probability, default=None,
                         help="nucleus probability (default: model's, 0.99)")
+    parser.add_argument(
+        "--style-guidance", type=arguments.non_negative_float, default=None, metavar="S",
+        help="classifier-free guidance on the composer: 1 = none, larger = a stronger style "
+        "(default: the model's generation config, else 1)",
+    )
     length = parser.add_argument_group("length and form (a piece may be longer than the model's training window)")
     length.add_argument("--bars", type=arguments.positive_int, default=None, help="exactly this many bars per piece")
     length.add_argument("--duration", type=arguments.positive_float, default=None, metavar="SECONDS",
@@ -117,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             temperature=args.temperature,
             top_p=args.top_p,
+            style_guidance=args.style_guidance,
             progress=True,
         )
     except (G2MError, FileNotFoundError) as error:

@@ -5,16 +5,24 @@
 - `classifier`: the composer classifier (SPEC §6) and its recognition of the prompted composers;
 - `report`: ``report.json`` / ``report.md`` / plots of an evaluation (`write_report`);
 - `sanity`: listening-free measures (empty bars, repeated notes, MIDI round trip);
-- `convergence`: how much a training run's validation loss still moved at its end.
+- `convergence`: how much a training run's validation loss still moved at its end;
+- `recognition`: recognition rates of the prompted composers with 95 % intervals (`Recognition`);
+- `feature_classifier`: a second, independent composer classifier on score features;
+- `memorisation`: the share of generated spans found in the training pieces (`SpanIndex`);
+- `style`: does the composer token steer? `measure_style` generates under each prompt and asks the judges.
 
 The paper's own figures are in `g2m_hf.paper`.
 """
 
 from .classifier import CLASSIFIER_MAX_EVENTS, ComposerClassifier, classifier_input_events, recognition
 from .convergence import convergence
+from .feature_classifier import FeatureComposerClassifier
 from .folders import DEFAULT_SI_MAX_SECONDS, SETS, evaluate_folders, find_midi_files, mean_metrics, prompted_composer
+from .memorisation import SpanIndex
+from .recognition import Recognition, wilson_interval
 from .report import REPORT_FILES, check_output_dir, render_markdown, write_report
 from .sanity import folder_sanity, round_trips, sanity_measures, summarise_sanity
+from .style import feature_judge, measure_style, network_judge
 
 __all__ = [
     "CLASSIFIER_MAX_EVENTS",
@@ -22,18 +30,25 @@ __all__ = [
     "REPORT_FILES",
     "SETS",
     "ComposerClassifier",
+    "FeatureComposerClassifier",
+    "Recognition",
+    "SpanIndex",
     "check_output_dir",
     "classifier_input_events",
     "convergence",
     "evaluate_folders",
+    "feature_judge",
     "find_midi_files",
     "folder_sanity",
     "mean_metrics",
+    "measure_style",
+    "network_judge",
     "prompted_composer",
     "recognition",
     "render_markdown",
     "round_trips",
     "sanity_measures",
     "summarise_sanity",
+    "wilson_interval",
     "write_report",
 ]

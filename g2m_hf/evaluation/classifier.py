@@ -16,6 +16,7 @@ import torch
 
 from ..errors import EvaluationError, VocabularyError
 from ..vocab import split_event
+from .recognition import Recognition
 
 CLASSIFIER_MAX_EVENTS = 1200
 """The classifier sees at most this many events of a piece (SPEC §6)."""
@@ -61,6 +62,7 @@ class ComposerClassifier:
         except (OSError, ValueError, KeyError) as error:
             reason = " ".join(str(error).split())[:300] or type(error).__name__
             raise EvaluationError(f"{path}: cannot load a sequence classifier ({reason})") from None
+        kwargs.setdefault("max_events", getattr(model.config, "classifier_max_events", CLASSIFIER_MAX_EVENTS))
         return cls(model, tokenizer, **kwargs)
 
     def encode(self, events: Sequence[str]) -> list[int]:
@@ -100,31 +102,20 @@ class ComposerClassifier:
 def recognition(
     entries: Sequence[dict[str, Any]], labels: list[str], unclassified: list[dict[str, str]]
 ) -> dict[str, Any]:
-    """How the classifier labels a set of report entries (``composer``, ``predicted``): a confusion
-    matrix over the pieces whose composer is one of its labels (rows: the prompted composer,
-    columns: the prediction, both in ``labels`` order), the accuracy and per-composer recognition
-    (the diagonal as row fractions), the predicted labels of every classified piece, and the
-    ``unclassified`` pieces (``{"file", "reason"}``) as given."""
-    index = {label.casefold(): position for position, label in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    predicted_counts = Counter()
-    for entry in entries:
-        predicted = entry.get("predicted")
-        if predicted is None:
-            continue
-        predicted_counts[predicted] += 1
-        row = index.get((entry["composer"] or "").casefold())
-        if row is not None:
-            matrix[row, index[predicted.casefold()]] += 1
-    totals = matrix.sum(axis=1)
+    """How the classifier labels a set of report entries (``composer``, ``predicted``): the
+    `Recognition` summary over the pieces whose composer is one of its labels (confusion matrix with
+    rows the prompted composer and columns the prediction, per-composer rates with 95 % intervals),
+    the accuracy, the predicted labels of every classified piece, and the ``unclassified`` pieces
+    (``{"file", "reason"}``) as given."""
+    classified = [entry for entry in entries if entry.get("predicted") is not None]
+    counted = Recognition.count([e["composer"] for e in classified], [e["predicted"] for e in classified], labels)
+    predicted_counts = Counter(entry["predicted"] for entry in classified)
+    total = int(counted.confusion.sum())
     return {
-        "labels": labels,
-        "confusion_matrix": matrix.tolist(),
-        "evaluated": int(totals.sum()),
-        "accuracy": float(np.trace(matrix) / totals.sum()) if totals.sum() else None,
-        "recognition": {
-            label: float(matrix[row, row] / totals[row]) if totals[row] else None for row, label in enumerate(labels)
-        },
+        **counted.summary(),
+        "evaluated": total,
+        "accuracy": float(np.trace(counted.confusion) / total) if total else None,
+        "recognition": counted.rates,
         "predicted_counts": {label: predicted_counts[label] for label in labels},
         "unclassified": unclassified,
     }

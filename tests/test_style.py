@@ -1,0 +1,196 @@
+"""Style: guidance on the composer, the feature classifier, recognition intervals, memorisation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from g2m_hf.errors import EvaluationError, ModelInputError
+from g2m_hf.evaluation.feature_classifier import FEATURE_NAMES, FeatureComposerClassifier, piece_features
+from g2m_hf.evaluation.memorisation import SpanIndex, span_keys
+from g2m_hf.evaluation.recognition import Recognition, wilson_interval
+from g2m_hf.style_guidance import StyleGuidanceLogitsProcessor
+from tests.test_generation import ID, PAD, VOCAB, check_piece, events_of, round_trips, tiny_model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# --- classifier-free guidance on the style ------------------------------------------------------------
+
+
+class _Recorder(LogitsProcessor):
+    """Keeps the scores it is handed (after guidance, before the grammar) and the sequences."""
+
+    def __init__(self):
+        self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def __call__(self, input_ids, scores):
+        self.calls.append((input_ids.clone(), scores.clone()))
+        return scores
+
+
+def _next_log_probs(model, ids: list[int]) -> torch.Tensor:
+    """Full-forward next-token log-probabilities of one sequence (no cache). [V]"""
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0, -1]
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
+@pytest.mark.parametrize("guidance", [0.0, 2.5])
+def test_guided_scores_equal_the_formula_on_full_forwards(guidance):
+    model = tiny_model(5)
+    prompt = torch.tensor([[PAD, ID["Composer_Bach"]], [ID["Composer_Mozart"], ID["Tempo_120"]]])
+    recorder = _Recorder()
+    torch.manual_seed(0)
+    model.generate(
+        prompt, attention_mask=(prompt != PAD).long(), max_new_tokens=12, style_guidance=guidance,
+        logits_processor=LogitsProcessorList([recorder]),
+    )  # fmt: skip
+    assert len(recorder.calls) >= 10
+    none = ID["Composer_None"]
+    for input_ids, scores in recorder.calls[::3]:
+        for row in input_ids.tolist():
+            ids = [token for token in row if token != PAD]
+            styled, unstyled = _next_log_probs(model, ids), _next_log_probs(model, [none] + ids[1:])
+            expected = unstyled + guidance * (styled - unstyled)
+            got = scores[input_ids.tolist().index(row)]
+            assert torch.allclose(got, expected, atol=1e-4), (guidance, ids)
+
+
+def test_guidance_one_is_plain_sampling_and_guided_pieces_stay_valid():
+    model = tiny_model(2)
+    prompt = torch.tensor([[ID["Composer_Bach"]], [ID["Composer_Beethoven"]]])
+    torch.manual_seed(3)
+    plain = model.generate(prompt, max_new_tokens=80)
+    torch.manual_seed(3)
+    assert torch.equal(plain, model.generate(prompt, max_new_tokens=80, style_guidance=1.0))
+    torch.manual_seed(3)
+    guided = model.generate(prompt, max_new_tokens=300, max_bars=4, style_guidance=3.0)
+    assert not torch.equal(guided[:, :80], plain[:, : guided.shape[1]][:, :80])
+    for row in guided.tolist():
+        events = events_of(row)
+        assert check_piece(events, max_bars=4) is None and round_trips(events)
+
+
+def test_guidance_default_comes_from_the_generation_config_and_bad_values_are_refused():
+    model = tiny_model(2)
+    prompt = torch.tensor([[ID["Composer_Bach"]]])
+    torch.manual_seed(1)
+    explicit = model.generate(prompt, max_new_tokens=40, style_guidance=2.0)
+    model.generation_config.style_guidance = 2.0
+    torch.manual_seed(1)
+    assert torch.equal(explicit, model.generate(prompt, max_new_tokens=40))
+    with pytest.raises(ModelInputError, match="style_guidance"):
+        model.generate(prompt, max_new_tokens=4, style_guidance=-1.0)
+
+
+def test_processor_with_scale_one_leaves_scores_alone():
+    scores = torch.randn(2, len(VOCAB))
+    processor = StyleGuidanceLogitsProcessor(tiny_model(), 1.0, ID["Composer_None"], PAD)
+    assert processor(torch.tensor([[ID["Composer_Bach"]]] * 2), scores) is scores
+
+
+# --- recognition and its interval ------------------------------------------------------------------
+
+
+def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval written out (Wilson 1927), to check scipy's use."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize("k,n", [(0, 12), (8, 10), (17, 24), (24, 24)])
+def test_wilson_interval(k, n):
+    assert wilson_interval(k, n) == pytest.approx(_wilson(k, n), abs=1e-9)
+
+
+def test_recognition_counts_rates_and_intervals():
+    prompted = ["Bach"] * 4 + ["Mozart"] * 4 + ["Chopin"]
+    predicted = ["Bach", "bach", "Mozart", None, "Mozart", "Beethoven", "Mozart", "Bach", "Bach"]
+    summary = Recognition.count(prompted, predicted, ["Bach", "Beethoven", "Mozart"]).summary()
+    # Chopin is not a label and one Bach piece has no prediction: 7 pieces counted
+    assert summary["confusion_matrix"] == [[2, 0, 1], [0, 0, 0], [1, 1, 2]]
+    assert summary["per_composer"]["Bach"]["rate"] == pytest.approx(2 / 3)
+    assert summary["per_composer"]["Beethoven"]["rate"] is None
+    assert summary["mean"] == pytest.approx((2 / 3 + 2 / 4) / 2)
+    assert summary["pooled_ci95"] == pytest.approx(list(_wilson(4, 7)))
+
+
+# --- memorisation -----------------------------------------------------------------------------------
+
+
+def _piece(bars: list[list[int]], composer: str = "Bach") -> list[str]:
+    events = [f"Composer_{composer}", "Tempo_120", "BOS_None"]
+    for pitches in bars:
+        events += ["Bar_None", "Time_Signature_4/4"]
+        for beat, pitch in enumerate(pitches):
+            events += [f"Beat_{beat * 12}", f"Note_Pitch_{pitch}", "Note_Duration_480"] if pitch else []
+    return events + ["EOS_None"]
+
+
+def test_copied_spans_are_found_in_any_key_and_silence_is_not_counted():
+    rng = np.random.default_rng(0)
+    training = [_piece(rng.integers(40, 80, size=(12, 4)).tolist()) for _ in range(3)]
+    index = SpanIndex(training)
+    own = training[1]
+    assert index.copied_share([own]) == (9, 9)  # 12 bars: 9 four-bar spans, all copied
+    up_a_third = [f"Note_Pitch_{int(e[11:]) + 4}" if e.startswith("Note_Pitch_") else e for e in own]
+    assert index.copied_share([up_a_third]) == (9, 9)
+    fresh = _piece(rng.integers(40, 80, size=(12, 4)).tolist(), composer="Mozart")
+    assert index.copied_share([fresh]) == (0, 9)
+    # a generated piece that quotes bars 2-7 of a training piece inside new material
+    quote = _piece(rng.integers(40, 80, size=(3, 4)).tolist())[:-1] + own[own.index("Bar_None") :][:-1]
+    assert span_keys(_piece([[0] * 4] * 6)) == []  # silent bars: no span
+    copied, spans = index.copied_share([quote])
+    assert 9 <= copied < spans
+
+
+# --- the feature classifier -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corpus_events(corpus_midi):
+    from g2m_hf.remi import midi_to_events
+
+    return {work: midi_to_events(path) for work, path in corpus_midi.items()}
+
+
+def test_features_describe_a_piece_window_by_window(corpus_events):
+    chorale = corpus_events["bach/bwv1.6"]
+    table = piece_features(chorale)
+    assert table.shape[1] == len(FEATURE_NAMES) and len(table) >= 2
+    column = dict(zip(FEATURE_NAMES, table.T))
+    # a four-voice chorale: several notes per onset (at most four), mostly on beats and eighths, no triplets
+    assert np.all((column["notes_per_onset"] > 2) & (column["notes_per_onset"] <= 4.0))
+    assert np.all(column["pos_beat"] + column["pos_8th"] > 0.85) and np.all(column["pos_triplet"] == 0)
+    assert np.allclose(table[:, FEATURE_NAMES.index("dur_16th_or_less") : FEATURE_NAMES.index("dur_longer") + 1].sum(1), 1)
+
+
+def test_feature_classifier_tells_held_out_chorales_from_fiddle_tunes_and_saves(corpus_events, tmp_path):
+    chorales = [e for w, e in corpus_events.items() if w.startswith("bach/")]
+    tunes = [e for w, e in corpus_events.items() if w.startswith("ryansMammoth/")]
+    train = chorales[:-6] + tunes[:-4]
+    labels = ["Bach"] * (len(chorales) - 6) + ["Tunes"] * (len(tunes) - 4)
+    classifier = FeatureComposerClassifier.fit(train, labels)
+    held_out = chorales[-6:] + tunes[-4:]
+    truth = ["Bach"] * 6 + ["Tunes"] * 4
+    predicted = classifier.predict(held_out)
+    assert sum(p == t for p, t in zip(predicted, truth)) >= 9
+    classifier.save(tmp_path / "features.safetensors")
+    again = FeatureComposerClassifier.load(tmp_path / "features.safetensors")
+    assert again.labels == ["Bach", "Tunes"] and again.predict(held_out) == predicted
+    assert again.predict([["Composer_Bach", "Tempo_120", "BOS_None", "EOS_None"]]) == [None]
+    with pytest.raises(EvaluationError, match="cannot read"):
+        FeatureComposerClassifier.load(tmp_path / "missing.safetensors")
