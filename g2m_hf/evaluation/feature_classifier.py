@@ -21,13 +21,13 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from ..errors import EvaluationError
-from ..metrics import GRID_TICKS, PieceLike, PieceNotes, _as_notes
-from ..vocab import TICKS_PER_BEAT
+from ..metrics import PieceLike, PieceNotes, _as_notes
+from ..vocab import TICKS_PER_BEAT, TICKS_PER_GRID
 
 WINDOW_BARS, HOP_BARS = 8, 4
 """Features are taken over 8-bar windows every 4 bars (a piece shorter than 8 bars is one window)."""
 
-_GRIDS_PER_BEAT = TICKS_PER_BEAT // GRID_TICKS  # 12 Beat positions per quarter note
+_GRIDS_PER_BEAT = TICKS_PER_BEAT // TICKS_PER_GRID  # 12 Beat positions per quarter note
 _DURATION_EDGES = np.array([TICKS_PER_BEAT // 4, TICKS_PER_BEAT // 2, TICKS_PER_BEAT, 2 * TICKS_PER_BEAT])
 _INTERVAL_EDGES = np.array([0, 2, 4, 7])  # repeated, step, third, fourth-fifth, leap
 
