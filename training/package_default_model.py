@@ -31,6 +31,7 @@ from typing import Any
 
 import datasets
 from huggingface_hub import ModelCardData
+from transformers import GenerationConfig
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, generate_midi
 from g2m_hf.cli import arguments
@@ -90,6 +91,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-events", type=arguments.positive_int, default=600,
                         help="most events per generated piece (default 600)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument(
+        "--style-guidance", type=float, default=1.0,
+        help="the default style guidance written into generation_config.json (chosen with training/compare_style.py)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing model folder / report")
     return parser.parse_args(argv)
 
@@ -110,6 +115,13 @@ def copy_model_files(finetuned: Path, pretrained: Path, output: Path, overwrite:
     shutil.copy2(pretrained / RECORD_NAME, output / PRETRAINING_RECORD)
     # shipped inside g2m_hf without the remote-code files: the Auto classes must use the package's classes
     declare_code(output, remote_code=False)
+
+
+def set_style_guidance(folder: Path, guidance: float) -> None:
+    """Make ``guidance`` the folder's default style guidance (``generation_config.json``)."""
+    config = GenerationConfig.from_pretrained(folder)
+    config.style_guidance = guidance
+    config.save_pretrained(folder)
 
 
 def read_record(path: Path) -> dict[str, Any]:
@@ -299,6 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as staging:  # the bundled folder is replaced only when all is done
         stage = Path(staging) / "default_model"
         copy_model_files(finetuned, pretrained, stage, overwrite=True)
+        set_style_guidance(stage, args.style_guidance)
         pretraining, finetuning = read_record(stage / PRETRAINING_RECORD), read_record(stage / RECORD_NAME)
         plot_loss_curves(
             {"pretraining (general corpus)": pretraining["log_history"],

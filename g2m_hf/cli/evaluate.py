@@ -8,7 +8,13 @@ from pathlib import Path
 
 from ..errors import G2MError
 from . import arguments
-from ..evaluation import DEFAULT_SI_MAX_SECONDS, check_output_dir, evaluate_folders, write_report
+from ..evaluation import (
+    DEFAULT_SI_MAX_SECONDS,
+    check_output_dir,
+    default_classifier_path,
+    evaluate_folders,
+    write_report,
+)
 
 PROG = "g2m-evaluate"
 
@@ -28,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--classifier",
         metavar="PATH",
-        help="composer classifier: a folder (or Hub id) loadable with AutoModelForSequenceClassification",
+        help="composer classifier: a folder (or Hub id) loadable with AutoModelForSequenceClassification, "
+        "or 'default': the classifier bundled with the package (Bach, Beethoven, Mozart)",
     )
     parser.add_argument("--output-dir", required=True, type=arguments.output_dir, metavar="OUT",
                         help="where report.json/.md and plots go")
@@ -50,10 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         check_output_dir(args.output_dir, args.overwrite)  # refuse before the long run, not after it
+        classifier = default_classifier_path() if args.classifier == "default" else args.classifier
         report = evaluate_folders(
             args.generated,
             args.reference,
-            args.classifier,
+            classifier,
             si_max_seconds=args.si_max_seconds or None,
             batch_size=args.batch_size,
         )

@@ -14,7 +14,14 @@
 The paper's own figures are in `g2m_hf.paper`.
 """
 
-from .classifier import CLASSIFIER_MAX_EVENTS, ComposerClassifier, classifier_input_events, recognition
+from .classifier import (
+    CLASSIFIER_MAX_EVENTS,
+    FEATURE_CLASSIFIER_FILE,
+    ComposerClassifier,
+    classifier_input_events,
+    default_classifier_path,
+    recognition,
+)
 from .convergence import convergence
 from .feature_classifier import FeatureComposerClassifier
 from .folders import DEFAULT_SI_MAX_SECONDS, SETS, evaluate_folders, find_midi_files, mean_metrics, prompted_composer
@@ -26,6 +33,7 @@ from .style import feature_judge, measure_style, network_judge
 
 __all__ = [
     "CLASSIFIER_MAX_EVENTS",
+    "FEATURE_CLASSIFIER_FILE",
     "DEFAULT_SI_MAX_SECONDS",
     "REPORT_FILES",
     "SETS",
@@ -36,6 +44,7 @@ __all__ = [
     "check_output_dir",
     "classifier_input_events",
     "convergence",
+    "default_classifier_path",
     "evaluate_folders",
     "feature_judge",
     "find_midi_files",

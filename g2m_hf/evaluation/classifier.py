@@ -8,13 +8,14 @@ recognition, the figures the paper reports (`paper.PUBLISHED_RECOGNITION`).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections import Counter
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from ..errors import EvaluationError, VocabularyError
+from ..errors import EvaluationError, ModelNotFoundError, VocabularyError
 from ..vocab import split_event
 from .recognition import Recognition
 
@@ -26,6 +27,25 @@ def classifier_input_events(events: Sequence[str], max_events: int = CLASSIFIER_
     """What the composer classifier reads of a piece (SPEC §6): its events without the
     ``Composer_*`` token, at most ``max_events`` of them (the first ones)."""
     return [token for token in events if split_event(token)[0] != "Composer"][:max_events]
+
+
+DEFAULT_CLASSIFIER_DIR = Path(__file__).resolve().parent.parent / "default_classifier"
+"""The bundled composer classifier of the default model's composers (training/build_default_model.sh)."""
+
+FEATURE_CLASSIFIER_FILE = "feature_classifier.safetensors"
+"""The independent feature classifier (`FeatureComposerClassifier`) bundled beside it."""
+
+
+def default_classifier_path() -> Path:
+    """The bundled classifier folder; raises `ModelNotFoundError` when it holds no weights.
+
+    It holds the paper's Transformer classifier (SPEC §6, loadable with
+    ``AutoModelForSequenceClassification``) for the bundled model's composers and, as
+    `FEATURE_CLASSIFIER_FILE`, the independent feature classifier; its README states their held-out accuracy.
+    """
+    if not (DEFAULT_CLASSIFIER_DIR / "model.safetensors").is_file():
+        raise ModelNotFoundError(f"{DEFAULT_CLASSIFIER_DIR}: no bundled classifier weights in this installation")
+    return DEFAULT_CLASSIFIER_DIR
 
 
 class ComposerClassifier:
@@ -121,4 +141,11 @@ def recognition(
     }
 
 
-__all__ = ["CLASSIFIER_MAX_EVENTS", "ComposerClassifier", "classifier_input_events", "recognition"]
+__all__ = [
+    "CLASSIFIER_MAX_EVENTS",
+    "FEATURE_CLASSIFIER_FILE",
+    "ComposerClassifier",
+    "classifier_input_events",
+    "default_classifier_path",
+    "recognition",
+]
