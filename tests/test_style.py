@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -10,9 +11,12 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from g2m_hf.errors import EvaluationError, ModelInputError
+from g2m_hf.evaluation import FEATURE_CLASSIFIER_FILE, ComposerClassifier, default_classifier_path
 from g2m_hf.evaluation.feature_classifier import FEATURE_NAMES, FeatureComposerClassifier, piece_features
 from g2m_hf.evaluation.memorisation import SpanIndex, span_keys
 from g2m_hf.evaluation.recognition import Recognition, wilson_interval
+from g2m_hf.evaluation.style import measure_style, network_judge
+from g2m_hf.generation import load_model, load_tokenizer, trained_composers
 from g2m_hf.style_guidance import StyleGuidanceLogitsProcessor
 from tests.test_generation import ID, PAD, VOCAB, check_piece, events_of, round_trips, tiny_model
 
@@ -194,3 +198,32 @@ def test_feature_classifier_tells_held_out_chorales_from_fiddle_tunes_and_saves(
     assert again.predict([["Composer_Bach", "Tempo_120", "BOS_None", "EOS_None"]]) == [None]
     with pytest.raises(EvaluationError, match="cannot read"):
         FeatureComposerClassifier.load(tmp_path / "missing.safetensors")
+
+
+# --- the bundled model and classifiers: does the composer token steer? -------------------------------
+
+
+def test_bundled_classifiers_load_and_state_their_held_out_accuracy():
+    folder = default_classifier_path()  # shipped with the package: missing is a failure, not a skip
+    network = ComposerClassifier.from_pretrained(folder)
+    features = FeatureComposerClassifier.load(folder / FEATURE_CLASSIFIER_FILE)
+    assert network.labels == features.labels == ["Bach", "Beethoven", "Mozart"]
+    assert network.max_events == json.loads((folder / "config.json").read_text())["classifier_max_events"]
+    held_out = json.loads((folder / "evaluation.json").read_text())
+    assert held_out["split"] == "test" and held_out["pieces"] >= 30
+    for summary in held_out["judges"].values():  # both judges recognise unseen real pieces well
+        assert summary["pooled_ci95"][0] > 0.7
+
+
+def test_the_same_seeds_under_different_composer_prompts_are_told_apart():
+    """The bundled model, its default settings (style guidance from its generation config), the same seeds
+    for every composer: the bundled Transformer classifier names the prompted composer clearly above chance."""
+    model, tokenizer = load_model(), load_tokenizer()
+    judge = network_judge(ComposerClassifier.from_pretrained(default_classifier_path()))
+    composers = trained_composers(tokenizer)
+    result = measure_style(
+        model, tokenizer, composers, {"network": judge}, pieces_per_composer=8, seed=0, max_events=400, batch_size=8
+    )
+    summary = result["recognition"]["network"]
+    assert sum(entry["pieces"] for entry in summary["per_composer"].values()) == 8 * len(composers)
+    assert summary["pooled_ci95"][0] > 1 / len(composers), summary

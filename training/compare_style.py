@@ -19,10 +19,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import datasets
+
+from g2m_hf import G2MTokenizer
 from g2m_hf.errors import G2MError
-from g2m_hf.evaluation import ComposerClassifier
-from g2m_hf.generation import load_model, load_tokenizer, trained_composers
+from g2m_hf.evaluation import ComposerClassifier, SpanIndex
 from g2m_hf.evaluation.style import DESCRIBED, feature_judge, measure_style, network_judge
+from g2m_hf.generation import load_model, load_tokenizer, trained_composers
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -31,15 +34,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--guidance", nargs="+", type=float, default=[1.0], help="style guidance scales (default 1)")
     parser.add_argument("--judge", nargs="+", required=True, metavar="KIND=PATH", help="features=FILE or network=FOLDER")
     parser.add_argument("--pieces", type=int, default=12, help="pieces per composer and setting (default 12)")
-    parser.add_argument("--max-events", type=int, default=1200, help="events per piece (default 1200, g2m-generate's)")
+    parser.add_argument("--max-events", type=int, default=None, help="most events per piece (default: none, as g2m-generate)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=12)
+    parser.add_argument("--training-data", metavar="DATASET",
+                        help="dataset folder whose train split the models learnt from: report the share of "
+                        "generated 4-bar spans found in it (memorisation)")
     parser.add_argument("--output", help="JSON file for every figure")
     args = parser.parse_args(argv)
     for spec in args.judge:
         kind, _, path = spec.partition("=")
         if kind not in ("features", "network") or not path or not Path(path).exists():
             parser.error(f"--judge {spec}: give features=<existing file> or network=<existing folder>")
+    if args.training_data and not (Path(args.training_data) / "dataset_dict.json").is_file():
+        parser.error(f"--training-data {args.training_data}: not a dataset folder")
     if args.pieces < 1 or any(g < 0 for g in args.guidance):
         parser.error("--pieces must be at least 1 and --guidance at least 0")
     return args
@@ -53,12 +61,20 @@ def load_judges(specs: Sequence[str]) -> dict:
     return judges
 
 
+def training_span_index(folder: str) -> SpanIndex:
+    """Every 4-bar span of the dataset's training pieces."""
+    tokenizer = G2MTokenizer()
+    return SpanIndex(tokenizer.ids_to_events(ids) for ids in datasets.load_from_disk(folder)["train"]["input_ids"])
+
+
 def row(model: str, guidance: float, result: dict) -> str:
     cells = [model, f"{guidance:g}"]
     for name, summary in result["recognition"].items():
         low, high = summary["pooled_ci95"]
         rates = " ".join(f"{c[:4]} {e['rate']:.2f}" for c, e in summary["per_composer"].items() if e["rate"] is not None)
         cells.append(f"{name}: {summary['mean']:.2f} [{low:.2f}, {high:.2f}] ({rates})")
+    if "copied_spans" in result:
+        cells.append(f"copied 4-bar spans {result['copied_spans']['copied']}/{result['copied_spans']['spans']}")
     for composer, measures in result["described"].items():
         cells.append(f"{composer[:4]} " + " ".join(f"{measures[m]:.2f}" for m in DESCRIBED if measures[m] is not None))
     return " | ".join(cells)
@@ -69,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     try:
         judges = load_judges(args.judge)
+        training_pieces = training_span_index(args.training_data) if args.training_data else None
         print("model | guidance | judge: mean recognition [95% interval] (per composer) | per composer: " + " ".join(DESCRIBED))
         for model_name in args.model:
             tokenizer, model = load_tokenizer(model_name), load_model(model_name)
@@ -76,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for guidance in args.guidance:
                 result = measure_style(
                     model, tokenizer, composers, judges, pieces_per_composer=args.pieces, seed=args.seed,
-                    max_events=args.max_events, batch_size=args.batch_size, style_guidance=guidance,
+                    training_pieces=training_pieces, max_events=args.max_events, batch_size=args.batch_size,
+                    style_guidance=guidance,
                 )  # fmt: skip
                 results.append({"model": model_name, "guidance": guidance, **result})
                 print(row(model_name, guidance, result), flush=True)

@@ -71,6 +71,18 @@ def held_out_accuracy(folder: Path, data: Path) -> dict[str, Any]:
     }
 
 
+def weak_classes(judges: dict[str, dict[str, Any]]) -> str:
+    """A sentence naming, per judge, the composers it recognised in fewer than 80 % of their test pieces."""
+    weak = {
+        JUDGE_NAMES[name]: [c for c, e in summary["per_composer"].items() if e["rate"] is not None and e["rate"] < 0.8]
+        for name, summary in judges.items()
+    }
+    named = [f"the {judge} {' and '.join(composers)}" for judge, composers in weak.items() if composers]
+    if not named:
+        return "Both recognise at least 80 % of every composer's test pieces."
+    return f"Below 80 % of a composer's test pieces: {'; '.join(named)} - read its figures for them with care."
+
+
 def card_sections(evaluation: dict[str, Any], record: dict[str, Any]) -> list[CardSection]:
     """What the classifiers are, how they were trained, their held-out accuracy and how to use them."""
     judges = evaluation["judges"]
@@ -93,7 +105,8 @@ def card_sections(evaluation: dict[str, Any], record: dict[str, Any]) -> list[Ca
   motion; `g2m_hf.evaluation.FeatureComposerClassifier`).
 
 They share only their training pieces. The bundled generator's default style guidance was chosen
-with the feature classifier, so its recognition figures are reported by the Transformer classifier."""),
+with the feature classifier (`training/compare_style.py`), so the Transformer classifier is the judge no
+choice was made with; README reports both."""),
         CardSection("Data", f"""The music21 corpus's Bach, Beethoven and Mozart works
 (`training/build_dataset.py --music21 --composers bach beethoven mozart --test-fraction 0.2`), split by
 piece per composer: training pieces {trained}; validation pieces chose the Transformer's checkpoint;
@@ -103,7 +116,7 @@ four-part chorales, Beethoven and Mozart string quartet and sonata movements."""
 
 Confusion matrices on the test pieces: `{CONFUSION_PNG['network']}`, `{CONFUSION_PNG['features']}`.
 The test set is small for Beethoven and Mozart (a few pieces each, as the corpus has few), so their
-rates are uncertain; the interval is the Wilson interval of the pooled count."""),
+rates are uncertain; the interval is the Wilson interval of the pooled count. {weak_classes(judges)}"""),
         CardSection("Use", """```bash
 g2m-evaluate --generated generated/ --classifier default --output-dir report/
 ```
