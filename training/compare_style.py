@@ -24,7 +24,7 @@ import datasets
 from g2m_hf import G2MTokenizer
 from g2m_hf.errors import G2MError
 from g2m_hf.evaluation import ComposerClassifier, SpanIndex
-from g2m_hf.evaluation.style import DESCRIBED, feature_judge, measure_style, network_judge
+from g2m_hf.evaluation.style import DESCRIBED, describe, feature_judge, measure_style, network_judge
 from g2m_hf.generation import load_model, load_tokenizer, trained_composers
 
 
@@ -67,6 +67,17 @@ def training_span_index(folder: str) -> SpanIndex:
     return SpanIndex(tokenizer.ids_to_events(ids) for ids in datasets.load_from_disk(folder)["train"]["input_ids"])
 
 
+def real_pieces_row(folder: str) -> str:
+    """The `DESCRIBED` measures of the dataset's pieces, per composer."""
+    tokenizer, splits = G2MTokenizer(), datasets.load_from_disk(folder)
+    pieces: dict[str, list] = {}
+    for split in splits.values():
+        for composer, ids in zip(split["composer"], split["input_ids"]):
+            pieces.setdefault(composer, []).append(tokenizer.ids_to_events(ids))
+    measured = {composer: describe(events) for composer, events in sorted(pieces.items())}
+    return " | ".join(f"{c[:4]} " + " ".join(f"{m[k]:.2f}" for k in DESCRIBED) for c, m in measured.items())
+
+
 def row(model: str, guidance: float, result: dict) -> str:
     cells = [model, f"{guidance:g}"]
     for name, summary in result["recognition"].items():
@@ -86,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         judges = load_judges(args.judge)
         training_pieces = training_span_index(args.training_data) if args.training_data else None
+        if args.training_data:  # what real pieces of each composer measure, to read the rows against
+            print("real pieces (all splits) | " + real_pieces_row(args.training_data))
         print("model | guidance | judge: mean recognition [95% interval] (per composer) | per composer: " + " ".join(DESCRIBED))
         for model_name in args.model:
             tokenizer, model = load_tokenizer(model_name), load_model(model_name)

@@ -10,10 +10,15 @@ The last step of ``training/build_default_model.sh``. It
    pretraining record as ``pretraining_record.json``;
 2. draws both runs' training and validation losses into ``loss_curves.png``;
 3. generates ``--pieces`` pieces per fine-tuned composer and compares them with the held-out
-   validation pieces of ``--reference-data``: the paper's H, GS and SI and listening-free sanity
+   reference pieces of ``--reference-data`` (its ``test`` split, which no training and no checkpoint
+   selection saw; ``validation`` for a dataset without one): the paper's H, GS and SI and listening-free sanity
    measures (grammar round trip, notes per bar, empty bars, repeated-note runs), all measured by
    ``g2m_hf.evaluation``, saved as ``evaluation.json`` (the full report with plots goes to
    ``--evaluation-dir``);
+   then ``--recognition-pieces`` pieces per composer at `g2m-generate`'s defaults (the same seeds for
+   every composer) judged by both bundled classifiers (``--classifier``): how often each is recognised
+   as its prompted composer, with 95 % intervals, and the share of their 4-bar spans copied from the
+   training pieces;
 4. writes the model card ``README.md``: usage from the package, the two-stage recipe, the measures
    and the limits (the Hub card of ``hub_upload.model_card`` describes a Hub repository instead).
 """
@@ -36,17 +41,24 @@ from transformers import GenerationConfig
 from g2m_hf import G2MForCausalLM, G2MTokenizer, generate_midi
 from g2m_hf.cli import arguments
 from g2m_hf.evaluation import (
+    FEATURE_CLASSIFIER_FILE,
+    ComposerClassifier,
+    SpanIndex,
     convergence,
+    default_classifier_path,
     evaluate_folders,
+    feature_judge,
     folder_sanity,
     mean_metrics,
+    measure_style,
+    network_judge,
     round_trips,
     sanity_measures,
     summarise_sanity,
     write_report,
 )
 from g2m_hf.model_card import TAGS, CardSection, build_card, markdown_table
-from g2m_hf.paper import PUBLISHED_METRICS, SYSTEM
+from g2m_hf.paper import PUBLISHED_METRICS, PUBLISHED_RECOGNITION, SYSTEM
 from g2m_hf.plotting import plot_loss_curves
 from g2m_hf.remote_code import declare_code
 from g2m_hf.vocab import NO_COMPOSER
@@ -79,7 +91,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--finetuned", required=True, type=arguments.existing_dir,
                         help="output folder of training/finetune.py (mode full)")
     parser.add_argument("--reference-data", required=True, type=arguments.existing_dir,
-                        help="the fine-tuning dataset folder (its validation split)")
+                        help="the fine-tuning dataset folder (its test split is the reference)")
+    parser.add_argument("--classifier", default=None,
+                        help="folder of the composer classifiers (default: the bundled g2m_hf/default_classifier)")
+    parser.add_argument("--recognition-pieces", type=int, default=16,
+                        help="pieces per composer judged by the classifiers (default 16)")
     parser.add_argument("--output", type=arguments.output_dir, default="g2m_hf/default_model",
                         help="the model folder to write")
     parser.add_argument("--evaluation-dir", type=arguments.output_dir, default="outputs/default_evaluation",
@@ -135,8 +151,10 @@ def evaluate(model_dir: Path, reference_data: Path, args: argparse.Namespace) ->
     """Generate, write the reference pieces, run g2m_hf.evaluation; the summary for the card."""
     tokenizer = G2MTokenizer.from_pretrained(model_dir)
     model = G2MForCausalLM.from_pretrained(model_dir).eval()
-    validation = datasets.load_from_disk(str(reference_data))["validation"]
-    composers = sorted(set(validation["composer"]) - {NO_COMPOSER})
+    splits = datasets.load_from_disk(str(reference_data))
+    reference_split = "test" if "test" in splits else "validation"
+    references = splits[reference_split]
+    composers = sorted(set(references["composer"]) - {NO_COMPOSER})
 
     work = Path(args.evaluation_dir)
     if work.exists() and any(work.iterdir()) and not args.overwrite:
@@ -147,7 +165,7 @@ def evaluate(model_dir: Path, reference_data: Path, args: argparse.Namespace) ->
     reference_dir.mkdir(parents=True)
 
     numbering: dict[str, int] = {}
-    for row in validation:
+    for row in references:
         n = numbering[row["composer"]] = numbering.get(row["composer"], -1) + 1
         tokenizer.decode_midi(row["input_ids"]).write(str(reference_dir / f"{row['composer']}_{n}.mid"))
 
@@ -165,7 +183,24 @@ def evaluate(model_dir: Path, reference_data: Path, args: argparse.Namespace) ->
 
     report = evaluate_folders(generated_dir, reference_dir, progress=False)
     write_report(report, work / "report", overwrite=True)
-    return summarise(report, checks, reference_dir)
+    summary = summarise(report, checks, reference_dir)
+    summary["reference_split"] = reference_split
+    summary["recognition"] = judge_style(model, tokenizer, composers, splits["train"], args)
+    return summary
+
+
+def judge_style(model: Any, tokenizer: G2MTokenizer, composers: list[str], train: Any, args: argparse.Namespace) -> dict:
+    """`measure_style` at g2m-generate's defaults, judged by both bundled classifiers, with copied spans."""
+    folder = Path(args.classifier) if args.classifier else default_classifier_path()
+    judges = {
+        "network": network_judge(ComposerClassifier.from_pretrained(folder)),
+        "features": feature_judge(folder / FEATURE_CLASSIFIER_FILE),
+    }
+    training_pieces = SpanIndex(tokenizer.ids_to_events(ids) for ids in train["input_ids"])
+    return measure_style(
+        model, tokenizer, composers, judges, pieces_per_composer=args.recognition_pieces, seed=args.seed,
+        training_pieces=training_pieces, batch_size=args.recognition_pieces,
+    )  # fmt: skip
 
 
 def summarise(report: dict[str, Any], checks: dict[str, list[dict[str, Any]]], reference_dir: Path) -> dict[str, Any]:
@@ -208,6 +243,35 @@ def metrics_markdown(evaluation: dict[str, Any]) -> str:
     return metrics + "\n\n" + sanity
 
 
+JUDGES = {"network": "Transformer classifier (SPEC §6)", "features": "feature classifier"}
+
+
+def recognition_markdown(recognition: dict[str, Any], args: argparse.Namespace) -> str:
+    """How often the bundled classifiers recognise the prompted composer, beside the paper's figures."""
+    settings = recognition["settings"]
+    composers = list(recognition["described"])
+    rows = []
+    for name, summary in recognition["recognition"].items():
+        low, high = summary["pooled_ci95"]
+        cells = [f"{e['rate']:.2f} ({e['recognised']}/{e['pieces']})" for e in summary["per_composer"].values()]
+        rows.append([JUDGES[name], *cells, f"{summary['mean']:.2f} [{low:.2f}, {high:.2f}]"])
+    paper = [PUBLISHED_RECOGNITION.get(c) for c in composers]
+    known = [value for value in paper if value is not None]
+    rows.append(["paper (its own classifier, SPEC §7)", *(_number(v) for v in paper), _number(sum(known) / len(known))])
+    table = markdown_table(["judge", *composers, "mean [95 % interval]"], rows)
+    copied = recognition["copied_spans"]
+    return f"""{settings['pieces_per_composer']} pieces per composer as `g2m-generate` makes them by default (style guidance
+{args.style_guidance:g} from the generation config; the model ends each piece), the same
+seeds under every composer prompt, judged by the two bundled classifiers (`g2m_hf.default_classifier_path()`,
+whose card states their held-out accuracy). The feature classifier chose the style guidance scale, so
+the Transformer classifier is the judge no choice was made with:
+
+{table}
+
+Memorisation: {copied['copied']} of the generated pieces' {copied['spans']} four-bar spans (any key) occur in the
+fine-tuning pieces."""
+
+
 def card_sections(
     pretraining: dict[str, Any], finetuning: dict[str, Any], evaluation: dict[str, Any], args: argparse.Namespace
 ) -> list[CardSection]:
@@ -235,6 +299,8 @@ def card_sections(
         if c["relative_change"] is not None
     )
     minutes = sum(record["run"]["train_runtime_s"] for record in (pretraining, finetuning)) / 60
+    window = finetuning["recipe"]["data"]["max_length"]
+    reference = evaluation.get("reference_split", "validation")
     training = f"""This is the model `g2m-generate` and `g2m-demo` use when no `--model` is given
 (`g2m_hf.default_model_path()`). It was trained on one machine with 2 shared CPU cores, from the
 music21 corpus only, by `training/build_default_model.sh` (recipes `configs/default_pretrain.yaml`
@@ -246,18 +312,18 @@ and `configs/default_finetune.yaml`):
    Schumann, Schubert, ...).
 2. **Mastery** - full fine-tuning (all weights) on Bach, Beethoven and Mozart (training pieces:
    {composers}), with new gated style adapters after layers 1 and 3 and composer-balanced batches.
-   The validation pieces of this split were held out from training and serve as the reference below.
+   The {reference} pieces of this split were held out from training and serve as the reference below.
 
 {stages}
 
-Losses are cross-entropy in nats per event on 512-event windows (validation: every validation piece
+Losses are cross-entropy in nats per event on {window}-event windows (validation: every validation piece
 from its start). `loss_curves.png` shows both runs; `training_record.json` (fine-tuning) and
 `pretraining_record.json` keep the full logs and recipes. Each stage is one cosine schedule (fine-tuning
 keeps its best checkpoint). Over the last quarter of each stage's steps the validation loss went
 {flatness}."""
     measures = f"""{args.pieces} pieces per composer, at most {args.max_bars} bars / {args.max_events} events, SPEC §5 sampling
-(temperature 1.1, top-p 0.99) with the REMI grammar, seed {args.seed}, against the held-out validation
-pieces decoded from their events (H: pitch-class entropy over 4 bars, GS: groove similarity, SI:
+(temperature 1.1, top-p 0.99) with the REMI grammar and style guidance {args.style_guidance:g}, seed {args.seed},
+against the held-out {reference} pieces decoded from their events (H: pitch-class entropy over 4 bars, GS: groove similarity, SI:
 structureness, as in `g2m-evaluate`):
 
 {metrics_markdown(evaluation)}
@@ -276,10 +342,11 @@ SI (which looks for repetition over tens of seconds) is not comparable."""
 - Only Bach, Beethoven and Mozart were fine-tuned. The vocabulary also has `Composer_Chopin` and
   `Composer_Schumann` (the complete default vocabulary), whose embeddings were never trained:
   prompting them gives unconditioned-quality output at best.
-- Trained on windows of 512 events: generations much longer than that leave the positions it saw."""
+- Trained on windows of {window} events: longer pieces are generated with a sliding window of that length."""
     return [
         CardSection("Training", training),
         CardSection("Measures", measures, level=3),
+        CardSection("Composer recognition", recognition_markdown(evaluation["recognition"], args), level=3),
         CardSection("Limits", limits, level=3),
     ]
 
