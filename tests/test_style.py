@@ -18,15 +18,16 @@ from g2m_hf.evaluation.recognition import Recognition, wilson_interval
 from g2m_hf.evaluation.style import measure_style, network_judge
 from g2m_hf.generation import load_model, load_tokenizer, trained_composers
 from g2m_hf.style_guidance import StyleGuidanceLogitsProcessor
-from tests.test_generation import ID, PAD, VOCAB, check_piece, events_of, round_trips, tiny_model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tests.test_generation import (  # noqa: F401 (one_thread: the autouse fixture, for this module too)
+    ID,
+    PAD,
+    VOCAB,
+    check_piece,
+    events_of,
+    one_thread,
+    round_trips,
+    tiny_model,
+)
 
 
 # --- classifier-free guidance on the style ------------------------------------------------------------
