@@ -8,7 +8,7 @@ for one piece, is the API endpoint ``generate``::
     from gradio_client import Client
     wav, midi, piano_roll, events = Client("http://127.0.0.1:7860/").predict(
         composer="Bach", bars=8, temperature=1.1, top_p=0.99, seed=0, prompt_midi=None, prompt_bars=4,
-        api_name="/generate")
+        api_name="/generate")   # optional: style_guidance=2.0, tempo="120", time_signature="3/4"
 
 Needs the ``app`` extra (``pip install "g2m_hf[app]"``).
 """
@@ -29,12 +29,16 @@ import gradio as gr
 
 from .errors import G2MError
 from .generation import WEIGHT_DTYPES, generate_midi, load_model_as, load_tokenizer, trained_composers, write_piece
+from .vocab import TEMPO_CLASSES, TIME_SIGNATURES
 
 MAX_PIECES = 4
 """Pieces per request in the page (each gets its own player, piano roll and downloads)."""
 
 MAX_BARS = 32
 """Longest piece the form offers (pieces have exactly the bars asked for; 32 take about a minute on CPU)."""
+
+MODEL_CHOICE = "model's choice"
+"""The tempo / time-signature choice that leaves it to the model."""
 
 KEPT_REQUESTS = 16
 """Requests whose files the app keeps in its own folder (Gradio serves its copies, cleared after a day)."""
@@ -65,8 +69,12 @@ class Generator:
         self.requests = 0
 
     def write(self, composer: str, bars: int, temperature: float, top_p: float, seed: int, num_pieces: int = 1,
-              dtype: str = "float32", prompt_midi: str | None = None, prompt_bars: int = 4) -> list[PieceFiles]:
+              dtype: str = "float32", prompt_midi: str | None = None, prompt_bars: int = 4,
+              style_guidance: float | None = None, tempo: str = MODEL_CHOICE,
+              time_signature: str = MODEL_CHOICE) -> list[PieceFiles]:
         """Generate ``num_pieces`` pieces and write each one's files.
+
+        ``tempo`` and ``time_signature`` are the form's strings (`MODEL_CHOICE`: the model chooses).
 
         Raises `G2MError` for bad values before any work: here what the page limits (composer, bars,
         number of pieces, dtype), in `generate_midi` the sampling values and the prompt.
@@ -81,6 +89,10 @@ class Generator:
             raise G2MError(f"number of pieces must be from 1 to {MAX_PIECES}, got {num_pieces}")
         if dtype not in WEIGHT_DTYPES:
             raise G2MError(f"dtype must be one of {', '.join(WEIGHT_DTYPES)}, got {dtype!r}")
+        if tempo not in (MODEL_CHOICE, *map(str, TEMPO_CLASSES)):
+            raise G2MError(f"tempo must be one of {', '.join(map(str, TEMPO_CLASSES))}, got {tempo!r}")
+        if time_signature not in (MODEL_CHOICE, *TIME_SIGNATURES):
+            raise G2MError(f"time signature must be one of {', '.join(TIME_SIGNATURES)}, got {time_signature!r}")
         with self.lock:
             if dtype not in self.models:
                 self.models[dtype] = load_model_as(self.source, dtype)
@@ -88,7 +100,9 @@ class Generator:
                 self.models[dtype], self.tokenizer, composers=[composer], num_pieces=num_pieces, seed=seed,
                 bars=bars, prompt_midi=prompt_midi, prompt_from="start",
                 prompt_bars=prompt_bars if prompt_midi else None, batch_size=num_pieces,
-                temperature=temperature, top_p=top_p, progress=True,
+                temperature=temperature, top_p=top_p, style_guidance=style_guidance, progress=True,
+                tempo=None if tempo == MODEL_CHOICE else int(tempo),
+                time_signature=None if time_signature == MODEL_CHOICE else time_signature,
             )
             self.requests += 1
             folder = self.folder / f"request_{self.requests}"
@@ -128,9 +142,10 @@ def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
     generator = Generator(model)
 
     def generate_pieces(name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
-                        progress=gr.Progress(track_tqdm=True)):
+                        style_guidance, tempo, time_signature, progress=gr.Progress(track_tqdm=True)):
         try:
-            pieces = generator.write(name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars)
+            pieces = generator.write(name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
+                                     style_guidance, tempo, time_signature)
         except G2MError as error:
             raise _shown(error, prompt_midi) from None
         updates = []
@@ -144,11 +159,11 @@ def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
         return updates
 
     def generate(composer: str, bars: int, temperature: float, top_p: float, seed: int,
-                 prompt_midi: str | None, prompt_bars: int):
+                 prompt_midi: str | None, prompt_bars: int, style_guidance: float, tempo: str, time_signature: str):
         """One piece: its WAV file, MIDI file, piano-roll PNG and event list (one event per line)."""
         try:
             (piece,) = generator.write(composer, bars, temperature, top_p, seed, 1, "float32",
-                                      prompt_midi, prompt_bars)
+                                      prompt_midi, prompt_bars, style_guidance, tempo, time_signature)
         except G2MError as error:
             raise _shown(error, prompt_midi) from None
         return str(piece.wav), str(piece.midi), str(piece.piano_roll), piece.events.read_text(encoding="utf-8")
@@ -171,6 +186,14 @@ def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
                     seed = gr.Number(0, precision=0, label="Seed")
                     num_pieces = gr.Slider(1, MAX_PIECES, value=1, step=1, label="Pieces")
                 dtype = gr.Radio(list(WEIGHT_DTYPES), value="float32", label="Weights (int8: fastest on CPU)")
+                with gr.Accordion("Style and form", open=False):
+                    style_guidance = gr.Number(getattr(generator.sampling, "style_guidance", None) or 1.0, minimum=0,
+                                               step=0.5, label="Style guidance (1: none, larger: a stronger style)")
+                    with gr.Row():
+                        tempo = gr.Dropdown([MODEL_CHOICE, *map(str, TEMPO_CLASSES)], value=MODEL_CHOICE,
+                                            label="Tempo (BPM)")
+                        time_signature = gr.Dropdown([MODEL_CHOICE, *TIME_SIGNATURES], value=MODEL_CHOICE,
+                                                     label="Time signature (first bar)")
                 with gr.Accordion("Continue a MIDI file (optional)", open=False):
                     prompt_midi = gr.File(label="MIDI file", file_types=[".mid", ".midi"], type="filepath")
                     prompt_bars = gr.Slider(1, 16, value=4, step=1, label="Bars of it to keep")
@@ -184,7 +207,8 @@ def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
                                   gr.File(label="MIDI file and event list", interactive=False)]
         button.click(
             generate_pieces,
-            inputs=[name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars],
+            inputs=[name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
+                    style_guidance, tempo, time_signature],
             outputs=slots, api_visibility="private", concurrency_id="model",
         )
         # The API endpoint: the same form values (minus dtype and count), one piece out, no page trigger.
@@ -192,7 +216,8 @@ def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
             api_trigger = gr.Button()
             api_outputs = [gr.Audio(type="filepath"), gr.File(), gr.Image(type="filepath"), gr.Textbox()]
         api_trigger.click(
-            generate, inputs=[name, bars, temperature, top_p, seed, prompt_midi, prompt_bars],
+            generate,
+            inputs=[name, bars, temperature, top_p, seed, prompt_midi, prompt_bars, style_guidance, tempo, time_signature],
             outputs=api_outputs, api_name="generate", concurrency_id="model",
         )
     return demo

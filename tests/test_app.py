@@ -122,6 +122,12 @@ def test_the_generate_api_by_keyword(app_url, tmp_path):
                                   "prompt_bars": 1}, api_name="/generate")[3].split()
     assert continued[: len(first_bar)] == first_bar
 
+    # the form's style and form controls: tempo, the first bar's time signature, style guidance
+    shaped = client.predict(**arguments, style_guidance=1.0, tempo="160", time_signature="3/4",
+                            api_name="/generate")[3].split()
+    assert shaped[1] == "Tempo_160" and shaped[shaped.index("Bar_None") + 1] == "Time_Signature_3/4"
+    assert shaped.count("Bar_None") == BARS
+
     # Gradio's own checks of the form's ranges and choices come first; ours (g2m_hf.app.Generator) back them
     for bad, message in [(dict(bars=0), "less than minimum value 1"), (dict(top_p=1.5), "greater than maximum value 1"),
                          (dict(temperature=0), "less than minimum value 0.05"), (dict(composer="Hildegard"), "Hildegard"),
@@ -162,7 +168,10 @@ def test_the_generator_checks_its_values_before_generating():
                          (dict(temperature=-1), "temperature: -1 .must be greater than 0"),
                          (dict(composer="Hildegard"), "composer must be one of Bach, Beethoven, Mozart"),
                          (dict(num_pieces=5), "number of pieces must be from 1 to 4"),
-                         (dict(dtype="int4"), "dtype must be one of float32, bfloat16, int8")]:
+                         (dict(dtype="int4"), "dtype must be one of float32, bfloat16, int8"),
+                         (dict(tempo="100"), "tempo must be one of 40, 80, 120, 160"),
+                         (dict(time_signature="5/4"), "time signature must be one of 2/4"),
+                         (dict(style_guidance=-1.0), "style_guidance: -1.0 .must be at least 0")]:
         with pytest.raises(G2MError, match=message):
             generator.write(**{**good, **bad})
     assert generator.requests == 0 and not any(generator.folder.iterdir())
