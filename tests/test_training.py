@@ -487,3 +487,78 @@ def test_push_to_hub_flags_pass_through_and_upload_the_finished_folder(loopback_
     assert not any(name.endswith((".bin", ".pt")) or name.startswith("checkpoint-") for name in files)
     card = Path(api.hf_hub_download(f"{user}/g2m-smoke", "README.md", cache_dir=str(tmp_path / "dl"))).read_text()
     assert "Generality-to-Mastery" in card  # hub_upload.model_card's card, not the Trainer's generic one
+
+
+# --- issue 13: general pieces mixed into fine-tuning, the bundled judges' packaging ------------------
+
+
+def _dataset_folder(folder: Path, cache: str, composers=(), general=False, test_fraction: float = 0.0) -> Path:
+    from g2m_hf import G2MTokenizer
+    from g2m_hf.corpus import corpus_sources
+    from g2m_hf.data import build_dataset
+
+    sources = corpus_sources(list(composers), general=general, limit=4)
+    build_dataset(sources, G2MTokenizer(), folder, cache_dir=cache, num_proc=1, test_fraction=test_fraction)
+    return folder
+
+
+@pytest.mark.slow
+def test_finetuning_mixes_general_pieces_for_style_guidance(pretrained, tmp_path, data_cache):
+    general = _dataset_folder(tmp_path / "general", data_cache, general=["ryansMammoth"])
+    output = tmp_path / "mixed"
+    finetune.main(smoke_args(SMOKE_FINETUNE, output, data_cache, "--set", f"finetune.pretrained={pretrained}",
+                             "--set", f"finetune.general_dataset={general}", "--set", "finetune.general_share=0.5"))
+    info = record(output)
+    import datasets
+
+    general_pieces = len(datasets.load_from_disk(str(general))["train"])
+    assert info["data"]["composers"]["None"] == general_pieces >= 2
+    assert set(info["data"]["composers"]) == {"Bach", "Mozart", "None"}
+    assert "general pieces of" in info["data"]["source"]
+    assert AutoModelForCausalLM.from_pretrained(output).config.trained_composers == ["Bach", "Mozart"]
+    composers_only = _dataset_folder(tmp_path / "bach", data_cache, composers=("bach",))
+    with pytest.raises(ConfigError, match="no general"):  # a composer-only dataset has nothing to mix in
+        finetune.main(smoke_args(SMOKE_FINETUNE, tmp_path / "none", data_cache, "--set", f"finetune.pretrained={pretrained}",
+                                 "--set", f"finetune.general_dataset={composers_only}"))
+
+
+def test_composer_balanced_weights_give_general_pieces_their_share():
+    from g2m_hf.data import composer_balanced_weights
+
+    labels = ["Bach"] * 6 + ["Mozart"] * 2 + ["None"] * 12
+    weights = composer_balanced_weights(labels, unlabelled_share=0.25)
+    share = {name: sum(w for w, label in zip(weights, labels) if label == name) for name in ("Bach", "Mozart", "None")}
+    assert share == pytest.approx({"Bach": 0.375, "Mozart": 0.375, "None": 0.25})
+
+
+@pytest.mark.slow
+def test_the_judges_are_trained_fitted_packaged_and_measured_on_unseen_pieces(tmp_path, data_cache):
+    from training import fit_feature_classifier, package_default_classifier
+
+    from g2m_hf.evaluation import FEATURE_CLASSIFIER_FILE, ComposerClassifier, FeatureComposerClassifier
+
+    data = _dataset_folder(tmp_path / "data", data_cache, composers=("bach", "mozart"), test_fraction=0.25)
+    network = tmp_path / "network"
+    train_classifier.main(smoke_args(SMOKE_CLASSIFIER, network, data_cache, "--set", "data.build=null",
+                                     "--set", f"data.dataset={data}", "--set", "classifier.max_events=300"))
+    features = tmp_path / "features.safetensors"
+    assert fit_feature_classifier.main(["--dataset", str(data), "--output", str(features)]) == 0
+    bundle = tmp_path / "bundle"
+    package_default_classifier.main(["--classifier", str(network), "--features", str(features),
+                                     "--data", str(data), "--output", str(bundle)])
+    held_out = json.loads((bundle / "evaluation.json").read_text())
+    import datasets
+
+    test_pieces = len(datasets.load_from_disk(str(data))["test"])
+    assert test_pieces >= 2  # at least one piece of each composer
+    assert held_out["split"] == "test" and held_out["pieces"] == test_pieces
+    for summary in held_out["judges"].values():
+        assert sum(map(sum, summary["confusion_matrix"])) == test_pieces
+    classifier = ComposerClassifier.from_pretrained(bundle)
+    assert classifier.max_events == 300 and classifier.labels == ["Bach", "Mozart"]
+    assert FeatureComposerClassifier.load(bundle / FEATURE_CLASSIFIER_FILE).labels == ["Bach", "Mozart"]
+    assert "Held-out accuracy by piece" in (bundle / "README.md").read_text()
+    assert all((bundle / name).stat().st_size > 0 for name in package_default_classifier.CONFUSION_PNG.values())
+    with pytest.raises(ConfigError, match="already holds files"):  # never replaced without --overwrite
+        package_default_classifier.main(["--classifier", str(network), "--features", str(features),
+                                         "--data", str(data), "--output", str(bundle)])

@@ -66,7 +66,7 @@ from training.common import (
     spec_generation_config,
     train_language_model,
 )
-from training.config import FinetuneSection, load_recipe, typed_section
+from training.config import DataSection, FinetuneSection, load_recipe, typed_section
 from training.datasource import TrainingData, load_training_data
 from training.errors import ConfigError
 
@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
 
 def mix_general_pieces(data: TrainingData, folder: str, tokenizer: Any) -> None:
     """Add the general (``Composer_None``) training pieces of dataset ``folder`` to ``data``'s train split."""
-    general = load_training_data({"dataset": folder}, tokenizer).splits["train"]
+    general = load_training_data(DataSection(dataset=folder), tokenizer).splits["train"]
     general = general.filter(lambda composer: composer == NO_COMPOSER, input_columns="composer")
     if len(general) == 0:
         raise ConfigError(f"finetune.general_dataset {folder}: no general (Composer_None) training pieces")
