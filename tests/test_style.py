@@ -228,3 +228,21 @@ def test_the_same_seeds_under_different_composer_prompts_are_told_apart():
     summary = result["recognition"]["network"]
     assert sum(entry["pieces"] for entry in summary["per_composer"].values()) == 8 * len(composers)
     assert summary["pooled_ci95"][0] > 1 / len(composers), summary
+
+
+def test_composer_token_effect_scores_real_pieces_under_every_token(corpus_events, tmp_path, capsys):
+    import datasets
+
+    from training import composer_token_effect
+
+    tokenizer = load_tokenizer()
+    chorales = [events for work, events in corpus_events.items() if work.startswith("bach/")][:3]
+    rows = {"input_ids": [tokenizer.events_to_ids(["Composer_Bach", *events[1:]]) for events in chorales],
+            "composer": ["Bach"] * len(chorales)}
+    datasets.DatasetDict({"test": datasets.Dataset.from_dict(rows)}).save_to_disk(str(tmp_path / "data"))
+    assert composer_token_effect.main(["--data", str(tmp_path / "data"), "--events", "256"]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert table[1] == "composer (pieces) | token Bach | token Beethoven | token Mozart | token None"
+    bach = [float(cell) for cell in table[2].split(" | ")[1:]]
+    assert table[2].startswith("Bach (3)") and len(bach) == 4
+    assert bach[0] < min(bach[1:])  # the bundled model knows a chorale best under its own token
