@@ -8,7 +8,7 @@ for one piece, is the API endpoint ``generate``::
     from gradio_client import Client
     wav, midi, piano_roll, events = Client("http://127.0.0.1:7860/").predict(
         composer="Bach", bars=8, temperature=1.1, top_p=0.99, seed=0, prompt_midi=None, prompt_bars=4,
-        api_name="/generate")   # optional: style_guidance=2.0, tempo="120", time_signature="3/4"
+        api_name="/generate")   # optional: style_guidance=2.0, tempo="120", time_signature="3/4", duration=30
 
 Needs the ``app`` extra (``pip install "g2m_hf[app]"``).
 """
@@ -36,6 +36,9 @@ MAX_PIECES = 4
 
 MAX_BARS = 32
 """Longest piece the form offers (pieces have exactly the bars asked for; 32 take about a minute on CPU)."""
+
+MAX_SECONDS = 120
+"""Longest duration the form offers (0 there: the length is the bars)."""
 
 MODEL_CHOICE = "model's choice"
 """The tempo / time-signature choice that leaves it to the model."""
@@ -71,8 +74,10 @@ class Generator:
     def write(self, composer: str, bars: int, temperature: float, top_p: float, seed: int, num_pieces: int = 1,
               dtype: str = "float32", prompt_midi: str | None = None, prompt_bars: int = 4,
               style_guidance: float | None = None, tempo: str = MODEL_CHOICE,
-              time_signature: str = MODEL_CHOICE) -> list[PieceFiles]:
+              time_signature: str = MODEL_CHOICE, duration: float = 0) -> list[PieceFiles]:
         """Generate ``num_pieces`` pieces and write each one's files.
+
+        ``duration`` > 0 asks for that many seconds of music (ending at a bar line) instead of ``bars``.
 
         ``tempo`` and ``time_signature`` are the form's strings (`MODEL_CHOICE`: the model chooses).
 
@@ -89,6 +94,8 @@ class Generator:
             raise G2MError(f"number of pieces must be from 1 to {MAX_PIECES}, got {num_pieces}")
         if dtype not in WEIGHT_DTYPES:
             raise G2MError(f"dtype must be one of {', '.join(WEIGHT_DTYPES)}, got {dtype!r}")
+        if not (isinstance(duration, numbers.Real) and 0 <= duration <= MAX_SECONDS):
+            raise G2MError(f"duration must be from 0 to {MAX_SECONDS} seconds, got {duration}")
         if tempo not in (MODEL_CHOICE, *map(str, TEMPO_CLASSES)):
             raise G2MError(f"tempo must be one of {', '.join(map(str, TEMPO_CLASSES))}, got {tempo!r}")
         if time_signature not in (MODEL_CHOICE, *TIME_SIGNATURES):
@@ -98,7 +105,7 @@ class Generator:
                 self.models[dtype] = load_model_as(self.source, dtype)
             pieces = generate_midi(
                 self.models[dtype], self.tokenizer, composers=[composer], num_pieces=num_pieces, seed=seed,
-                bars=bars, prompt_midi=prompt_midi, prompt_from="start",
+                bars=None if duration else bars, duration=duration or None, prompt_midi=prompt_midi, prompt_from="start",
                 prompt_bars=prompt_bars if prompt_midi else None, batch_size=num_pieces,
                 temperature=temperature, top_p=top_p, style_guidance=style_guidance, progress=True,
                 tempo=None if tempo == MODEL_CHOICE else int(tempo),
@@ -142,10 +149,10 @@ def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
     generator = Generator(model)
 
     def generate_pieces(name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
-                        style_guidance, tempo, time_signature, progress=gr.Progress(track_tqdm=True)):
+                        style_guidance, tempo, time_signature, duration, progress=gr.Progress(track_tqdm=True)):
         try:
             pieces = generator.write(name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
-                                     style_guidance, tempo, time_signature)
+                                     style_guidance, tempo, time_signature, duration)
         except G2MError as error:
             raise _shown(error, prompt_midi) from None
         updates = []
@@ -159,11 +166,12 @@ def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
         return updates
 
     def generate(composer: str, bars: int, temperature: float, top_p: float, seed: int,
-                 prompt_midi: str | None, prompt_bars: int, style_guidance: float, tempo: str, time_signature: str):
+                 prompt_midi: str | None, prompt_bars: int, style_guidance: float, tempo: str, time_signature: str,
+                 duration: float):
         """One piece: its WAV file, MIDI file, piano-roll PNG and event list (one event per line)."""
         try:
             (piece,) = generator.write(composer, bars, temperature, top_p, seed, 1, "float32",
-                                      prompt_midi, prompt_bars, style_guidance, tempo, time_signature)
+                                      prompt_midi, prompt_bars, style_guidance, tempo, time_signature, duration)
         except G2MError as error:
             raise _shown(error, prompt_midi) from None
         return str(piece.wav), str(piece.midi), str(piece.piano_roll), piece.events.read_text(encoding="utf-8")
@@ -194,6 +202,8 @@ def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
                                             label="Tempo (BPM)")
                         time_signature = gr.Dropdown([MODEL_CHOICE, *TIME_SIGNATURES], value=MODEL_CHOICE,
                                                      label="Time signature (first bar)")
+                    duration = gr.Number(0, minimum=0, maximum=MAX_SECONDS, step=5,
+                                         label="Duration in seconds (0: the Bars above; else ends at the first bar line after)")
                 with gr.Accordion("Continue a MIDI file (optional)", open=False):
                     prompt_midi = gr.File(label="MIDI file", file_types=[".mid", ".midi"], type="filepath")
                     prompt_bars = gr.Slider(1, 16, value=4, step=1, label="Bars of it to keep")
@@ -208,7 +218,7 @@ def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
         button.click(
             generate_pieces,
             inputs=[name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
-                    style_guidance, tempo, time_signature],
+                    style_guidance, tempo, time_signature, duration],
             outputs=slots, api_visibility="private", concurrency_id="model",
         )
         # The API endpoint: the same form values (minus dtype and count), one piece out, no page trigger.
@@ -217,10 +227,11 @@ def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
             api_outputs = [gr.Audio(type="filepath"), gr.File(), gr.Image(type="filepath"), gr.Textbox()]
         api_trigger.click(
             generate,
-            inputs=[name, bars, temperature, top_p, seed, prompt_midi, prompt_bars, style_guidance, tempo, time_signature],
+            inputs=[name, bars, temperature, top_p, seed, prompt_midi, prompt_bars, style_guidance, tempo, time_signature,
+                    duration],
             outputs=api_outputs, api_name="generate", concurrency_id="model",
         )
     return demo
 
 
-__all__ = ["MAX_BARS", "MAX_PIECES", "Generator", "PieceFiles", "build_app"]
+__all__ = ["MAX_BARS", "MAX_PIECES", "MAX_SECONDS", "Generator", "PieceFiles", "build_app"]

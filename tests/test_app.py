@@ -127,6 +127,10 @@ def test_the_generate_api_by_keyword(app_url, tmp_path):
                             api_name="/generate")[3].split()
     assert shaped[1] == "Tempo_160" and shaped[shaped.index("Bar_None") + 1] == "Time_Signature_3/4"
     assert shaped.count("Bar_None") == BARS
+    timed = client.predict(**arguments, tempo="120", duration=10.0, api_name="/generate")[3].split()
+    signatures = [timed[i + 1].removeprefix("Time_Signature_") for i, e in enumerate(timed) if e == "Bar_None"]
+    seconds = [int(n) * 4 / int(d) * 60 / 120 for n, d in (s.split("/") for s in signatures)]  # beats at 120 BPM
+    assert sum(seconds) >= 10 > sum(seconds[:-1])  # ends at the first bar line at or after 10 s
 
     # Gradio's own checks of the form's ranges and choices come first; ours (g2m_hf.app.Generator) back them
     for bad, message in [(dict(bars=0), "less than minimum value 1"), (dict(top_p=1.5), "greater than maximum value 1"),
@@ -171,7 +175,8 @@ def test_the_generator_checks_its_values_before_generating():
                          (dict(dtype="int4"), "dtype must be one of float32, bfloat16, int8"),
                          (dict(tempo="100"), "tempo must be one of 40, 80, 120, 160"),
                          (dict(time_signature="5/4"), "time signature must be one of 2/4"),
-                         (dict(style_guidance=-1.0), "style_guidance: -1.0 .must be at least 0")]:
+                         (dict(style_guidance=-1.0), "style_guidance: -1.0 .must be at least 0"),
+                         (dict(duration=1000), "duration must be from 0 to 120 seconds")]:
         with pytest.raises(G2MError, match=message):
             generator.write(**{**good, **bad})
     assert generator.requests == 0 and not any(generator.folder.iterdir())
