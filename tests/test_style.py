@@ -29,7 +29,6 @@ from tests.test_generation import (  # noqa: F401 (one_thread: the autouse fixtu
     tiny_model,
 )
 
-
 # --- classifier-free guidance on the style ------------------------------------------------------------
 
 

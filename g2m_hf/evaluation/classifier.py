@@ -8,8 +8,8 @@ recognition, the figures the paper reports (`paper.PUBLISHED_RECOGNITION`).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections import Counter
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
