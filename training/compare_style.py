@@ -22,6 +22,7 @@ from pathlib import Path
 import datasets
 
 from g2m_hf import G2MTokenizer
+from g2m_hf.cli import arguments
 from g2m_hf.errors import G2MError
 from g2m_hf.evaluation import ComposerClassifier, SpanIndex
 from g2m_hf.evaluation.style import DESCRIBED, describe, feature_judge, measure_style, network_judge
@@ -29,14 +30,14 @@ from g2m_hf.generation import load_model, load_tokenizer, trained_composers
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", nargs="+", required=True, help="model folders (or Hub ids) to compare")
-    parser.add_argument("--guidance", nargs="+", type=float, default=[1.0], help="style guidance scales (default 1)")
+    parser.add_argument("--guidance", nargs="+", type=arguments.non_negative_float, default=[1.0], help="style guidance scales (default 1)")
     parser.add_argument("--judge", nargs="+", required=True, metavar="KIND=PATH", help="features=FILE or network=FOLDER")
-    parser.add_argument("--pieces", type=int, default=12, help="pieces per composer and setting (default 12)")
-    parser.add_argument("--max-events", type=int, default=None, help="most events per piece (default: none, as g2m-generate)")
+    parser.add_argument("--pieces", type=arguments.positive_int, default=12, help="pieces per composer and setting (default 12)")
+    parser.add_argument("--max-events", type=arguments.positive_int, default=None, help="most events per piece (default: none, as g2m-generate)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=12)
+    parser.add_argument("--batch-size", type=arguments.positive_int, default=12)
     parser.add_argument("--training-data", metavar="DATASET",
                         help="dataset folder whose train split the models learnt from: report the share of "
                         "generated 4-bar spans found in it (memorisation)")
@@ -48,8 +49,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"--judge {spec}: give features=<existing file> or network=<existing folder>")
     if args.training_data and not (Path(args.training_data) / "dataset_dict.json").is_file():
         parser.error(f"--training-data {args.training_data}: not a dataset folder")
-    if args.pieces < 1 or any(g < 0 for g in args.guidance):
-        parser.error("--pieces must be at least 1 and --guidance at least 0")
     return args
 
 

@@ -19,17 +19,18 @@ from pathlib import Path
 import datasets
 import torch
 
+from g2m_hf.cli import arguments
 from g2m_hf.errors import G2MError
 from g2m_hf.generation import load_model, load_tokenizer, trained_composers
 from g2m_hf.vocab import NO_COMPOSER
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: the bundled model)")
     parser.add_argument("--data", required=True, help="dataset folder from training/build_dataset.py")
     parser.add_argument("--split", default="test", help="the split to score (default test)")
-    parser.add_argument("--events", type=int, default=512, help="events of each piece scored (default 512)")
+    parser.add_argument("--events", type=arguments.positive_int, default=512, help="events of each piece scored (default 512)")
     args = parser.parse_args(argv)
     if not (Path(args.data) / "dataset_dict.json").is_file():
         parser.error(f"--data {args.data}: not a dataset folder")

@@ -19,6 +19,7 @@ from pathlib import Path
 import datasets
 
 from g2m_hf import G2MTokenizer
+from g2m_hf.cli import arguments
 from g2m_hf.errors import G2MError
 from g2m_hf.evaluation.feature_classifier import FeatureComposerClassifier
 from g2m_hf.evaluation.recognition import Recognition
@@ -26,7 +27,7 @@ from g2m_hf.vocab import NO_COMPOSER
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True, help="dataset folder (train / validation[ / test])")
     parser.add_argument("--output", required=True, help="the classifier file to write (.safetensors)")
     parser.add_argument("--labels", nargs="+", help="composers to tell apart (default: every composer of the data)")

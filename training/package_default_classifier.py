@@ -25,6 +25,7 @@ import datasets
 from huggingface_hub import ModelCardData
 
 from g2m_hf import G2MTokenizer
+from g2m_hf.cli import arguments
 from g2m_hf.evaluation import FEATURE_CLASSIFIER_FILE, ComposerClassifier, FeatureComposerClassifier, Recognition
 from g2m_hf.model_card import TAGS, CardSection, build_card, markdown_table
 from g2m_hf.plotting import plot_confusion_matrix
@@ -39,7 +40,7 @@ JUDGE_NAMES = {"network": "Transformer classifier (SPEC §6)", "features": "feat
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = arguments.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--classifier", required=True, help="output folder of training/train_classifier.py")
     parser.add_argument("--features", required=True, help="file written by training/fit_feature_classifier.py")
     parser.add_argument("--data", required=True, help="the dataset both were trained on (its test split is measured)")

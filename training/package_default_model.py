@@ -94,7 +94,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="the fine-tuning dataset folder (its test split is the reference)")
     parser.add_argument("--classifier", default=None,
                         help="folder of the composer classifiers (default: the bundled g2m_hf/default_classifier)")
-    parser.add_argument("--recognition-pieces", type=int, default=16,
+    parser.add_argument("--recognition-pieces", type=arguments.positive_int, default=16,
                         help="pieces per composer judged by the classifiers (default 16)")
     parser.add_argument("--output", type=arguments.output_dir, default="g2m_hf/default_model",
                         help="the model folder to write")
@@ -108,7 +108,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="most events per generated piece (default 600)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument(
-        "--style-guidance", type=float, default=1.0,
+        "--style-guidance", type=arguments.non_negative_float, default=1.0,
         help="the default style guidance written into generation_config.json (chosen with training/compare_style.py)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing model folder / report")
