@@ -571,7 +571,8 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         processors = LogitsProcessorList(logits_processor or [])
         if style_guidance is None:
             configs = (generation_config, self.generation_config)
-            style_guidance = next((c.style_guidance for c in configs if getattr(c, "style_guidance", None)), 1.0)
+            configured = (getattr(c, "style_guidance", None) for c in configs if c is not None)
+            style_guidance = next((value for value in configured if value is not None), 1.0)  # 0 is a setting too
         if not style_guidance >= 0:
             raise ModelInputError(f"style_guidance must be at least 0 (1: no guidance), got {style_guidance}")
         if style_guidance == 1.0:

@@ -94,6 +94,11 @@ def test_guidance_default_comes_from_the_generation_config_and_bad_values_are_re
     model.generation_config.style_guidance = 2.0
     torch.manual_seed(1)
     assert torch.equal(explicit, model.generate(prompt, max_new_tokens=40))
+    model.generation_config.style_guidance = 0.0  # a configured 0 (the unstyled model alone) is a setting too
+    torch.manual_seed(1)
+    configured_zero = model.generate(prompt, max_new_tokens=40)
+    torch.manual_seed(1)
+    assert torch.equal(configured_zero, model.generate(prompt, max_new_tokens=40, style_guidance=0.0))
     with pytest.raises(ModelInputError, match="style_guidance"):
         model.generate(prompt, max_new_tokens=4, style_guidance=-1.0)
 
