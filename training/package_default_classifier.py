@@ -33,6 +33,7 @@ from g2m_hf.remote_code import declare_code
 from training.common import main_guard
 from training.errors import ConfigError
 from training.package_default_model import SHIPPED_FILES
+from training.record import RECORD_NAME
 
 EVALUATION_JSON = "evaluation.json"
 CONFUSION_PNG = {"network": "confusion_matrix.png", "features": "feature_confusion_matrix.png"}
@@ -155,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 summary["confusion_matrix"], summary["labels"], stage / CONFUSION_PNG[name],
                 title=f"{JUDGE_NAMES[name]}, test pieces", row_title="true composer",
             )  # fmt: skip
-        record = json.loads((stage / "training_record.json").read_text(encoding="utf-8"))
+        record = json.loads((stage / RECORD_NAME).read_text(encoding="utf-8"))
         metadata = ModelCardData(library_name="transformers", pipeline_tag="text-classification", license="mit", tags=TAGS)
         summary = """Composer classifiers for Bach, Beethoven and Mozart, bundled with `g2m_hf` to judge whether
 generated music is recognisably in the prompted composer's style (`g2m_hf.default_classifier_path()`)."""

@@ -64,11 +64,12 @@ class Recognition:
         """A JSON-ready record: matrix, per-composer rate with its interval, mean and pooled interval."""
         totals = self.confusion.sum(axis=1)
         correct = np.diag(self.confusion)
+        rates = self.rates
         per_composer = {
             label: {
                 "recognised": int(correct[i]),
                 "pieces": int(totals[i]),
-                "rate": self.rates[label],
+                "rate": rates[label],
                 "ci95": list(wilson_interval(int(correct[i]), int(totals[i]))),
             }
             for i, label in enumerate(self.labels)
