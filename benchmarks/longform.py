@@ -138,15 +138,11 @@ def section_stats(events: list[str], section_bars: int = SECTION_BARS) -> list[d
     stats = []
     for first in range(0, len(bars) - section_bars + 1, section_bars):
         last = first + section_bars
-        inside = (notes.bar >= first) & (notes.bar < last)
-        section = PieceNotes(
-            notes.tempo, notes.bar_starts[first:last], notes.bar[inside] - first, notes.grid[inside],
-            notes.pitch[inside], notes.start[inside], notes.duration[inside],
-        )
+        section = notes.bars(first, section_bars)
         stats.append({
             "bars": f"{first}-{last - 1}",
             "notes/bar": float(per_bar[first:last].mean()),
-            "H": pitch_class_entropy(section) if inside.any() else float("nan"),
+            "H": pitch_class_entropy(section) if len(section.pitch) else float("nan"),
             "empty": float((per_bar[first:last] == 0).mean()),
             "run": longest_identical_run(bars[first:last]),
         })

@@ -72,6 +72,7 @@ class PieceNotes:
     Attributes:
         tempo: the piece's tempo class in BPM (``Tempo_<t>``).
         bar_starts: start tick of every bar, shape ``[n_bars]``.
+        bar_ticks: length of every bar in ticks (from its time signature), shape ``[n_bars]``.
         bar: bar index of each note, shape ``[n_notes]``.
         grid: Beat position (0..47) of each note within its bar.
         pitch: MIDI pitch of each note.
@@ -81,6 +82,7 @@ class PieceNotes:
 
     tempo: int
     bar_starts: np.ndarray
+    bar_ticks: np.ndarray
     bar: np.ndarray
     grid: np.ndarray
     pitch: np.ndarray
@@ -99,6 +101,14 @@ class PieceNotes:
     def seconds(self) -> float:
         """Length of the piece in seconds, up to the end of its last note."""
         return float((self.start + self.duration).max() * self.seconds_per_tick) if len(self.start) else 0.0
+
+    def bars(self, first: int, count: int) -> PieceNotes:
+        """The notes of bars ``first .. first + count - 1`` (fewer at the end), bars counted from 0 again."""
+        inside = (self.bar >= first) & (self.bar < first + count)
+        return PieceNotes(
+            self.tempo, self.bar_starts[first : first + count], self.bar_ticks[first : first + count],
+            self.bar[inside] - first, self.grid[inside], self.pitch[inside], self.start[inside], self.duration[inside],
+        )  # fmt: skip
 
     @classmethod
     def from_events(cls, events: Sequence[str]) -> PieceNotes:
@@ -140,8 +150,9 @@ class PieceNotes:
             awaiting_duration = is_pitch and bool(bar_starts)
         if bar_starts and (not notes or notes[-1][0] < len(bar_starts) - 1):
             bar_starts.pop()  # a closing empty bar is not music (MusDr drops a final Bar event too)
+            bar_ticks.pop()
         table = np.asarray(notes, dtype=np.int64).reshape(-1, 5)
-        return cls(tempo, np.asarray(bar_starts, dtype=np.int64), *table.T)
+        return cls(tempo, np.asarray(bar_starts, dtype=np.int64), np.asarray(bar_ticks, dtype=np.int64), *table.T)
 
 
 def _bar_ticks(signature: str, default: int | None = None) -> int:

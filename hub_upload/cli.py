@@ -11,7 +11,6 @@ from g2m_hf.errors import G2MError
 
 from .push import DEFAULT_TIMEOUT_SECONDS, plan_upload, push_to_hub
 
-
 PROG = "g2m-push"
 
 

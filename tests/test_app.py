@@ -63,7 +63,7 @@ def test_the_page_generates_pieces_that_play_and_download(chromium, app_url, tmp
             page = browser.new_page()
             page.route("**/*", local_only)
             generate_in_page(page, app_url, "Beethoven", BARS, timeout=180)
-            assert page.get_by_text(f"Beethoven 1: ").count() >= 1
+            assert page.get_by_text("Beethoven 1: ").count() >= 1
             with page.expect_download() as download:
                 page.locator("a[download='Beethoven_1.mid']").click()
             midi_path = tmp_path / "downloaded.mid"

@@ -29,7 +29,6 @@ from g2m_hf.evaluation import (
 )
 from g2m_hf.metrics import METRIC_NAMES
 from g2m_hf.remi import events_to_midi, midi_to_events
-
 from tests.cli import exit_code
 
 LABELS = ["Bach", "Beethoven", "Chopin", "Mozart"]

@@ -25,8 +25,8 @@ from g2m_hf.grammar import SPEC_GENERATION_DEFAULTS, remi_generate_arguments
 from g2m_hf.kv_cache import PreallocatedCache, PreallocatedLayer
 from g2m_hf.remi import events_to_midi, midi_to_events
 from g2m_hf.vocab import complete_vocabulary
-from tests.reference.original_generation import generate_events
 from tests.cli import exit_code
+from tests.reference.original_generation import generate_events
 from tests.reference.original_model import OriginalDecoderModel, randomise
 
 VOCAB = complete_vocabulary()

@@ -22,9 +22,9 @@ from g2m_hf import G2MConfig, G2MForCausalLM, G2MTokenizer
 from g2m_hf.model_card import CardSection, build_card
 from g2m_hf.paper import PUBLISHED_METRICS, SYSTEM
 from g2m_hf.remote_code import AUTO_MAPS, declare_code, declared_files
-from hub_upload.errors import HubPushError
 from hub_upload import build_model_card, plan_upload, push_to_hub
 from hub_upload.cli import main as push_cli
+from hub_upload.errors import HubPushError
 from hub_upload.push import MANIFEST_NAME, PICKLE_SUFFIXES, REMOTE_CODE_ENTRY_POINTS, remote_code_files
 from tests.cli import exit_code
 from tests.hub_server import LoopbackHub

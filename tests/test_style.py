@@ -17,6 +17,7 @@ from g2m_hf.evaluation.memorisation import SpanIndex, span_keys
 from g2m_hf.evaluation.recognition import Recognition, wilson_interval
 from g2m_hf.evaluation.style import measure_style, network_judge
 from g2m_hf.generation import load_model, load_tokenizer, trained_composers
+from g2m_hf.metrics import PieceNotes
 from g2m_hf.style_guidance import StyleGuidanceLogitsProcessor
 from tests.test_generation import (  # noqa: F401 (one_thread: the autouse fixture, for this module too)
     ID,
@@ -187,6 +188,17 @@ def test_features_describe_a_piece_window_by_window(corpus_events):
     assert np.allclose(table[:, FEATURE_NAMES.index("dur_16th_or_less") : FEATURE_NAMES.index("dur_longer") + 1].sum(1), 1)
 
 
+def test_beats_per_bar_counts_every_bar_of_a_window_the_last_too():
+    bar = lambda signature: ["Bar_None", f"Time_Signature_{signature}", "Beat_0", "Note_Pitch_60", "Note_Duration_480"]
+    events = ["Composer_None", "Tempo_120", "BOS_None", *bar("3/4"), *bar("3/4"), *bar("6/8"), "Bar_None", "EOS_None"]
+    notes = PieceNotes.from_events(events)  # the closing empty bar is left out
+    assert notes.n_bars == 3 and list(notes.bar_ticks) == [1440, 1440, 1440]
+    last_two = notes.bars(1, 8)
+    assert last_two.n_bars == 2 and list(last_two.bar) == [0, 1] and list(last_two.bar_starts) == [1440, 2880]
+    (row,) = piece_features(events)
+    assert row[FEATURE_NAMES.index("beats_per_bar")] == 3.0  # all three bars are three quarters long
+
+
 def test_feature_classifier_tells_held_out_chorales_from_fiddle_tunes_and_saves(corpus_events, tmp_path):
     chorales = [e for w, e in corpus_events.items() if w.startswith("bach/")]
     tunes = [e for w, e in corpus_events.items() if w.startswith("ryansMammoth/")]
@@ -250,3 +262,26 @@ def test_composer_token_effect_scores_real_pieces_under_every_token(corpus_event
     bach = [float(cell) for cell in table[2].split(" | ")[1:]]
     assert table[2].startswith("Bach (3)") and len(bach) == 4
     assert bach[0] < min(bach[1:])  # the bundled model knows a chorale best under its own token
+
+
+def test_compare_style_runs_every_sampling_and_guidance_setting_and_refuses_bad_ones(tmp_path, capsys):
+    from g2m_hf import default_model_path
+    from training import compare_style
+
+    folder, model = default_classifier_path(), str(default_model_path())
+    judges = ["--judge", f"network={folder}", f"features={folder / FEATURE_CLASSIFIER_FILE}"]
+    output = tmp_path / "compare.json"
+    argv = ["--model", model, "--sampling", "1.0/0.95", "0.9/0.9", "--guidance", "1", "2",
+            "--pieces", "1", "--max-events", "120", "--batch-size", "3", *judges, "--output", str(output)]
+    assert compare_style.main(argv) == 0
+    results = json.loads(output.read_text())
+    settings = [(r["settings"]["temperature"], r["settings"]["top_p"], r["guidance"]) for r in results]
+    assert settings == [(1.0, 0.95, 1.0), (1.0, 0.95, 2.0), (0.9, 0.9, 1.0), (0.9, 0.9, 2.0)]
+    for result in results:  # three pieces judged twice: one per composer
+        assert set(result["recognition"]) == {"network", "features"}
+        assert all(sum(map(sum, s["confusion_matrix"])) == 3 for s in result["recognition"].values())
+    rows = capsys.readouterr().out.strip().splitlines()[1:]
+    assert [row.split(" | ")[1:3] for row in rows] == [["1/0.95", "1"], ["1/0.95", "2"], ["0.9/0.9", "1"], ["0.9/0.9", "2"]]
+    with pytest.raises(SystemExit) as refused:
+        compare_style.main(["--model", model, "--sampling", "1.0", *judges])
+    assert refused.value.code == 2 and "--sampling: 1.0 (not TEMPERATURE/TOP_P" in capsys.readouterr().err

@@ -19,7 +19,6 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
 
 import g2m_hf  # noqa: F401 - registers the Auto classes
-from training.errors import ConfigError
 from training import finetune, pretrain, train_classifier
 from training.common import main_guard
 from training.config import (
@@ -31,6 +30,7 @@ from training.config import (
     training_argument_overrides,
     typed_section,
 )
+from training.errors import ConfigError
 from training.record import RECORD_NAME
 from training.trainer import (
     EpochSeededWeightedSampler,
@@ -533,9 +533,8 @@ def test_composer_balanced_weights_give_general_pieces_their_share():
 
 @pytest.mark.slow
 def test_the_judges_are_trained_fitted_packaged_and_measured_on_unseen_pieces(tmp_path, data_cache):
-    from training import fit_feature_classifier, package_default_classifier
-
     from g2m_hf.evaluation import FEATURE_CLASSIFIER_FILE, ComposerClassifier, FeatureComposerClassifier
+    from training import fit_feature_classifier, package_default_classifier
 
     data = _dataset_folder(tmp_path / "data", data_cache, composers=("bach", "mozart"), test_fraction=0.25)
     network = tmp_path / "network"

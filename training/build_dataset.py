@@ -32,7 +32,6 @@ from g2m_hf.data import SKIPPED_REPORT, add_composers, build_dataset
 from g2m_hf.errors import G2MError
 from training.common import load_tokenizer
 
-
 PROG = "build_dataset.py"
 
 

@@ -1,9 +1,9 @@
 """Compare how strongly models and guidance scales steer the style: the remedies of issue 13, side by side.
 
     python training/compare_style.py --model g2m_hf/default_model outputs/default_finetune \\
-        --guidance 1 1.5 2 3 --judge features=outputs/feature_classifier.safetensors --pieces 12
+        --guidance 1 1.5 2 3 --sampling 1.1/0.99 1.0/0.95 --judge features=outputs/feature_classifier.safetensors
 
-For every model and every ``--guidance`` scale it generates ``--pieces`` pieces per composer (the same
+For every model, ``--sampling`` setting (temperature/top-p) and ``--guidance`` scale it generates ``--pieces`` pieces per composer (the same
 seeds for every composer), lets every ``--judge`` name their composers, and prints one row: mean
 recognition with its 95 % interval, the rate per composer, and the texture measures that show where a
 style is missed. Judges: ``features=<file>`` (g2m_hf.evaluation.feature_classifier) or ``network=<folder>`` (a
@@ -14,6 +14,7 @@ other: a judge that chose the setting flatters it. ``--output`` keeps every figu
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Sequence
@@ -29,10 +30,20 @@ from g2m_hf.evaluation.style import DESCRIBED, describe, feature_judge, measure_
 from g2m_hf.generation import load_model, load_tokenizer, trained_composers
 
 
+def sampling(text: str) -> tuple[float, float]:
+    """``TEMPERATURE/TOP_P`` (e.g. ``1.0/0.95``), each checked as `g2m-generate` checks it."""
+    temperature, slash, top_p = text.partition("/")
+    if not slash:
+        raise argparse.ArgumentTypeError(f"{text} (not TEMPERATURE/TOP_P, e.g. 1.0/0.95)")
+    return arguments.positive_float(temperature), arguments.probability(top_p)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = arguments.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", nargs="+", required=True, help="model folders (or Hub ids) to compare")
     parser.add_argument("--guidance", nargs="+", type=arguments.non_negative_float, default=[1.0], help="style guidance scales (default 1)")
+    parser.add_argument("--sampling", nargs="+", type=sampling, default=[None], metavar="T/P",
+                        help="temperature/top-p settings (default: the model's generation config)")
     parser.add_argument("--judge", nargs="+", required=True, metavar="KIND=PATH", help="features=FILE or network=FOLDER")
     parser.add_argument("--pieces", type=arguments.positive_int, default=12, help="pieces per composer and setting (default 12)")
     parser.add_argument("--max-events", type=arguments.positive_int, default=None, help="most events per piece (default: none, as g2m-generate)")
@@ -77,8 +88,8 @@ def real_pieces_row(folder: str) -> str:
     return " | ".join(f"{c[:4]} " + " ".join(f"{m[k]:.2f}" for k in DESCRIBED) for c, m in measured.items())
 
 
-def row(model: str, guidance: float, result: dict) -> str:
-    cells = [model, f"{guidance:g}"]
+def row(model: str, setting: tuple[float, float] | None, guidance: float, result: dict) -> str:
+    cells = [model, "default" if setting is None else "%g/%g" % setting, f"{guidance:g}"]
     for name, summary in result["recognition"].items():
         low, high = summary["pooled_ci95"]
         rates = " ".join(f"{c[:4]} {e['rate']:.2f}" for c, e in summary["per_composer"].items() if e["rate"] is not None)
@@ -98,18 +109,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         training_pieces = training_span_index(args.training_data) if args.training_data else None
         if args.training_data:  # what real pieces of each composer measure, to read the rows against
             print("real pieces (all splits) | " + real_pieces_row(args.training_data))
-        print("model | guidance | judge: mean recognition [95% interval] (per composer) | per composer: " + " ".join(DESCRIBED))
+        print("model | temperature/top-p | guidance | judge: mean recognition [95% interval] (per composer) | per composer: " + " ".join(DESCRIBED))
         for model_name in args.model:
             tokenizer, model = load_tokenizer(model_name), load_model(model_name)
             composers = trained_composers(tokenizer, model_name)
-            for guidance in args.guidance:
+            for setting, guidance in itertools.product(args.sampling, args.guidance):
+                temperature, top_p = setting or (None, None)  # None: the model's generation config
                 result = measure_style(
                     model, tokenizer, composers, judges, pieces_per_composer=args.pieces, seed=args.seed,
                     training_pieces=training_pieces, max_events=args.max_events, batch_size=args.batch_size,
-                    style_guidance=guidance,
+                    style_guidance=guidance, temperature=temperature, top_p=top_p,
                 )  # fmt: skip
                 results.append({"model": model_name, "guidance": guidance, **result})
-                print(row(model_name, guidance, result), flush=True)
+                print(row(model_name, setting, guidance, result), flush=True)
     except G2MError as error:
         print(f"compare_style: error: {error}", file=sys.stderr)
         return 2

@@ -57,6 +57,7 @@ from g2m_hf.evaluation import (
     summarise_sanity,
     write_report,
 )
+from g2m_hf.grammar import SPEC_GENERATION_DEFAULTS
 from g2m_hf.model_card import TAGS, CardSection, build_card, markdown_table
 from g2m_hf.paper import PUBLISHED_METRICS, PUBLISHED_RECOGNITION, SYSTEM
 from g2m_hf.plotting import plot_loss_curves
@@ -111,6 +112,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--style-guidance", type=arguments.non_negative_float, default=1.0,
         help="the default style guidance written into generation_config.json (chosen with training/compare_style.py)",
     )
+    parser.add_argument("--temperature", type=arguments.positive_float, default=SPEC_GENERATION_DEFAULTS["temperature"],
+                        help="the default sampling temperature written into generation_config.json (default: SPEC §5's)")
+    parser.add_argument("--top-p", type=arguments.probability, default=SPEC_GENERATION_DEFAULTS["top_p"],
+                        help="the default nucleus (top-p) written into generation_config.json (default: SPEC §5's)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing model folder / report")
     return parser.parse_args(argv)
 
@@ -133,10 +138,10 @@ def copy_model_files(finetuned: Path, pretrained: Path, output: Path, overwrite:
     declare_code(output, remote_code=False)
 
 
-def set_style_guidance(folder: Path, guidance: float) -> None:
-    """Make ``guidance`` the folder's default style guidance (``generation_config.json``)."""
+def set_generation_defaults(folder: Path, args: argparse.Namespace) -> None:
+    """Make the chosen style guidance, temperature and top-p the folder's defaults (``generation_config.json``)."""
     config = GenerationConfig.from_pretrained(folder)
-    config.style_guidance = guidance
+    config.style_guidance, config.temperature, config.top_p = args.style_guidance, args.temperature, args.top_p
     config.save_pretrained(folder)
 
 
@@ -260,8 +265,8 @@ def recognition_markdown(recognition: dict[str, Any], args: argparse.Namespace) 
     rows.append(["paper (its own classifier, SPEC §7)", *(_number(v) for v in paper), _number(sum(known) / len(known))])
     table = markdown_table(["judge", *composers, "mean [95 % interval]"], rows)
     copied = recognition["copied_spans"]
-    return f"""{settings['pieces_per_composer']} pieces per composer as `g2m-generate` makes them by default (style guidance
-{args.style_guidance:g} from the generation config; the model ends each piece), the same
+    return f"""{settings['pieces_per_composer']} pieces per composer as `g2m-generate` makes them by default (temperature
+{args.temperature:g}, top-p {args.top_p:g} and style guidance {args.style_guidance:g} from the generation config; the model ends each piece), the same
 seeds under every composer prompt, judged by the two bundled classifiers (`g2m_hf.default_classifier_path()`,
 whose card states their held-out accuracy). The feature classifier chose the style guidance scale, so
 the Transformer classifier is the judge no choice was made with:
@@ -321,8 +326,9 @@ from its start). `loss_curves.png` shows both runs; `training_record.json` (fine
 `pretraining_record.json` keep the full logs and recipes. Each stage is one cosine schedule (fine-tuning
 keeps its best checkpoint). Over the last quarter of each stage's steps the validation loss went
 {flatness}."""
-    measures = f"""{args.pieces} pieces per composer, at most {args.max_bars} bars / {args.max_events} events, SPEC §5 sampling
-(temperature 1.1, top-p 0.99) with the REMI grammar and style guidance {args.style_guidance:g}, seed {args.seed},
+    measures = f"""{args.pieces} pieces per composer, at most {args.max_bars} bars / {args.max_events} events, the model's
+default sampling (temperature {args.temperature:g}, top-p {args.top_p:g}, with the REMI grammar and style guidance
+{args.style_guidance:g}), seed {args.seed},
 against the held-out {reference} pieces decoded from their events (H: pitch-class entropy over 4 bars, GS: groove similarity, SI:
 structureness, as in `g2m-evaluate`):
 
@@ -378,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as staging:  # the bundled folder is replaced only when all is done
         stage = Path(staging) / "default_model"
         copy_model_files(finetuned, pretrained, stage, overwrite=True)
-        set_style_guidance(stage, args.style_guidance)
+        set_generation_defaults(stage, args)
         pretraining, finetuning = read_record(stage / PRETRAINING_RECORD), read_record(stage / RECORD_NAME)
         plot_loss_curves(
             {"pretraining (general corpus)": pretraining["log_history"],

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from ..errors import G2MError
-from . import arguments
 from ..evaluation import (
     DEFAULT_SI_MAX_SECONDS,
     check_output_dir,
@@ -15,6 +14,7 @@ from ..evaluation import (
     evaluate_folders,
     write_report,
 )
+from . import arguments
 
 PROG = "g2m-evaluate"
 

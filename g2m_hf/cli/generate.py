@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from ..errors import AudioError, G2MError
-from . import arguments
 from ..generation import (
     PROMPT_FROM,
     WEIGHT_DTYPES,
@@ -21,6 +20,7 @@ from ..generation import (
     write_piece,
 )
 from ..vocab import TEMPO_CLASSES, TIME_SIGNATURES
+from . import arguments
 
 PROG = "g2m-generate"
 

@@ -48,14 +48,12 @@ def _shares(counts: np.ndarray) -> np.ndarray:
 
 def window_features(notes: PieceNotes, first_bar: int, n_bars: int) -> np.ndarray | None:
     """The `FEATURE_NAMES` of bars ``first_bar .. first_bar + n_bars - 1``; None when they hold no note. [F]"""
-    inside = (notes.bar >= first_bar) & (notes.bar < first_bar + n_bars)
-    if not inside.any():
+    window = notes.bars(first_bar, n_bars)
+    if len(window.pitch) == 0:
         return None
-    bar, grid, pitch = notes.bar[inside], notes.grid[inside], notes.pitch[inside]
-    duration, start = notes.duration[inside], notes.start[inside]
+    bar, grid, pitch, duration, start = window.bar, window.grid, window.pitch, window.duration, window.start
     onsets = np.unique(start)
-    bars = min(n_bars, notes.n_bars - first_bar)
-    bar_lengths = np.diff(np.append(notes.bar_starts, notes.bar_starts[-1]))[first_bar : first_bar + bars]
+    bars = window.n_bars
     beat_grid = grid % _GRIDS_PER_BEAT
     position = np.array([
         np.sum(beat_grid == 0), np.sum(beat_grid == 6), np.sum((beat_grid == 3) | (beat_grid == 9)),
@@ -73,7 +71,7 @@ def window_features(notes: PieceNotes, first_bar: int, n_bars: int) -> np.ndarra
     intervals = np.bincount(np.searchsorted(_INTERVAL_EDGES, np.abs(moves)), minlength=5)
     return np.concatenate([
         [len(pitch) / bars, len(onsets) / bars, len(pitch) / len(onsets),
-         1 - len(np.unique(bar)) / bars, np.mean(bar_lengths) / TICKS_PER_BEAT if len(bar_lengths) else 4.0],
+         1 - len(np.unique(bar)) / bars, np.mean(window.bar_ticks) / TICKS_PER_BEAT],
         _shares(np.bincount(np.searchsorted(_DURATION_EDGES, duration), minlength=5)),
         _shares(np.append(position, len(grid) - position.sum())),
         [pitch.mean() / 12, pitch.std() / 12, (pitch.max() - pitch.min()) / 12, entropy],
