@@ -165,6 +165,8 @@ def test_copied_spans_are_found_in_any_key_and_silence_is_not_counted():
     assert span_keys(_piece([[0] * 4] * 6)) == []  # silent bars: no span
     copied, spans = index.copied_share([quote])
     assert 9 <= copied < spans
+    tokenizer = load_tokenizer()  # the same index from a dataset's token ids
+    assert SpanIndex.from_ids([tokenizer.events_to_ids(e) for e in training], tokenizer).keys == index.keys
 
 
 # --- the feature classifier -------------------------------------------------------------------------
@@ -262,6 +264,11 @@ def test_composer_token_effect_scores_real_pieces_under_every_token(corpus_event
     bach = [float(cell) for cell in table[2].split(" | ")[1:]]
     assert table[2].startswith("Bach (3)") and len(bach) == 4
     assert bach[0] < min(bach[1:])  # the bundled model knows a chorale best under its own token
+    adapters = table[table.index("adapter after layer | None | Bach - None | Beethoven - None | Mozart - None") + 1 :]
+    layers = load_model().config.style_adapter_layers
+    assert [int(row.split(" | ")[0]) for row in adapters] == layers
+    for row in adapters:  # every adapter updates the hidden states, and each composer changes the update
+        assert all(float(cell) > 0.01 for cell in row.split(" | ")[1:]), row
 
 
 def test_compare_style_runs_every_sampling_and_guidance_setting_and_refuses_bad_ones(tmp_path, capsys):

@@ -71,12 +71,6 @@ def load_judges(specs: Sequence[str]) -> dict:
     return judges
 
 
-def training_span_index(folder: str) -> SpanIndex:
-    """Every 4-bar span of the dataset's training pieces."""
-    tokenizer = G2MTokenizer()
-    return SpanIndex(tokenizer.ids_to_events(ids) for ids in datasets.load_from_disk(folder)["train"]["input_ids"])
-
-
 def real_pieces_row(folder: str) -> str:
     """The `DESCRIBED` measures of the dataset's pieces, per composer."""
     tokenizer, splits = G2MTokenizer(), datasets.load_from_disk(folder)
@@ -106,7 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     try:
         judges = load_judges(args.judge)
-        training_pieces = training_span_index(args.training_data) if args.training_data else None
+        training_pieces = (
+            SpanIndex.from_ids(datasets.load_from_disk(args.training_data)["train"]["input_ids"], G2MTokenizer())
+            if args.training_data else None
+        )  # every 4-bar span of the pieces the models learnt from
         if args.training_data:  # what real pieces of each composer measure, to read the rows against
             print("real pieces (all splits) | " + real_pieces_row(args.training_data))
         print("model | temperature/top-p | guidance | judge: mean recognition [95% interval] (per composer) | per composer: " + " ".join(DESCRIBED))

@@ -7,6 +7,11 @@ per event) once with its own composer token and once with each other token the m
 and with ``Composer_None``. Rows: the piece's composer; columns: the token it was scored with. A token
 that steers strongly gives a clearly lower loss on the diagonal; equal columns mean the prompt hardly
 matters, and the style comes from the music itself once a few bars are given.
+
+A second table asks whether the condition reaches the style adapters at all: at each adapter, on the
+hidden states of the same pieces, how large the adapter's update is under ``Composer_None`` and how
+much it changes when the composer's embedding is given instead (each relative to the hidden state's
+norm, averaged over positions). Near-zero differences mean the adapters ignore the composer.
 """
 
 from __future__ import annotations
@@ -46,6 +51,37 @@ def piece_loss(model, ids: list[int], token_id: int) -> float:
     return float(model(input_ids, labels=input_ids).loss)
 
 
+@torch.no_grad()
+def adapter_response(model, pieces: list[list[int]], token_ids: list[int]) -> dict[int, list[float]]:
+    """Per style adapter: the mean relative size of its update under the last of ``token_ids``, then of the
+    change of that update under each other token, on the hidden states the adapter sees in ``pieces``."""
+    base = model.model
+    seen: dict[int, list[torch.Tensor]] = {}
+    hooks = [
+        base.style_adapters[layer].register_forward_pre_hook(
+            lambda module, inputs, layer=layer: seen.setdefault(layer, []).append(inputs[0][0])  # [T, d]
+        )
+        for layer in model.config.style_adapter_layers
+    ]
+    try:
+        for ids in pieces:
+            base(torch.tensor([ids]), style_token_ids=torch.tensor([token_ids[-1]]))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    styles = base._scale(base.embed_tokens(torch.tensor(token_ids)))  # [K, d]
+    response = {}
+    for layer, states in seen.items():
+        hidden = torch.cat(states)  # [N, d]
+        norm = hidden.norm(dim=-1)  # [N]
+        updates = [base.style_adapters[layer](hidden, style) - hidden for style in styles]  # K x [N, d]
+        reference = updates[-1]
+        sizes = [float((reference.norm(dim=-1) / norm).mean())]
+        sizes += [float(((update - reference).norm(dim=-1) / norm).mean()) for update in updates[:-1]]
+        response[layer] = sizes
+    return response
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -65,6 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         losses = [sum(piece_loss(model, ids, token) for ids in rows) / len(rows) for token in token_ids]
         print(f"{composer} ({len(rows)}) | " + " | ".join(f"{loss:.3f}" for loss in losses))
+    if model.config.style_adapter_layers:
+        pieces = [ids[: args.events] for ids in split["input_ids"]]
+        print("\nstyle adapters: |update| / |hidden| under token None, then |change of the update| / |hidden| per token")
+        print("adapter after layer | None | " + " | ".join(f"{name} - None" for name in composers))
+        for layer, sizes in adapter_response(model, pieces, token_ids).items():
+            print(f"{layer} | " + " | ".join(f"{size:.3f}" for size in sizes))
     return 0
 
 

@@ -201,7 +201,7 @@ def judge_style(model: Any, tokenizer: G2MTokenizer, composers: list[str], train
         "network": network_judge(ComposerClassifier.from_pretrained(folder)),
         "features": feature_judge(folder / FEATURE_CLASSIFIER_FILE),
     }
-    training_pieces = SpanIndex(tokenizer.ids_to_events(ids) for ids in train["input_ids"])
+    training_pieces = SpanIndex.from_ids(train["input_ids"], tokenizer)
     return measure_style(
         model, tokenizer, composers, judges, pieces_per_composer=args.recognition_pieces, seed=args.seed,
         training_pieces=training_pieces, batch_size=args.recognition_pieces,

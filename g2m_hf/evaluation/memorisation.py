@@ -10,6 +10,7 @@ makes copying the likely failure of a style model; this measures it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..vocab import BAR_TOKEN, EOS_TOKEN, split_event
 
@@ -55,6 +56,11 @@ class SpanIndex:
         self.keys: set[int] = set()
         for events in pieces:
             self.keys.update(span_keys(events, span_bars))
+
+    @classmethod
+    def from_ids(cls, rows: Iterable[Sequence[int]], tokenizer: Any, span_bars: int = SPAN_BARS) -> SpanIndex:
+        """The spans of pieces given as token ids, e.g. a dataset split's ``input_ids``, read with ``tokenizer``."""
+        return cls((tokenizer.ids_to_events(ids) for ids in rows), span_bars)
 
     def copied_share(self, pieces: Iterable[Sequence[str]]) -> tuple[int, int]:
         """How many of the pieces' spans are in the index, and how many spans they have: ``(copied, spans)``."""
