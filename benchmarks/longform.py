@@ -191,8 +191,8 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=None, help="override the model's training window")
     parser.add_argument("--fraction", type=float, default=CONTEXT_FRACTION, help="share of the window a re-primed "
                         f"context fills (default {CONTEXT_FRACTION})")
-    parser.add_argument("--temperature", type=float, default=None, help="default: the model's (1.1)")
-    parser.add_argument("--top-p", type=float, default=None, help="default: the model's (0.99)")
+    parser.add_argument("--temperature", type=float, default=None, help="default: the model's generation config")
+    parser.add_argument("--top-p", type=float, default=None, help="default: the model's generation config")
     parser.add_argument("--corpus-limit", type=int, default=None, help="at most this many real works")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 24 bars, 3 real works")
     args = parser.parse_args()

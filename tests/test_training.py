@@ -284,7 +284,10 @@ def test_resumed_run_equals_uninterrupted_run(pretrained, tmp_path, data_cache):
     assert not (tmp_path / "run" / "model.safetensors").exists()
     pretrain.main([*argv, "--resume"])
 
-    assert record(tmp_path / "run")["run"]["resumed_from"].endswith("checkpoint-5")
+    run = record(tmp_path / "run")["run"]
+    assert run["resumed_from"].endswith("checkpoint-5") and run["legs"] == 2
+    last_leg = [e for e in record(tmp_path / "run")["log_history"] if "train_runtime" in e and "loss" not in e][-1]
+    assert run["train_runtime_s"] > last_leg["train_runtime"]  # the first leg's time is counted too
     assert logged_losses(tmp_path / "run")[-5:] == logged_losses(pretrained)[-5:]
     uninterrupted, resumed = (
         load_file(pretrained / "model.safetensors"),
@@ -561,3 +564,17 @@ def test_the_judges_are_trained_fitted_packaged_and_measured_on_unseen_pieces(tm
     with pytest.raises(ConfigError, match="already holds files"):  # never replaced without --overwrite
         package_default_classifier.main(["--classifier", str(network), "--features", str(features),
                                          "--data", str(data), "--output", str(bundle)])
+
+
+def test_the_packaged_model_samples_with_the_chosen_defaults(tmp_path):
+    import argparse
+
+    from transformers import GenerationConfig
+
+    from g2m_hf.grammar import SPEC_GENERATION_DEFAULTS
+    from training.package_default_model import set_generation_defaults
+
+    GenerationConfig(**SPEC_GENERATION_DEFAULTS).save_pretrained(tmp_path)
+    set_generation_defaults(tmp_path, argparse.Namespace(style_guidance=2.5, temperature=0.9, top_p=0.9))
+    written = GenerationConfig.from_pretrained(tmp_path)
+    assert (written.style_guidance, written.temperature, written.top_p, written.top_k) == (2.5, 0.9, 0.9, 0)

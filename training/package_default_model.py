@@ -288,7 +288,7 @@ def card_sections(
         return [
             data["source"].split("/")[-1], data["train_examples"], data["validation_examples"], data["train_events"],
             run["global_step"], run["effective_batch_size"], round(run["epochs"], 2), run["tokens_seen"],
-            f"{run['train_runtime_s'] / 60:.0f} min" + (" (last leg, resumed)" if run.get("resumed_from") else ""),
+            f"{run['train_runtime_s'] / 60:.0f} min" + (f" ({run['legs']} legs, resumed)" if run.get("legs", 1) > 1 else ""),
             last_train[-1] if last_train else None, ev.get("eval_loss"),
         ]
 

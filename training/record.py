@@ -28,7 +28,8 @@ every key is always present, values may be ``null`` where they do not apply::
       "run": {
         "global_step": int, "epochs": float,
         "train_loss": float | null,            # mean training loss of this (possibly resumed) call
-        "train_runtime_s": float,              # wall time of this call
+        "train_runtime_s": float,              # wall time of the whole run, every leg of it
+        "legs": int,                           # calls that trained it: 1, or more when resumed
         "tokens_seen": int,                    # non-padding input tokens, all processes, whole run
         "tokens_per_second": float | null,     # tokens seen in this call / its runtime
         "world_size": int, "device": str, "bf16": bool,
@@ -86,16 +87,30 @@ def model_summary(model: Any) -> dict[str, Any]:
     }
 
 
+def earlier_legs(log_history: list[dict[str, Any]]) -> tuple[float, int]:
+    """Wall time and number of the legs before the last one, read from the step logs.
+
+    Each step log carries the running ``train_runtime`` of its call, which starts again from 0 when a run
+    is resumed; a checkpoint keeps the logs up to its step, so each earlier leg counts until its last
+    log before the checkpoint it was resumed from (work after that checkpoint was lost and is not counted).
+    """
+    times = [entry["train_runtime"] for entry in log_history if "loss" in entry and "train_runtime" in entry]
+    restarts = [previous for previous, current in zip(times, times[1:]) if current < previous]
+    return float(sum(restarts)), len(restarts)
+
+
 def run_summary(trainer: Any, train_metrics: dict[str, float], resumed_from: str | None) -> dict[str, Any]:
     """The ``run`` block: steps, loss, throughput and the parallel layout of a finished `Trainer.train()`."""
     args, state = trainer.args, trainer.state
     runtime = float(train_metrics.get("train_runtime", 0.0))
+    before, legs = earlier_legs(state.log_history) if resumed_from else (0.0, 0)
     tokens_this_call = state.num_input_tokens_seen - getattr(trainer, "_initial_num_input_tokens_seen", 0)
     return {
         "global_step": state.global_step,
         "epochs": state.epoch,
         "train_loss": train_metrics.get("train_loss"),
-        "train_runtime_s": runtime,
+        "train_runtime_s": before + runtime,
+        "legs": legs + 1,
         "tokens_seen": state.num_input_tokens_seen,
         "tokens_per_second": round(tokens_this_call / runtime, 1) if runtime > 0 and tokens_this_call else None,
         "world_size": args.world_size,

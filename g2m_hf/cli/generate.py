@@ -40,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-pieces", type=arguments.positive_int, default=1, help="pieces per composer (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same pieces")
     parser.add_argument("--temperature", type=arguments.positive_float, default=None,
-                        help="sampling temperature (default: model's, 1.1)")
+                        help="sampling temperature (default: the model's generation config)")
     parser.add_argument("--top-p", type=arguments.probability, default=None,
-                        help="nucleus probability (default: model's, 0.99)")
+                        help="nucleus probability (default: the model's generation config)")
     parser.add_argument(
         "--style-guidance", type=arguments.non_negative_float, default=None, metavar="S",
         help="classifier-free guidance on the composer: 1 = none, larger = a stronger style "
