@@ -7,7 +7,7 @@ for one piece, is the API endpoint ``generate``::
 
     from gradio_client import Client
     wav, midi, piano_roll, events = Client("http://127.0.0.1:7860/").predict(
-        composer="Bach", bars=8, temperature=1.1, top_p=0.99, seed=0, prompt_midi=None, prompt_bars=4,
+        composer="Bach", bars=8, temperature=1.0, top_p=0.95, seed=0, prompt_midi=None, prompt_bars=4,
         api_name="/generate")   # optional: style_guidance=2.0, tempo="120", time_signature="3/4", duration=30
 
 Needs the ``app`` extra (``pip install "g2m_hf[app]"``).
