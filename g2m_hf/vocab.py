@@ -10,9 +10,12 @@ from __future__ import annotations
 import builtins
 import os
 import pickle
-from typing import BinaryIO, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, BinaryIO, Iterable, Mapping, Sequence
 
 from .errors import G2MError, VocabularyError
+
+if TYPE_CHECKING:  # numpy is imported only when a pickle holds numpy scalars
+    import numpy
 
 # --- event grammar constants (SPEC §1) ---------------------------------------------------
 
@@ -166,7 +169,7 @@ class _NumericDtype:
         if isinstance(state, tuple) and len(state) > 1 and state[1] in ("<", ">", "=", "|"):
             self.order = state[1]
 
-    def numpy_dtype(self) -> "numpy.dtype":
+    def numpy_dtype(self) -> numpy.dtype:
         import numpy
 
         return numpy.dtype(self.spec).newbyteorder(self.order)

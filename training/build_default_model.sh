@@ -3,9 +3,10 @@
 #   bash training/build_default_model.sh
 # Steps: encode the music21 corpus (general material, and Bach / Beethoven / Mozart), pretrain,
 # fine-tune, then package the final files with loss curves, evaluation and model card.
-# About 1 h 50 on 2 idle CPU cores (measured): dataset encoding ~40 min the first time (cached in
-# data/cache), pretraining ~60 min, fine-tuning ~10 min, evaluation and packaging ~1 min. An interrupted run picks
-# up where it stopped (datasets already built are kept; training resumes from its last checkpoint).
+# On 2 idle CPU cores: dataset encoding ~40 min the first time (cached in data/cache), pretraining
+# ~80 min (6000 steps of 4 windows at the measured ~1700 events/s), fine-tuning ~20 min, the judges
+# ~20 min, evaluation and packaging ~10 min. An interrupted run picks up where it stopped (datasets
+# already built are kept; training resumes from its last checkpoint, and the record counts every leg).
 # PYTHON=... picks the interpreter; extra arguments go to both training scripts (e.g. --max_steps 20).
 set -euo pipefail
 
@@ -41,8 +42,9 @@ fi
 "$PYTHON" training/package_default_classifier.py --classifier outputs/default_classifier \
   --features outputs/feature_classifier.safetensors --data data/mastery --output g2m_hf/default_classifier --overwrite
 
-# style guidance 2 won the comparison on the feature classifier (training/compare_style.py; README)
+# style guidance 2 at temperature 1.0 / top-p 0.95 won the comparison on the feature classifier and the
+# long-piece bounds (training/compare_style.py, benchmarks/longform.py; README)
 "$PYTHON" training/package_default_model.py \
   --pretrained outputs/default_pretrain --finetuned outputs/default_finetune \
   --reference-data data/mastery --evaluation-dir outputs/default_evaluation \
-  --style-guidance 2 --output g2m_hf/default_model --overwrite
+  --style-guidance 2 --temperature 1.0 --top-p 0.95 --output g2m_hf/default_model --overwrite
