@@ -130,12 +130,16 @@ def test_recognition_counts_rates_and_intervals():
     prompted = ["Bach"] * 4 + ["Mozart"] * 4 + ["Chopin"]
     predicted = ["Bach", "bach", "Mozart", None, "Mozart", "Beethoven", "Mozart", "Bach", "Bach"]
     summary = Recognition.count(prompted, predicted, ["Bach", "Beethoven", "Mozart"]).summary()
-    # Chopin is not a label and one Bach piece has no prediction: 7 pieces counted
+    # Chopin is not a label: 8 pieces counted; the Bach piece without a prediction was not recognised
     assert summary["confusion_matrix"] == [[2, 0, 1], [0, 0, 0], [1, 1, 2]]
-    assert summary["per_composer"]["Bach"]["rate"] == pytest.approx(2 / 3)
+    assert summary["per_composer"]["Bach"] == {**summary["per_composer"]["Bach"], "pieces": 4, "judged_elsewhere": 1}
+    assert summary["per_composer"]["Bach"]["rate"] == pytest.approx(2 / 4)
     assert summary["per_composer"]["Beethoven"]["rate"] is None
-    assert summary["mean"] == pytest.approx((2 / 3 + 2 / 4) / 2)
-    assert summary["pooled_ci95"] == pytest.approx(list(_wilson(4, 7)))
+    assert summary["mean"] == pytest.approx((2 / 4 + 2 / 4) / 2)
+    assert summary["pooled_ci95"] == pytest.approx(list(_wilson(4, 8)))
+    # judged only among two of the labels, a piece heard as a third composer is a miss, not left out
+    pair = Recognition.count(["Bach", "Mozart"], ["Beethoven", "Mozart"], ["Bach", "Mozart"]).summary()
+    assert pair["per_composer"]["Bach"]["rate"] == 0.0 and pair["pooled_ci95"] == pytest.approx(list(_wilson(1, 2)))
 
 
 # --- memorisation -----------------------------------------------------------------------------------
@@ -292,3 +296,6 @@ def test_compare_style_runs_every_sampling_and_guidance_setting_and_refuses_bad_
     with pytest.raises(SystemExit) as refused:
         compare_style.main(["--model", model, "--sampling", "1.0", *judges])
     assert refused.value.code == 2 and "--sampling: 1.0 (not TEMPERATURE/TOP_P" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # the figures of a run are never replaced silently
+        compare_style.main(argv)
+    assert refused.value.code == 2 and "already exists" in capsys.readouterr().err

@@ -545,6 +545,11 @@ def test_the_judges_are_trained_fitted_packaged_and_measured_on_unseen_pieces(tm
                                      "--set", f"data.dataset={data}", "--set", "classifier.max_events=300"))
     features = tmp_path / "features.safetensors"
     assert fit_feature_classifier.main(["--dataset", str(data), "--output", str(features)]) == 0
+    fitted = features.read_bytes()
+    with pytest.raises(SystemExit) as refused:  # never replaced without --overwrite, checked before any work
+        fit_feature_classifier.main(["--dataset", str(data), "--output", str(features)])
+    assert refused.value.code == 2 and features.read_bytes() == fitted
+    assert fit_feature_classifier.main(["--dataset", str(data), "--output", str(features), "--overwrite"]) == 0
     bundle = tmp_path / "bundle"
     package_default_classifier.main(["--classifier", str(network), "--features", str(features),
                                      "--data", str(data), "--output", str(bundle)])
@@ -578,3 +583,34 @@ def test_the_packaged_model_samples_with_the_chosen_defaults(tmp_path):
     set_generation_defaults(tmp_path, argparse.Namespace(style_guidance=2.5, temperature=0.9, top_p=0.9))
     written = GenerationConfig.from_pretrained(tmp_path)
     assert (written.style_guidance, written.temperature, written.top_p, written.top_k) == (2.5, 0.9, 0.9, 0)
+
+
+@pytest.mark.slow
+def test_a_finetuned_model_is_packaged_with_its_card_evaluation_and_defaults(pretrained, tmp_path, data_cache):
+    from transformers import GenerationConfig
+
+    from training import package_default_model
+
+    finetuned = tmp_path / "full"
+    finetune.main(smoke_args(SMOKE_FINETUNE, finetuned, data_cache, "--set", f"finetune.pretrained={pretrained}"))
+    reference = _dataset_folder(tmp_path / "data", data_cache, composers=("bach", "mozart"), test_fraction=0.25)
+    bundle, report = tmp_path / "bundle", tmp_path / "evaluation"
+    argv = ["--pretrained", str(pretrained), "--finetuned", str(finetuned), "--reference-data", str(reference),
+            "--output", str(bundle), "--evaluation-dir", str(report), "--pieces", "1", "--recognition-pieces", "1",
+            "--max-bars", "2", "--max-events", "80", "--style-guidance", "2", "--temperature", "0.9", "--top-p", "0.9"]
+    assert package_default_model.main(argv) == 0
+    names = {path.name for path in bundle.iterdir()}
+    assert {"model.safetensors", "config.json", "README.md", "evaluation.json", "loss_curves.png",
+            "pretraining_record.json", "training_record.json", "generation_config.json"} <= names
+    assert not any(name.startswith(("checkpoint-", ".")) or name.endswith(".py") for name in names)
+    generation = GenerationConfig.from_pretrained(bundle)
+    assert (generation.style_guidance, generation.temperature, generation.top_p) == (2.0, 0.9, 0.9)
+    evaluation = json.loads((bundle / "evaluation.json").read_text())
+    assert evaluation["reference_split"] == "test"
+    assert set(evaluation["recognition"]["recognition"]) == {"network", "features"}
+    card = (bundle / "README.md").read_text()
+    assert "temperature 0.9, top-p 0.9" in card and "### Composer recognition" in card
+    before = (bundle / "README.md").stat().st_mtime_ns
+    with pytest.raises(ConfigError, match="already holds files"):  # refused before any work, nothing touched
+        package_default_model.main(argv)
+    assert (bundle / "README.md").stat().st_mtime_ns == before

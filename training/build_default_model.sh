@@ -38,7 +38,7 @@ fi
 
 # the judges of style: the paper's Transformer classifier and the independent feature classifier
 "$PYTHON" training/train_classifier.py --config configs/default_classifier.yaml --resume
-"$PYTHON" training/fit_feature_classifier.py --dataset data/mastery --output outputs/feature_classifier.safetensors
+"$PYTHON" training/fit_feature_classifier.py --dataset data/mastery --output outputs/feature_classifier.safetensors --overwrite
 "$PYTHON" training/package_default_classifier.py --classifier outputs/default_classifier \
   --features outputs/feature_classifier.safetensors --data data/mastery --output g2m_hf/default_classifier --overwrite
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import datasets
 
-from g2m_hf import G2MTokenizer
+from g2m_hf import G2MTokenizer, fileio
 from g2m_hf.cli import arguments
 from g2m_hf.errors import G2MError
 from g2m_hf.evaluation import ComposerClassifier, SpanIndex
@@ -52,12 +52,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--training-data", metavar="DATASET",
                         help="dataset folder whose train split the models learnt from: report the share of "
                         "generated 4-bar spans found in it (memorisation)")
-    parser.add_argument("--output", help="JSON file for every figure")
+    parser.add_argument("--output", type=arguments.output_file, help="JSON file for every figure")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     args = parser.parse_args(argv)
     for spec in args.judge:
         kind, _, path = spec.partition("=")
         if kind not in ("features", "network") or not path or not Path(path).exists():
             parser.error(f"--judge {spec}: give features=<existing file> or network=<existing folder>")
+    if args.output and Path(args.output).exists() and not args.overwrite:
+        parser.error(f"--output {args.output}: already exists (pass --overwrite to replace it)")
     if args.training_data and not (Path(args.training_data) / "dataset_dict.json").is_file():
         parser.error(f"--training-data {args.training_data}: not a dataset folder")
     return args
@@ -123,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"compare_style: error: {error}", file=sys.stderr)
         return 2
     if args.output:
-        Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        fileio.write_text(args.output, json.dumps(results, indent=2) + "\n")
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import datasets
 
-from g2m_hf import G2MTokenizer
+from g2m_hf import G2MTokenizer, fileio
 from g2m_hf.cli import arguments
 from g2m_hf.errors import G2MError
 from g2m_hf.evaluation.feature_classifier import FeatureComposerClassifier
@@ -29,14 +29,16 @@ from g2m_hf.vocab import NO_COMPOSER
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = arguments.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True, help="dataset folder (train / validation[ / test])")
-    parser.add_argument("--output", required=True, help="the classifier file to write (.safetensors)")
+    parser.add_argument("--output", required=True, type=arguments.output_file,
+                        help="the classifier file to write (.safetensors; its report goes beside it as .json)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing classifier file")
     parser.add_argument("--labels", nargs="+", help="composers to tell apart (default: every composer of the data)")
     parser.add_argument("--tokenizer", help="tokenizer folder the dataset was encoded with (default: the complete vocabulary)")
     args = parser.parse_args(argv)
     if not (Path(args.dataset) / "dataset_dict.json").is_file():
         parser.error(f"--dataset {args.dataset}: not a dataset folder (build one with training/build_dataset.py)")
-    if Path(args.output).is_dir():
-        parser.error(f"--output {args.output}: is a folder (give the file to write)")
+    if Path(args.output).exists() and not args.overwrite:
+        parser.error(f"--output {args.output}: already exists (pass --overwrite to replace it)")
     return args
 
 
@@ -62,10 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fit_feature_classifier: error: {error}", file=sys.stderr)
         return 2
     output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     classifier.save(output)
     summary = {"split": held_out_split, "training_pieces": len(pieces), **summary}
-    output.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    fileio.write_text(output.with_suffix(".json"), json.dumps(summary, indent=2) + "\n")
     rates = ", ".join(f"{label} {entry['recognised']}/{entry['pieces']}" for label, entry in summary["per_composer"].items())
     print(f"fitted on {len(pieces)} pieces; {held_out_split} pieces recognised: {rates}; saved to {output}")
     return 0

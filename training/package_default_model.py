@@ -29,7 +29,6 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ import datasets
 from huggingface_hub import ModelCardData
 from transformers import GenerationConfig
 
-from g2m_hf import G2MForCausalLM, G2MTokenizer, generate_midi
+from g2m_hf import G2MForCausalLM, G2MTokenizer, fileio, generate_midi
 from g2m_hf.cli import arguments
 from g2m_hf.evaluation import (
     FEATURE_CLASSIFIER_FILE,
@@ -120,22 +119,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def copy_model_files(finetuned: Path, pretrained: Path, output: Path, overwrite: bool) -> None:
-    """Copy the shipped files into an empty (or, with ``overwrite``, emptied) ``output``."""
+def copy_model_files(finetuned: Path, pretrained: Path, output: Path) -> None:
+    """Copy the shipped files into the empty folder ``output``."""
     missing = [name for name in REQUIRED_FILES if not (finetuned / name).is_file()]
     if missing:
         raise ConfigError(f"{finetuned}: not a full fine-tuning output (missing {', '.join(missing)})")
-    if output.exists() and any(output.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"{output} already holds files; pass --overwrite to replace the bundled model")
-        shutil.rmtree(output)
-    output.mkdir(parents=True, exist_ok=True)
     for name in SHIPPED_FILES:
         if (finetuned / name).is_file():
             shutil.copy2(finetuned / name, output / name)
     shutil.copy2(pretrained / RECORD_NAME, output / PRETRAINING_RECORD)
     # shipped inside g2m_hf without the remote-code files: the Auto classes must use the package's classes
     declare_code(output, remote_code=False)
+
+
+def refuse_to_replace(folder: Path, what: str, overwrite: bool) -> None:
+    """Before any work: a folder that holds files is replaced only with ``--overwrite``."""
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise ConfigError(f"{folder} already holds files; pass --overwrite to replace {what}")
 
 
 def set_generation_defaults(folder: Path, args: argparse.Namespace) -> None:
@@ -162,9 +162,7 @@ def evaluate(model_dir: Path, reference_data: Path, args: argparse.Namespace) ->
     composers = sorted(set(references["composer"]) - {NO_COMPOSER})
 
     work = Path(args.evaluation_dir)
-    if work.exists() and any(work.iterdir()) and not args.overwrite:
-        raise ConfigError(f"{work} already holds files; pass --overwrite or another --evaluation-dir")
-    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)  # refuse_to_replace allowed it
     generated_dir, reference_dir = work / "generated", work / "reference"
     generated_dir.mkdir(parents=True)
     reference_dir.mkdir(parents=True)
@@ -258,7 +256,10 @@ def recognition_markdown(recognition: dict[str, Any], args: argparse.Namespace) 
     rows = []
     for name, summary in recognition["recognition"].items():
         low, high = summary["pooled_ci95"]
-        cells = [f"{e['rate']:.2f} ({e['recognised']}/{e['pieces']})" for e in summary["per_composer"].values()]
+        cells = [
+            ("-" if e["rate"] is None else f"{e['rate']:.2f}") + f" ({e['recognised']}/{e['pieces']})"
+            for e in summary["per_composer"].values()
+        ]
         rows.append([JUDGES[name], *cells, f"{summary['mean']:.2f} [{low:.2f}, {high:.2f}]"])
     paper = [PUBLISHED_RECOGNITION.get(c) for c in composers]
     known = [value for value in paper if value is not None]
@@ -385,9 +386,10 @@ or `g2m-generate --composer Bach Beethoven Mozart` / `g2m-demo` on the command l
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     pretrained, finetuned, output = Path(args.pretrained), Path(args.finetuned), Path(args.output)
-    with tempfile.TemporaryDirectory() as staging:  # the bundled folder is replaced only when all is done
-        stage = Path(staging) / "default_model"
-        copy_model_files(finetuned, pretrained, stage, overwrite=True)
+    refuse_to_replace(output, "the bundled model", args.overwrite)
+    refuse_to_replace(Path(args.evaluation_dir), "the evaluation report (or give another --evaluation-dir)", args.overwrite)
+    with fileio.atomic_directory(output, replace=True) as stage:  # the bundled folder is replaced only when all is done
+        copy_model_files(finetuned, pretrained, stage)
         set_generation_defaults(stage, args)
         pretraining, finetuning = read_record(stage / PRETRAINING_RECORD), read_record(stage / RECORD_NAME)
         plot_loss_curves(
@@ -399,10 +401,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         evaluation["convergence"] = {"pretraining": convergence(pretraining), "fine-tuning": convergence(finetuning)}
         (stage / EVALUATION_JSON).write_text(json.dumps(evaluation, indent=1) + "\n", encoding="utf-8")
         write_card(stage, card_sections(pretraining, finetuning, evaluation, args), finetuning["model"]["parameters"])
-        if output.exists() and any(output.iterdir()) and not args.overwrite:
-            raise ConfigError(f"{output} already holds files; pass --overwrite to replace the bundled model")
-        shutil.rmtree(output, ignore_errors=True)
-        shutil.copytree(stage, output)
     print(metrics_markdown(evaluation))
     print(f"wrote {output}")
     return 0

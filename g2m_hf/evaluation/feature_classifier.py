@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from .. import fileio
 from ..errors import EvaluationError
 from ..metrics import PieceLike, PieceNotes, _as_notes
 from ..vocab import TICKS_PER_BEAT, TICKS_PER_GRID
@@ -133,10 +134,11 @@ class FeatureComposerClassifier:
         return predicted
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the classifier as one safetensors file (labels and feature names in its metadata)."""
+        """Write the classifier as one safetensors file (labels and feature names in its metadata), atomically."""
         tensors = {"mean": self.mean, "scale": self.scale, "coef": self.coef, "intercept": self.intercept}
         metadata = {"labels": json.dumps(self.labels), "features": json.dumps(FEATURE_NAMES)}
-        save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in tensors.items()}, str(path), metadata)
+        with fileio.atomic_path(path) as temporary:
+            save_file({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in tensors.items()}, str(temporary), metadata)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FeatureComposerClassifier:

@@ -30,26 +30,39 @@ def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE)
 
 @dataclass
 class Recognition:
-    """A confusion matrix of prompted (rows) against predicted (columns) composers, in ``labels`` order."""
+    """A confusion matrix of prompted (rows) against predicted (columns) composers, in ``labels`` order,
+    and per prompted composer the pieces judged as none of them (another composer, or no answer)."""
 
     labels: list[str]
     confusion: np.ndarray  # [C, C] piece counts
+    elsewhere: np.ndarray  # [C] pieces of each row judged as none of the labels: not recognised, still counted
 
     @classmethod
     def count(cls, prompted: Sequence[str], predicted: Sequence[str | None], labels: Sequence[str]) -> Recognition:
-        """Count the pieces whose prompted and predicted composers are both among ``labels`` (case-insensitive)."""
+        """Count the pieces whose prompted composer is among ``labels`` (case-insensitive); a piece judged
+        as another composer, or not at all (None), counts as not recognised."""
         index = {label.casefold(): position for position, label in enumerate(labels)}
         confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
+        elsewhere = np.zeros(len(labels), dtype=np.int64)
         for truth, guess in zip(prompted, predicted, strict=True):
             row, column = index.get((truth or "").casefold()), index.get((guess or "").casefold())
-            if row is not None and column is not None:
+            if row is None:
+                continue
+            if column is None:
+                elsewhere[row] += 1
+            else:
                 confusion[row, column] += 1
-        return cls(list(labels), confusion)
+        return cls(list(labels), confusion, elsewhere)
+
+    @property
+    def totals(self) -> np.ndarray:
+        """Pieces prompted with each composer. [C]"""
+        return self.confusion.sum(axis=1) + self.elsewhere
 
     @property
     def rates(self) -> dict[str, float | None]:
         """Per composer: the share of its pieces recognised as it (the confusion matrix's diagonal)."""
-        totals = self.confusion.sum(axis=1)
+        totals = self.totals
         return {
             label: float(self.confusion[i, i] / totals[i]) if totals[i] else None for i, label in enumerate(self.labels)
         }
@@ -62,13 +75,14 @@ class Recognition:
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready record: matrix, per-composer rate with its interval, mean and pooled interval."""
-        totals = self.confusion.sum(axis=1)
+        totals = self.totals
         correct = np.diag(self.confusion)
         rates = self.rates
         per_composer = {
             label: {
                 "recognised": int(correct[i]),
                 "pieces": int(totals[i]),
+                "judged_elsewhere": int(self.elsewhere[i]),
                 "rate": rates[label],
                 "ci95": list(wilson_interval(int(correct[i]), int(totals[i]))),
             }
