@@ -92,7 +92,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="output folder of training/finetune.py (mode full)")
     parser.add_argument("--reference-data", required=True, type=arguments.existing_dir,
                         help="the fine-tuning dataset folder (its test split is the reference)")
-    parser.add_argument("--classifier", default=None,
+    parser.add_argument("--classifier", default=None, type=arguments.existing_dir,
                         help="folder of the composer classifiers (default: the bundled g2m_hf/default_classifier)")
     parser.add_argument("--recognition-pieces", type=arguments.positive_int, default=16,
                         help="pieces per composer judged by the classifiers (default 16)")
