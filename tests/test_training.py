@@ -33,6 +33,7 @@ from training.config import (
 from training.errors import ConfigError
 from training.record import RECORD_NAME
 from training.trainer import (
+    EpochSeededLengthGroupedSampler,
     EpochSeededWeightedSampler,
     G2MTrainer,
     StreamSeededCollator,
@@ -185,6 +186,23 @@ def test_weighted_sampler_balances_and_depends_only_on_seed_and_epoch():
     assert list(sampler) == draws
     sampler.set_epoch(1)
     assert list(sampler) != draws
+
+
+def test_length_grouped_sampler_pads_less_and_depends_only_on_seed_and_epoch():
+    lengths = torch.randint(50, 1500, (2000,), generator=torch.Generator().manual_seed(0)).tolist()
+    sampler = EpochSeededLengthGroupedSampler(4, lengths, seed=3)
+    order = list(sampler)
+    assert sorted(order) == list(range(2000))  # every piece once per epoch
+    torch.manual_seed(123)  # the global RNG (a resumed run's is another) does not matter
+    assert list(sampler) == order
+    sampler.set_epoch(1)
+    assert list(sampler) != order
+
+    def padded(rows):  # positions a batch computes: 4 x its longest window (of at most 1024)
+        return sum(4 * max(min(lengths[i], 1024) for i in rows[k : k + 4]) for k in range(0, len(rows), 4))
+
+    shuffled = torch.randperm(2000, generator=torch.Generator().manual_seed(3)).tolist()
+    assert padded(order) < 0.8 * padded(shuffled)
 
 
 def test_stream_seeded_collator_draws_depend_on_the_batch_position_only():
@@ -523,6 +541,14 @@ def test_finetuning_mixes_general_pieces_for_style_guidance(pretrained, tmp_path
     with pytest.raises(ConfigError, match="no general"):  # a composer-only dataset has nothing to mix in
         finetune.main(smoke_args(SMOKE_FINETUNE, tmp_path / "none", data_cache, "--set", f"finetune.pretrained={pretrained}",
                                  "--set", f"finetune.general_dataset={composers_only}"))
+
+
+def test_balanced_finetuning_refuses_another_batch_order_before_any_work(tmp_path):
+    argv = ["--config", SMOKE_FINETUNE, "--set", f"output_dir={tmp_path / 'out'}", "--set",
+            f"finetune.pretrained={tmp_path / 'not_loaded'}", "--train_sampling_strategy", "group_by_length"]
+    with pytest.raises(ConfigError, match="train_sampling_strategy 'group_by_length' cannot order balanced"):
+        finetune.main(argv)
+    assert not (tmp_path / "out").exists()
 
 
 def test_composer_balanced_weights_give_general_pieces_their_share():

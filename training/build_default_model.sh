@@ -3,9 +3,10 @@
 #   bash training/build_default_model.sh
 # Steps: encode the music21 corpus (general material, and Bach / Beethoven / Mozart), pretrain,
 # fine-tune, then package the final files with loss curves, evaluation and model card.
-# On 2 idle CPU cores: dataset encoding ~40 min the first time (cached in data/cache), pretraining
-# ~80 min (6000 steps of 4 windows at the measured ~1700 events/s), fine-tuning ~20 min, the judges
-# ~20 min, evaluation and packaging ~10 min. An interrupted run picks up where it stopped (datasets
+# On 2 idle CPU cores (measured): dataset encoding 40 min the first time (general 26, mastery 14; cached
+# in data/cache), pretraining 75 min (6000 steps of 4 windows, 1970 events/s), fine-tuning ~50 min
+# (~2.9 s per step: its Beethoven and Mozart windows are full), the judges ~20 min, evaluation and
+# packaging ~10 min. An interrupted run picks up where it stopped (datasets
 # already built are kept; training resumes from its last checkpoint, and the record counts every leg).
 # PYTHON=... picks the interpreter; extra arguments go to both training scripts (e.g. --max_steps 20).
 set -euo pipefail

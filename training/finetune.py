@@ -102,6 +102,12 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
 
     resume = resolve_resume(recipe["output_dir"], invocation.resume, invocation.overwrite)
     args = build_training_arguments(recipe)
+    if settings.balanced and args.train_sampling_strategy != "random":
+        # balanced batches are drawn by composer weight (G2MTrainer); another order would be ignored
+        raise ConfigError(
+            f"training.train_sampling_strategy {args.train_sampling_strategy!r} cannot order balanced "
+            "fine-tuning (finetune.balanced: true draws batches by composer); remove it or set balanced: false"
+        )
     setup_logging(args)
     set_seed(args.seed)
 

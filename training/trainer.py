@@ -1,13 +1,16 @@
 """The `Trainer` pieces the G2M recipes need on top of transformers.
 
 * :class:`G2MTrainer` - clips style-adapter gradients and the rest separately (SPEC §4: 2.5 / 0.5),
-  draws composer-balanced batches when given sampling weights, evaluates with its own (deterministic)
-  collator and reports perplexity next to the evaluation loss.
+  draws composer-balanced batches when given sampling weights (or length-grouped ones), evaluates with
+  its own (deterministic) collator and reports perplexity next to the evaluation loss.
 * :class:`StreamSeededCollator` + :class:`CollatorStreamCallback` - make a random collator (bar-aligned
   windows, transposition) a pure function of the batch's position in the data stream, so that a run
   resumed from a checkpoint sees exactly the batches of an uninterrupted run.
 * :class:`EpochSeededWeightedSampler` - weighted sampling with replacement, reseeded every epoch from
   ``(seed, epoch)`` so that the order is the same on every process and after a resume.
+* :class:`EpochSeededLengthGroupedSampler` - ``train_sampling_strategy: group_by_length`` (batches of
+  similar lengths, little padding), reseeded the same way: transformers' sampler draws from the global
+  RNG, whose state a resumed run does not have when the epoch's order is drawn.
 
 Why the collator needs help: the Trainer restores the global RNG states of a checkpoint only after it
 has fetched the first batches of the resumed run, and accelerate's loader fetches one batch ahead,
@@ -30,6 +33,7 @@ from accelerate.utils import DistributedType
 from torch.utils.data import Sampler, get_worker_info
 from transformers import Trainer, TrainerCallback
 from transformers.trainer import TRAINING_ARGS_NAME
+from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import EvalLoopOutput
 
 from .errors import ConfigError
@@ -148,6 +152,23 @@ class EpochSeededWeightedSampler(Sampler[int]):
         return self.num_samples
 
 
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """`LengthGroupedSampler` (random mega-batches, each sorted by length) whose order depends only on
+    ``(seed, epoch)``, as `EpochSeededWeightedSampler`'s."""
+
+    def __init__(self, batch_size: int, lengths: Sequence[int], seed: int = 0):
+        super().__init__(batch_size, lengths=list(lengths))
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return super().__iter__()
+
+
 # --- the Trainer ------------------------------------------------------------------------------
 
 
@@ -222,12 +243,17 @@ class G2MTrainer(Trainer):
         return False
 
     def _get_train_sampler(self, train_dataset=None):
-        if self.train_sample_weights is None:
-            return super()._get_train_sampler(train_dataset)
         dataset = self.train_dataset if train_dataset is None else train_dataset
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-        draws = self.train_samples_per_epoch or len(dataset)
-        return EpochSeededWeightedSampler(self.train_sample_weights, num_samples=draws, seed=seed)
+        if self.train_sample_weights is not None:
+            draws = self.train_samples_per_epoch or len(dataset)
+            return EpochSeededWeightedSampler(self.train_sample_weights, num_samples=draws, seed=seed)
+        if self.args.train_sampling_strategy == "group_by_length":
+            column = self.args.length_column_name
+            lengths = dataset[column] if column in dataset.column_names else [len(ids) for ids in dataset["input_ids"]]
+            batch = self.args.train_batch_size * self.args.gradient_accumulation_steps  # one optimizer step's pieces
+            return EpochSeededLengthGroupedSampler(batch, lengths, seed=seed)
+        return super()._get_train_sampler(train_dataset)
 
     def get_eval_dataloader(self, eval_dataset=None):
         if self.eval_data_collator is None:
