@@ -250,7 +250,10 @@ class G2MTrainer(Trainer):
             return EpochSeededWeightedSampler(self.train_sample_weights, num_samples=draws, seed=seed)
         if self.args.train_sampling_strategy == "group_by_length":
             column = self.args.length_column_name
-            lengths = dataset[column] if column in dataset.column_names else [len(ids) for ids in dataset["input_ids"]]
+            if column in getattr(dataset, "column_names", ()):
+                lengths = dataset[column]
+            else:
+                lengths = [len(example["input_ids"]) for example in dataset]
             batch = self.args.train_batch_size * self.args.gradient_accumulation_steps  # one optimizer step's pieces
             return EpochSeededLengthGroupedSampler(batch, lengths, seed=seed)
         return super()._get_train_sampler(train_dataset)
