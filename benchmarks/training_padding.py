@@ -26,6 +26,7 @@ from torch.utils.data import RandomSampler
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for training
 
 from g2m_hf import G2MForCausalLM  # noqa: E402
+from g2m_hf.cli import arguments  # noqa: E402
 from training.common import load_tokenizer, model_config  # noqa: E402
 from training.config import DataSection, load_recipe, section, typed_section  # noqa: E402
 from training.datasource import lm_collators, load_training_data  # noqa: E402
@@ -34,8 +35,9 @@ from training.trainer import EpochSeededLengthGroupedSampler  # noqa: E402
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="configs/default_pretrain.yaml", help="a pretraining recipe")
-    parser.add_argument("--steps", type=int, default=24, help="timed training steps per order")
+    parser.add_argument("--config", type=arguments.existing_file, default="configs/default_pretrain.yaml",
+                        help="a pretraining recipe")
+    parser.add_argument("--steps", type=arguments.positive_int, default=24, help="timed training steps per order")
     return parser.parse_args()
 
 
@@ -66,14 +68,16 @@ def main() -> None:
 
     batches: dict[str, list[dict[str, torch.Tensor]]] = {}
     for name, order in orders.items():
+        stride = max(1, len(order) // options.steps)  # timed batches spread over the epoch, not the first mega-batch
         real = computed = 0
-        for rows in order:  # the whole epoch's windows: the padding figure
+        batches[name] = []
+        for index, rows in enumerate(order):  # the whole epoch's windows: the padding figure
             batch = collator([train[row] for row in rows])
             real += int(batch["attention_mask"].sum())
             computed += batch["attention_mask"].numel()
+            if index % stride == 0 and len(batches[name]) < options.steps:
+                batches[name].append(batch)
         print(f"{name:8s} real events per computed position: {real / computed:.2f} ({len(order)} batches)")
-        stride = len(order) // options.steps  # timed batches spread over the epoch, not the first mega-batch
-        batches[name] = [collator([train[row] for row in rows]) for rows in order[::stride][: options.steps]]
 
     torch.manual_seed(seed)
     model = G2MForCausalLM(model_config(section(recipe, "model"), tokenizer)).train()
@@ -88,7 +92,8 @@ def main() -> None:
 
     seconds: dict[str, list[float]] = {name: [] for name in batches}
     step(batches["random"][0])  # warm-up
-    for index in range(options.steps):  # the orders take turns, so that other load slows both alike
+    rounds = min(len(timed) for timed in batches.values())
+    for index in range(rounds):  # the orders take turns, so that other load slows both alike
         for name in batches:
             seconds[name].append(step(batches[name][index]))
     rates = {}

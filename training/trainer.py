@@ -1,8 +1,9 @@
 """The `Trainer` pieces the G2M recipes need on top of transformers.
 
 * :class:`G2MTrainer` - clips style-adapter gradients and the rest separately (SPEC §4: 2.5 / 0.5),
-  draws composer-balanced batches when given sampling weights (or length-grouped ones), evaluates with
-  its own (deterministic) collator and reports perplexity next to the evaluation loss.
+  draws composer-balanced batches when given sampling weights (length-grouped ones with
+  ``group_by_length``), evaluates with its own (deterministic) collator and reports perplexity next to
+  the evaluation loss.
 * :class:`StreamSeededCollator` + :class:`CollatorStreamCallback` - make a random collator (bar-aligned
   windows, transposition) a pure function of the batch's position in the data stream, so that a run
   resumed from a checkpoint sees exactly the batches of an uninterrupted run.
