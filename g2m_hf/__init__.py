@@ -6,7 +6,7 @@ from .configuration_g2m import G2MConfig
 from .data import G2MDataCollator, build_dataset, composer_balanced_weights
 from .errors import G2MError, RemiError, VocabularyError
 from .evaluation import default_classifier_path
-from .generation import GeneratedPiece, default_model_path, generate_midi
+from .generation import GeneratedPiece, default_base_model_path, default_model_path, generate_midi
 from .grammar import RemiGrammarLogitsProcessor
 from .metrics import compute_metrics
 from .modeling_g2m import (
@@ -36,6 +36,7 @@ __all__ = [
     "composer_balanced_weights",
     "GeneratedPiece",
     "RemiGrammarLogitsProcessor",
+    "default_base_model_path",
     "default_classifier_path",
     "default_model_path",
     "generate_midi",

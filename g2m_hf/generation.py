@@ -35,17 +35,30 @@ if TYPE_CHECKING:
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 """Where the package keeps its bundled checkpoint (built by training/build_default_model.sh)."""
 
+DEFAULT_BASE_MODEL_DIR = Path(__file__).resolve().parent / "default_base_model"
+"""Where the package keeps the bundled model's first stage: the general model it was fine-tuned from."""
+
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+
+
+def _bundled(folder: Path) -> Path:
+    if not any((folder / name).is_file() for name in _WEIGHT_FILES):
+        raise ModelNotFoundError(
+            f"{folder}: no bundled model weights (model.safetensors) in this installation; "
+            "pass a model folder or Hub id instead"
+        )
+    return folder
 
 
 def default_model_path() -> Path:
     """The bundled model folder; raises `ModelNotFoundError` when it holds no weights."""
-    if not any((DEFAULT_MODEL_DIR / name).is_file() for name in _WEIGHT_FILES):
-        raise ModelNotFoundError(
-            f"{DEFAULT_MODEL_DIR}: no bundled model weights (model.safetensors) in this installation; "
-            "pass a model folder or Hub id instead"
-        )
-    return DEFAULT_MODEL_DIR
+    return _bundled(DEFAULT_MODEL_DIR)
+
+
+def default_base_model_path() -> Path:
+    """The bundled general (pretrained, unstyled) model folder: the base to fine-tune your own composers
+    from (``finetune.pretrained``); raises `ModelNotFoundError` when it holds no weights."""
+    return _bundled(DEFAULT_BASE_MODEL_DIR)
 
 
 def _model_source(model_name_or_path: str | os.PathLike | None) -> str | os.PathLike:
@@ -423,6 +436,7 @@ __all__ = [
     "PROMPT_FROM",
     "check_generation_options",
     "check_prompt_room",
+    "default_base_model_path",
     "default_model_path",
     "generate_midi",
     "load_model",

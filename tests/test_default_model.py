@@ -1,20 +1,25 @@
-"""The bundled default model (g2m_hf/default_model): loads offline, stays small, writes valid music."""
+"""The bundled models (g2m_hf/default_model and its base, g2m_hf/default_base_model): load offline,
+stay small, write valid music, and were trained until their validation loss flattened."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from g2m_hf import G2MForCausalLM, G2MTokenizer, default_model_path, generate_midi
+from g2m_hf import G2MForCausalLM, G2MTokenizer, default_base_model_path, default_model_path, generate_midi
 
 MAX_BYTES = 25 * 1024 * 1024  # the wheel's budget for the model weights
 FINE_TUNED = ("Bach", "Beethoven", "Mozart")
 
-MODEL_DIR = default_model_path()  # the package ships it: a missing model is a failure, not a skip
+MODEL_DIR = default_model_path()  # the package ships both: a missing model is a failure, not a skip
+BASE_DIR = default_base_model_path()
+REPOSITORY = Path(__file__).resolve().parents[1]
+BOTH = pytest.mark.parametrize("folder", [MODEL_DIR, BASE_DIR], ids=["default", "base"])
 
 
 @pytest.fixture(scope="module")
@@ -22,20 +27,30 @@ def bundled():
     return G2MForCausalLM.from_pretrained(MODEL_DIR).eval(), G2MTokenizer.from_pretrained(MODEL_DIR)
 
 
-def test_folder_is_a_small_plain_model_folder():
-    names = {path.name for path in MODEL_DIR.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "README.md"} <= names
+@BOTH
+def test_folder_is_a_small_plain_model_folder(folder):
+    names = {path.name for path in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "README.md",
+            "evaluation.json", "loss_curves.png", "recipe.yaml", "training_record.json"} <= names
     assert not names & {"adapter_config.json", "training_args.bin", "runs"}
     assert not any(name.startswith("checkpoint-") or name.endswith((".bin", ".pt", ".pkl", ".pth")) for name in names)
-    weights = MODEL_DIR / "model.safetensors"
+    weights = folder / "model.safetensors"
     assert weights.stat().st_size < MAX_BYTES
     count = sum(tensor.numel() for tensor in load_file(weights).values())
     assert 1_000_000 < count < 6_000_000  # "a few M parameters"
-    config = json.loads((MODEL_DIR / "config.json").read_text())
+    config = json.loads((folder / "config.json").read_text())
     assert config["model_type"] == "g2m" and config["event_vocabulary"]
-    assert config["style_adapter_layers"], "fine-tuned in full mode: the style adapters are part of the model"
-    recipe = yaml.safe_load((MODEL_DIR / "recipe.yaml").read_text())
+    recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
     assert config["training_window"] == recipe["data"]["max_length"], "generation slides within the trained window"
+    # the default model was fine-tuned in full mode (its style adapters are part of it); its base has none
+    assert bool(config["style_adapter_layers"]) == (folder == MODEL_DIR)
+
+
+def test_the_fine_tuning_recipe_starts_from_the_bundled_base():
+    recipe = yaml.safe_load((REPOSITORY / "configs" / "default_finetune.yaml").read_text())
+    assert (REPOSITORY / recipe["finetune"]["pretrained"]).resolve() == BASE_DIR.resolve()
+    window = yaml.safe_load((BASE_DIR / "recipe.yaml").read_text())["data"]["max_length"]
+    assert recipe["data"]["max_length"] == window, "fine-tuning keeps the window the base was pretrained on"
 
 
 def test_loads_with_from_pretrained_and_knows_the_composers(bundled):
@@ -46,23 +61,25 @@ def test_loads_with_from_pretrained_and_knows_the_composers(bundled):
     assert sum(p.numel() for p in model.parameters()) < 6_000_000
 
 
+@BOTH
 @pytest.mark.parametrize("trust_remote_code", [False, True])
-def test_auto_classes_give_the_package_classes(trust_remote_code):
+def test_auto_classes_give_the_package_classes(folder, trust_remote_code):
     # the folder has no remote-code files, so it must not name any (auto_map) for the Auto classes to follow
-    tokenizer = AutoTokenizer.from_pretrained(MODEL_DIR, trust_remote_code=trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=trust_remote_code)
     assert isinstance(tokenizer, G2MTokenizer) and isinstance(model, G2MForCausalLM)
 
 
-def test_generates_a_valid_short_piece(bundled):
-    model, tokenizer = bundled
-    (piece,) = generate_midi(model, tokenizer, composers=["Mozart"], max_bars=3, max_events=160, seed=1)
+@pytest.mark.parametrize("folder, composer", [(MODEL_DIR, "Mozart"), (BASE_DIR, None)], ids=["default", "base"])
+def test_generates_a_valid_short_piece(folder, composer):
+    model, tokenizer = G2MForCausalLM.from_pretrained(folder).eval(), G2MTokenizer.from_pretrained(folder)
+    (piece,) = generate_midi(model, tokenizer, composers=[composer], max_bars=3, max_events=160, seed=1)
     events = piece.events
-    assert events[0] == "Composer_Mozart" and events[-1] == "EOS_None"
+    assert events[0] == f"Composer_{composer}" and events[-1] == "EOS_None"
     assert 1 <= events.count("Bar_None") <= 3
     assert any(event.startswith("Note_Pitch") for event in events)
     # the decoded MIDI encodes back to exactly the sampled events: the grammar held
-    assert tokenizer.ids_to_events(tokenizer.encode_midi(_midi_bytes(piece.midi), composer="Mozart")) == events
+    assert tokenizer.ids_to_events(tokenizer.encode_midi(_midi_bytes(piece.midi), composer=composer)) == events
 
 
 def _midi_bytes(midi) -> bytes:
@@ -79,17 +96,23 @@ def test_every_composer_means_the_fine_tuned_ones(bundled):
     assert set(tokenizer.composers) > set(FINE_TUNED)  # Chopin and Schumann are in the vocabulary, untrained
 
 
-def test_both_stages_trained_until_the_validation_loss_flattened():
-    evaluation = json.loads((MODEL_DIR / "evaluation.json").read_text())
-    for stage in ("pretraining", "fine-tuning"):
+@pytest.mark.parametrize(
+    "folder, stages",
+    [(MODEL_DIR, {"pretraining": "pretraining_record.json", "fine-tuning": "training_record.json"}),
+     (BASE_DIR, {"pretraining": "training_record.json"})],
+    ids=["default", "base"],
+)
+def test_every_stage_trained_until_the_validation_loss_flattened(folder, stages):
+    evaluation = json.loads((folder / "evaluation.json").read_text())
+    assert set(evaluation["convergence"]) == set(stages)
+    for stage, name in stages.items():
         measured = evaluation["convergence"][stage]
         assert measured["evaluations"] >= 5, stage
         # flattened: the last quarter of the steps took under 3 % off the loss, the last evaluation interval
         # under 0.5 % (or the loss rose: fine-tuning keeps its best checkpoint)
         assert measured["relative_change"] < 0.03, (stage, measured)
         assert measured["last_interval_change"] < 0.005, (stage, measured)
-    for name in ("training_record.json", "pretraining_record.json"):
-        record = json.loads((MODEL_DIR / name).read_text())
+        record = json.loads((folder / name).read_text())
         # one schedule, evaluated all along (a resumed run continues it exactly: test_training)
         training = record["recipe"]["training"]
         steps = sorted({entry["step"] for entry in record["log_history"] if "eval_loss" in entry})
@@ -97,10 +120,13 @@ def test_both_stages_trained_until_the_validation_loss_flattened():
         assert record["run"]["global_step"] == training["max_steps"]
 
 
-def test_records_name_repository_relative_paths():
+@BOTH
+def test_records_name_repository_relative_paths(folder):
     # the records are read on other machines: no path of the machine the model was built on
-    for name in ("training_record.json", "pretraining_record.json", "recipe.yaml"):
-        text = (MODEL_DIR / name).read_text()
-        assert "/work/" not in text and "/home/" not in text and "/tmp/" not in text, name
-    record = json.loads((MODEL_DIR / "training_record.json").read_text())
-    assert record["base_model"] == "outputs/default_pretrain" and record["data"]["source"] == "data/mastery"
+    for path in folder.glob("*.json"):
+        text = path.read_text()
+        assert "/work/" not in text and "/home/" not in text and "/tmp/" not in text, path.name
+    assert "/work/" not in (folder / "recipe.yaml").read_text()
+    record = json.loads((folder / "training_record.json").read_text())
+    source = "data/mastery" if folder == MODEL_DIR else "data/general"
+    assert record["data"]["source"] == source and not Path(record.get("base_model") or "x").is_absolute()

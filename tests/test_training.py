@@ -640,3 +640,30 @@ def test_a_finetuned_model_is_packaged_with_its_card_evaluation_and_defaults(pre
     with pytest.raises(ConfigError, match="already holds files"):  # refused before any work, nothing touched
         package_default_model.main(argv)
     assert (bundle / "README.md").stat().st_mtime_ns == before
+
+
+@pytest.mark.slow
+def test_a_pretrained_model_is_packaged_as_the_base_with_its_card_and_curves(pretrained, tmp_path):
+    from training import package_base_model
+
+    base = tmp_path / "base"
+    assert package_base_model.main(["--pretrained", str(pretrained), "--output", str(base)]) == 0
+    names = {path.name for path in base.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "generation_config.json", "README.md",
+            "evaluation.json", "loss_curves.png", RECORD_NAME, "recipe.yaml"} <= names
+    assert not any(name.startswith(("checkpoint-", ".", "runs")) or name.endswith((".py", ".bin")) for name in names)
+    assert load_file(base / "model.safetensors").keys() == load_file(pretrained / "model.safetensors").keys()
+    evaluation = json.loads((base / "evaluation.json").read_text())
+    record = json.loads((pretrained / RECORD_NAME).read_text())
+    evaluated = {entry["step"] for entry in record["log_history"] if "eval_loss" in entry}
+    assert evaluation["convergence"]["pretraining"]["evaluations"] == len(evaluated) >= 2
+    card = (base / "README.md").read_text()
+    assert "default_base_model_path()" in card and "finetune.pretrained=" in card and "### Limits" in card
+    assert isinstance(AutoModelForCausalLM.from_pretrained(base), g2m_hf.G2MForCausalLM)
+    before = (base / "README.md").stat().st_mtime_ns
+    with pytest.raises(ConfigError, match="already holds files"):  # refused before any work, nothing touched
+        package_base_model.main(["--pretrained", str(pretrained), "--output", str(base)])
+    assert (base / "README.md").stat().st_mtime_ns == before
+    with pytest.raises(ConfigError, match=r"not a finished output folder of training/pretrain\.py"):
+        package_base_model.main(["--pretrained", str(tmp_path), "--output", str(tmp_path / "other")])
+    assert not (tmp_path / "other").exists()

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Rebuild the bundled default model (g2m_hf/default_model) end to end, from the repository root:
-#   bash training/build_default_model.sh
-# Steps: encode the music21 corpus (general material, and Bach / Beethoven / Mozart), pretrain,
-# fine-tune, then package the final files with loss curves, evaluation and model card.
-# On 2 idle CPU cores (measured): dataset encoding 40 min the first time (general 26, mastery 14; cached
-# in data/cache), pretraining 75 min (6000 steps of 4 windows, 1970 events/s), fine-tuning ~50 min
+# Rebuild the bundled default model (g2m_hf/default_model) from the repository root:
+#   bash training/build_default_model.sh                  # fine-tune from the bundled base model
+#   REBUILD_BASE=1 bash training/build_default_model.sh   # pretrain the base model (stage 1) first
+# Steps: encode the music21 corpus (general material, and Bach / Beethoven / Mozart), [pretrain and
+# package g2m_hf/default_base_model,] fine-tune, train the judges, then package the final files with loss
+# curves, evaluation and model card.
+# On 2 idle CPU cores (measured): dataset encoding 40 min the first time (general 25, mastery 14; cached
+# in data/cache), pretraining 75 min (7000 steps of 4 windows, 2310 events/s), fine-tuning ~50 min
 # (~2.9 s per step: its Beethoven and Mozart windows are full), the judges ~20 min, evaluation and
-# packaging ~10 min. An interrupted run picks up where it stopped (datasets
-# already built are kept; training resumes from its last checkpoint, and the record counts every leg).
-# PYTHON=... picks the interpreter; extra arguments go to both training scripts (e.g. --max_steps 20).
+# packaging ~10 min: about 2 h from the bundled base, about 3 h 15 with REBUILD_BASE=1. An interrupted run picks up
+# where it stopped (datasets already built are kept; training resumes from its last checkpoint, and the
+# record counts every leg).
+# PYTHON=... picks the interpreter; extra arguments go to the training scripts (e.g. --max_steps 20).
 set -euo pipefail
 
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -34,7 +37,13 @@ if [ ! -e data/mastery/test ]; then
     --output data/mastery --num-proc "$NUM_PROC" --cache-dir data/cache --overwrite
 fi
 
-"$PYTHON" training/pretrain.py --config configs/default_pretrain.yaml --resume "$@"
+# Stage 1 ships as g2m_hf/default_base_model (the base the fine-tuning recipe starts from), so a rebuild
+# of the composer model retrains it only when asked (REBUILD_BASE=1) or when it is missing.
+if [ "${REBUILD_BASE:-0}" = 1 ] || [ ! -e g2m_hf/default_base_model/model.safetensors ]; then
+  "$PYTHON" training/pretrain.py --config configs/default_pretrain.yaml --resume "$@"
+  "$PYTHON" training/package_base_model.py --pretrained outputs/default_pretrain \
+    --output g2m_hf/default_base_model --overwrite
+fi
 "$PYTHON" training/finetune.py --config configs/default_finetune.yaml --resume "$@"
 
 # the judges of style: the paper's Transformer classifier and the independent feature classifier
@@ -46,6 +55,6 @@ fi
 # style guidance 2 at temperature 1.0 / top-p 0.95 won the comparison on the feature classifier and the
 # long-piece bounds (training/compare_style.py, benchmarks/longform.py; README)
 "$PYTHON" training/package_default_model.py \
-  --pretrained outputs/default_pretrain --finetuned outputs/default_finetune \
+  --pretrained g2m_hf/default_base_model --finetuned outputs/default_finetune \
   --reference-data data/mastery --evaluation-dir outputs/default_evaluation \
   --style-guidance 2 --temperature 1.0 --top-p 0.95 --output g2m_hf/default_model --overwrite

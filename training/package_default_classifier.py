@@ -16,26 +16,22 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import datasets
-from huggingface_hub import ModelCardData
 
-from g2m_hf import G2MTokenizer
+from g2m_hf import G2MTokenizer, fileio
 from g2m_hf.cli import arguments
 from g2m_hf.evaluation import FEATURE_CLASSIFIER_FILE, ComposerClassifier, FeatureComposerClassifier, Recognition
-from g2m_hf.model_card import TAGS, CardSection, build_card, markdown_table
+from g2m_hf.model_card import CardSection, build_card, markdown_table
 from g2m_hf.plotting import plot_confusion_matrix
-from g2m_hf.remote_code import declare_code
 from training.common import main_guard
 from training.errors import ConfigError
-from training.package_default_model import SHIPPED_FILES
+from training.bundle import EVALUATION_JSON, card_metadata, check_training_output, copy_model_files, refuse_to_replace
 from training.record import RECORD_NAME
 
-EVALUATION_JSON = "evaluation.json"
 CONFUSION_PNG = {"network": "confusion_matrix.png", "features": "feature_confusion_matrix.png"}
 JUDGE_NAMES = {"network": "Transformer classifier (SPEC §6)", "features": "feature classifier (logistic regression)"}
 
@@ -137,18 +133,11 @@ network.predict([network.encode(events)]), features.predict([events])   # events
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     classifier, output = Path(args.classifier), Path(args.output)
-    if not (classifier / "model.safetensors").is_file():
-        raise ConfigError(f"{classifier}: not a classifier output folder (no model.safetensors)")
-    if output.exists() and any(output.iterdir()) and not args.overwrite:
-        raise ConfigError(f"{output} already holds files; pass --overwrite to replace the bundled classifier")
-    with tempfile.TemporaryDirectory() as staging:  # the bundled folder is replaced only when all is done
-        stage = Path(staging) / "default_classifier"
-        stage.mkdir()
-        for name in SHIPPED_FILES:
-            if (classifier / name).is_file():
-                shutil.copy2(classifier / name, stage / name)
+    refuse_to_replace(output, "the bundled classifier", args.overwrite)
+    check_training_output(classifier, "training/train_classifier.py")
+    with fileio.atomic_directory(output, replace=True) as stage:  # the bundled folder is replaced only when all is done
+        copy_model_files(classifier, stage)
         shutil.copy2(args.features, stage / FEATURE_CLASSIFIER_FILE)
-        declare_code(stage, remote_code=False)
         evaluation = held_out_accuracy(stage, Path(args.data))
         (stage / EVALUATION_JSON).write_text(json.dumps(evaluation, indent=1) + "\n", encoding="utf-8")
         for name, summary in evaluation["judges"].items():
@@ -157,14 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 title=f"{JUDGE_NAMES[name]}, test pieces", row_title="true composer",
             )  # fmt: skip
         record = json.loads((stage / RECORD_NAME).read_text(encoding="utf-8"))
-        metadata = ModelCardData(library_name="transformers", pipeline_tag="text-classification", license="mit", tags=TAGS)
         summary = """Composer classifiers for Bach, Beethoven and Mozart, bundled with `g2m_hf` to judge whether
 generated music is recognisably in the prompted composer's style (`g2m_hf.default_classifier_path()`)."""
-        build_card(metadata, "g2m_hf default composer classifiers", summary, card_sections(evaluation, record)).save(
+        sections = card_sections(evaluation, record)
+        build_card(card_metadata("text-classification"), "g2m_hf default composer classifiers", summary, sections).save(
             stage / "README.md"
         )
-        shutil.rmtree(output, ignore_errors=True)
-        shutil.copytree(stage, output)
     for name, summary in evaluation["judges"].items():
         rates = ", ".join(f"{c} {e['recognised']}/{e['pieces']}" for c, e in summary["per_composer"].items())
         print(f"{JUDGE_NAMES[name]}: test pieces recognised {rates}")

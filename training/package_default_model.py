@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-from huggingface_hub import ModelCardData
 from transformers import GenerationConfig
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, fileio, generate_midi
@@ -57,31 +56,28 @@ from g2m_hf.evaluation import (
     write_report,
 )
 from g2m_hf.grammar import SPEC_GENERATION_DEFAULTS
-from g2m_hf.model_card import TAGS, CardSection, build_card, markdown_table
+from g2m_hf.model_card import CardSection, build_card, markdown_table
 from g2m_hf.paper import PUBLISHED_METRICS, PUBLISHED_RECOGNITION, SYSTEM
 from g2m_hf.plotting import plot_loss_curves
-from g2m_hf.remote_code import declare_code
 from g2m_hf.vocab import NO_COMPOSER
-from training.common import RECIPE_COPY_NAME, main_guard
-from training.errors import ConfigError
+from training.common import main_guard
+from training.bundle import (
+    EVALUATION_JSON,
+    GENERAL_MATERIAL,
+    card_metadata,
+    LOSS_CURVES,
+    check_training_output,
+    copy_model_files,
+    flatness,
+    format_number,
+    number_table,
+    read_record,
+    refuse_to_replace,
+    stages_table,
+)
 from training.record import RECORD_NAME
 
-SHIPPED_FILES = (
-    "config.json",
-    "generation_config.json",
-    "model.safetensors",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    RECORD_NAME,
-    RECIPE_COPY_NAME,
-)
-"""What the package ships of a fine-tuning output folder (safetensors and JSON/YAML only)."""
-
-REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer_config.json")
 PRETRAINING_RECORD = "pretraining_record.json"
-LOSS_CURVES = "loss_curves.png"
-EVALUATION_JSON = "evaluation.json"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -119,34 +115,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def copy_model_files(finetuned: Path, pretrained: Path, output: Path) -> None:
-    """Copy the shipped files into the empty folder ``output``."""
-    missing = [name for name in REQUIRED_FILES if not (finetuned / name).is_file()]
-    if missing:
-        raise ConfigError(f"{finetuned}: not a full fine-tuning output (missing {', '.join(missing)})")
-    for name in SHIPPED_FILES:
-        if (finetuned / name).is_file():
-            shutil.copy2(finetuned / name, output / name)
-    shutil.copy2(pretrained / RECORD_NAME, output / PRETRAINING_RECORD)
-    # shipped inside g2m_hf without the remote-code files: the Auto classes must use the package's classes
-    declare_code(output, remote_code=False)
-
-
-def refuse_to_replace(folder: Path, what: str, overwrite: bool) -> None:
-    """Before any work: a folder that holds files is replaced only with ``--overwrite``."""
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise ConfigError(f"{folder} already holds files; pass --overwrite to replace {what}")
-
-
 def set_generation_defaults(folder: Path, args: argparse.Namespace) -> None:
     """Make the chosen style guidance, temperature and top-p the folder's defaults (``generation_config.json``)."""
     config = GenerationConfig.from_pretrained(folder)
     config.style_guidance, config.temperature, config.top_p = args.style_guidance, args.temperature, args.top_p
     config.save_pretrained(folder)
-
-
-def read_record(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 # --- measures -------------------------------------------------------------------------------------
@@ -220,17 +193,6 @@ def summarise(report: dict[str, Any], checks: dict[str, list[dict[str, Any]]], r
 # --- model card -----------------------------------------------------------------------------------
 
 
-def _number(value: Any) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def number_table(header: list[str], rows: list[list[Any]]) -> str:
-    """A Markdown table with floats to three decimals and ``-`` for a missing value."""
-    return markdown_table(header, [[_number(cell) for cell in row] for row in rows])
-
-
 def metrics_markdown(evaluation: dict[str, Any]) -> str:
     """The H / GS / SI table (generated and held-out real pieces, next to the paper) and the sanity table."""
     columns = ["H", "GS", "SI_short", "SI_mid", "SI_long"]
@@ -263,7 +225,8 @@ def recognition_markdown(recognition: dict[str, Any], args: argparse.Namespace) 
         rows.append([JUDGES[name], *cells, f"{summary['mean']:.2f} [{low:.2f}, {high:.2f}]"])
     paper = [PUBLISHED_RECOGNITION.get(c) for c in composers]
     known = [value for value in paper if value is not None]
-    rows.append(["paper (its own classifier, SPEC §7)", *(_number(v) for v in paper), _number(sum(known) / len(known))])
+    mean = format_number(sum(known) / len(known))
+    rows.append(["paper (its own classifier, SPEC §7)", *(format_number(v) for v in paper), mean])
     table = markdown_table(["judge", *composers, "mean [95 % interval]"], rows)
     copied = recognition["copied_spans"]
     return f"""{settings['pieces_per_composer']} pieces per composer as `g2m-generate` makes them by default (temperature
@@ -282,28 +245,8 @@ def card_sections(
     pretraining: dict[str, Any], finetuning: dict[str, Any], evaluation: dict[str, Any], args: argparse.Namespace
 ) -> list[CardSection]:
     """The default model's own sections of the card: both stages, measures, limits."""
-
-    def stage(record: dict[str, Any]) -> list[list[Any]]:
-        run, data, ev = record["run"], record["data"], record.get("eval") or {}
-        last_train = [e["loss"] for e in record["log_history"] if "loss" in e]
-        return [
-            data["source"].split("/")[-1], data["train_examples"], data["validation_examples"], data["train_events"],
-            run["global_step"], run["effective_batch_size"], round(run["epochs"], 2), run["tokens_seen"],
-            f"{run['train_runtime_s'] / 60:.0f} min" + (f" ({run['legs']} legs, resumed)" if run.get("legs", 1) > 1 else ""),
-            last_train[-1] if last_train else None, ev.get("eval_loss"),
-        ]
-
-    header = ["stage", "data", "train pieces", "validation pieces", "train events", "steps", "batch", "epochs",
-              "tokens seen", "time", "last train loss", "validation loss"]
-    stages = number_table(header, [["pretraining", *stage(pretraining)], ["fine-tuning", *stage(finetuning)]])
+    stages = stages_table({"pretraining": pretraining, "fine-tuning": finetuning})
     composers = ", ".join(f"{name} {count}" for name, count in finetuning["data"]["composers"].items())
-    flatness = "; ".join(
-        f"{name}: {c['loss_from']:.3f} -> {c['best_loss_after']:.3f} ({100 * c['relative_change']:.1f} %, "
-        f"{100 * c['share_of_improvement']:.0f} % of the run's whole improvement; "
-        f"{100 * c['last_interval_change']:.2f} % between its last two evaluations)"
-        for name, c in evaluation["convergence"].items()
-        if c["relative_change"] is not None
-    )
     minutes = sum(record["run"]["train_runtime_s"] for record in (pretraining, finetuning)) / 60
     window = finetuning["recipe"]["data"]["max_length"]
     reference = evaluation.get("reference_split", "validation")
@@ -312,10 +255,8 @@ def card_sections(
 music21 corpus only, by `training/build_default_model.sh` (recipes `configs/default_pretrain.yaml`
 and `configs/default_finetune.yaml`):
 
-1. **Generality** - pretraining from scratch on the corpus's general material, read as `Composer_None`:
-   every music21 collection except Bach, Beethoven and Mozart (Palestrina, Monteverdi, Trecento,
-   Josquin, Ryan's Mammoth, Essen, O'Neill and other folk collections, Haydn, Handel, Corelli, Chopin,
-   Schumann, Schubert, ...).
+1. **Generality** - pretraining from scratch on {GENERAL_MATERIAL}. This stage ships too, as the base
+   to fine-tune other composers from (`g2m_hf.default_base_model_path()`).
 2. **Mastery** - full fine-tuning (all weights) on Bach, Beethoven and Mozart (training pieces:
    {composers}), with new gated style adapters after layers 1 and 3 and composer-balanced batches.
    The {reference} pieces of this split were held out from training and serve as the reference below.
@@ -326,7 +267,7 @@ Losses are cross-entropy in nats per event on {window}-event windows (validation
 from its start). `loss_curves.png` shows both runs; `training_record.json` (fine-tuning) and
 `pretraining_record.json` keep the full logs and recipes. Each stage is one cosine schedule (fine-tuning
 keeps its best checkpoint). Over the last quarter of each stage's steps the validation loss went
-{flatness}."""
+{flatness(evaluation['convergence'])}."""
     measures = f"""{args.pieces} pieces per composer, at most {args.max_bars} bars / {args.max_events} events, the model's
 default sampling (temperature {args.temperature:g}, top-p {args.top_p:g}, with the REMI grammar and style guidance
 {args.style_guidance:g}), seed {args.seed},
@@ -364,7 +305,6 @@ SI (which looks for repetition over tens of seconds) is not comparable."""
 
 def write_card(output: Path, sections: list[CardSection], parameters: int) -> None:
     """README.md: card metadata, what the model is and how to use it, then ``sections``."""
-    metadata = ModelCardData(library_name="transformers", pipeline_tag="text-generation", license="mit", tags=TAGS)
     usage = f"""A composer-conditioned Transformer decoder ({parameters / 1e6:.1f}M parameters) that writes solo piano
 music as REMI events (bars, beats, pitches, durations), trained after the Generality-to-Mastery
 recipe: pretraining on a general corpus, then fine-tuning with gated style adapters. It ships inside
@@ -380,7 +320,7 @@ piece.midi.write("bach.mid")
 ```
 
 or `g2m-generate --composer Bach Beethoven Mozart` / `g2m-demo` on the command line."""
-    build_card(metadata, "g2m_hf default model", usage, sections).save(output / "README.md")
+    build_card(card_metadata(), "g2m_hf default model", usage, sections).save(output / "README.md")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -388,8 +328,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     pretrained, finetuned, output = Path(args.pretrained), Path(args.finetuned), Path(args.output)
     refuse_to_replace(output, "the bundled model", args.overwrite)
     refuse_to_replace(Path(args.evaluation_dir), "the evaluation report (or give another --evaluation-dir)", args.overwrite)
+    check_training_output(pretrained, "training/pretrain.py")
+    check_training_output(finetuned, "training/finetune.py (mode full)")
     with fileio.atomic_directory(output, replace=True) as stage:  # the bundled folder is replaced only when all is done
-        copy_model_files(finetuned, pretrained, stage)
+        copy_model_files(finetuned, stage)
+        shutil.copy2(pretrained / RECORD_NAME, stage / PRETRAINING_RECORD)
         set_generation_defaults(stage, args)
         pretraining, finetuning = read_record(stage / PRETRAINING_RECORD), read_record(stage / RECORD_NAME)
         plot_loss_curves(
