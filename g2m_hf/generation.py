@@ -27,7 +27,7 @@ from .hub import check_hub_model
 from .longform import sample_long
 from .modeling_g2m import G2MForCausalLM
 from .tokenization_g2m import G2MTokenizer
-from .vocab import BAR_TOKEN, EOS_TOKEN, TEMPO_CLASSES, TIME_SIGNATURES, bar_geometry, event, split_event
+from .vocab import BAR_TOKEN, EOS_TOKEN, NO_COMPOSER, TEMPO_CLASSES, TIME_SIGNATURES, bar_geometry, event, split_event
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -115,14 +115,18 @@ def trained_composers(tokenizer: G2MTokenizer, model_name_or_path: str | os.Path
 
     What "every composer" means for ``g2m-generate --composer all`` and ``g2m-demo``: a vocabulary can
     name composers the model never learnt (the bundled model's has Chopin and Schumann). Models that
-    do not record them (converted original checkpoints) give every composer of ``tokenizer``.
+    do not record them (converted original checkpoints) give every composer of ``tokenizer``; a model
+    that records none (the bundled base model, fine-tuned on no composer) gives ``["None"]``: the
+    unstyled condition is all it knows.
     """
     source = _model_source(model_name_or_path)
     try:
         config = G2MConfig.from_pretrained(source)
     except OSError as error:
         raise _loading_error(source, error) from None
-    return list(config.trained_composers or tokenizer.composers)
+    if config.trained_composers is None:
+        return list(tokenizer.composers)
+    return list(config.trained_composers) or [NO_COMPOSER]
 
 
 def quantize_int8(model: G2MForCausalLM) -> G2MForCausalLM:

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, default_base_model_path, default_model_path, generate_midi
+from g2m_hf.generation import trained_composers
 
 MAX_BYTES = 25 * 1024 * 1024  # the wheel's budget for the model weights
 FINE_TUNED = ("Bach", "Beethoven", "Mozart")
@@ -59,6 +60,12 @@ def test_loads_with_from_pretrained_and_knows_the_composers(bundled):
     assert model.config.event_vocabulary == tokenizer.event_vocabulary
     assert model.config.vocab_size == len(tokenizer)
     assert sum(p.numel() for p in model.parameters()) < 6_000_000
+
+
+def test_the_base_offers_only_the_unstyled_condition():
+    # g2m-generate --composer all and the app offer what a model was fine-tuned on: the base, none
+    assert trained_composers(G2MTokenizer.from_pretrained(BASE_DIR), BASE_DIR) == ["None"]
+    assert trained_composers(G2MTokenizer.from_pretrained(MODEL_DIR), MODEL_DIR) == list(FINE_TUNED)
 
 
 @BOTH

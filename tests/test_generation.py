@@ -526,6 +526,12 @@ def test_cli_all_means_the_composers_the_model_was_fine_tuned_on(tokenizer, tmp_
     tokenizer.save_pretrained(tmp_path / "unrecorded")
     assert generation_module.trained_composers(tokenizer, tmp_path / "unrecorded") == tokenizer.composers
     assert len(tokenizer.composers) > 2
+    # fine-tuned on no composer (a base model): "all" is the unstyled condition
+    model.config.trained_composers = []
+    model.save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    assert run_cli("--model", tmp_path / "base", "--max-bars", "2", "--max-events", "60", "--output-dir", out) == 0
+    assert sorted(p.stem for p in out.glob("*.mid")) == ["Chopin_0", "Mozart_0", "None_0"]
 
 
 def test_cli_errors_exit_with_code_2(model_folder, tmp_path, capsys):

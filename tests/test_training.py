@@ -659,7 +659,8 @@ def test_a_pretrained_model_is_packaged_as_the_base_with_its_card_and_curves(pre
     assert evaluation["convergence"]["pretraining"]["evaluations"] == len(evaluated) >= 2
     card = (base / "README.md").read_text()
     assert "default_base_model_path()" in card and "finetune.pretrained=" in card and "### Limits" in card
-    assert isinstance(AutoModelForCausalLM.from_pretrained(base), g2m_hf.G2MForCausalLM)
+    packaged = AutoModelForCausalLM.from_pretrained(base)
+    assert isinstance(packaged, g2m_hf.G2MForCausalLM) and packaged.config.trained_composers == []
     before = (base / "README.md").stat().st_mtime_ns
     with pytest.raises(ConfigError, match="already holds files"):  # refused before any work, nothing touched
         package_base_model.main(["--pretrained", str(pretrained), "--output", str(base)])

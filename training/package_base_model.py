@@ -7,7 +7,8 @@ shipped so that fine-tuning a composer - the default three, or your own - starts
 from an hours-long pretraining. It
 
 1. copies the pretraining output folder's final files (weights, config, generation config,
-   tokenizer, training record, recipe; `training.bundle.SHIPPED_FILES`);
+   tokenizer, training record, recipe; `training.bundle.SHIPPED_FILES`) and records that it was
+   fine-tuned on no composer (``trained_composers: []``);
 2. draws its training and validation losses into ``loss_curves.png``;
 3. writes ``evaluation.json`` (how flat the validation loss ended, `g2m_hf.evaluation.convergence`)
    and the model card ``README.md``.
@@ -51,6 +52,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="the model folder to write")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     return parser.parse_args(argv)
+
+
+def declare_no_composer(folder: Path) -> None:
+    """Record that the base was fine-tuned on no composer: ``g2m-generate --composer all`` and the app offer
+    it only ``Composer_None``, not the vocabulary's composers whose tokens it never trained."""
+    # edited as JSON: G2MConfig.save_pretrained would add the remote-code files the bundled folders go without
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["trained_composers"] = []
+    (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def card(record: dict[str, Any], evaluation: dict[str, Any]) -> tuple[str, list[CardSection]]:
@@ -105,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_training_output(pretrained, "training/pretrain.py")
     with fileio.atomic_directory(output, replace=True) as stage:  # the folder is replaced only when all is done
         copy_model_files(pretrained, stage)
+        declare_no_composer(stage)
         record = read_record(stage / RECORD_NAME)
         plot_loss_curves({"pretraining (general corpus)": record["log_history"]}, stage / LOSS_CURVES)
         evaluation = {"convergence": {"pretraining": convergence(record)}}
