@@ -36,7 +36,7 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 """Where the package keeps its bundled checkpoint (built by training/build_default_model.sh)."""
 
 DEFAULT_BASE_MODEL_DIR = Path(__file__).resolve().parent / "default_base_model"
-"""Where the package keeps the bundled model's first stage: the general model it was fine-tuned from."""
+"""Where the package keeps the bundled model's first stage: the general model its recipe fine-tunes from."""
 
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 

@@ -2,7 +2,7 @@
 
     python training/package_base_model.py --pretrained outputs/default_pretrain --output g2m_hf/default_base_model
 
-The general model the bundled default model is fine-tuned from (the paper's "generality" stage),
+The general model the bundled default model's recipe fine-tunes from (the paper's "generality" stage),
 shipped so that fine-tuning a composer - the default three, or your own - starts from it instead of
 from an hours-long pretraining. It
 
@@ -28,12 +28,11 @@ from g2m_hf.cli import arguments
 from g2m_hf.evaluation import convergence
 from g2m_hf.model_card import CardSection, build_card
 from g2m_hf.plotting import plot_loss_curves
-from training.common import main_guard
 from training.bundle import (
     EVALUATION_JSON,
     GENERAL_MATERIAL,
-    card_metadata,
     LOSS_CURVES,
+    card_metadata,
     check_training_output,
     copy_model_files,
     flatness,
@@ -41,6 +40,7 @@ from training.bundle import (
     refuse_to_replace,
     stages_table,
 )
+from training.common import main_guard
 from training.record import RECORD_NAME
 
 

@@ -27,9 +27,9 @@ from g2m_hf.cli import arguments
 from g2m_hf.evaluation import FEATURE_CLASSIFIER_FILE, ComposerClassifier, FeatureComposerClassifier, Recognition
 from g2m_hf.model_card import CardSection, build_card, markdown_table
 from g2m_hf.plotting import plot_confusion_matrix
+from training.bundle import EVALUATION_JSON, card_metadata, check_training_output, copy_model_files, refuse_to_replace
 from training.common import main_guard
 from training.errors import ConfigError
-from training.bundle import EVALUATION_JSON, card_metadata, check_training_output, copy_model_files, refuse_to_replace
 from training.record import RECORD_NAME
 
 CONFUSION_PNG = {"network": "confusion_matrix.png", "features": "feature_confusion_matrix.png"}

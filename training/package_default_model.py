@@ -60,12 +60,11 @@ from g2m_hf.model_card import CardSection, build_card, markdown_table
 from g2m_hf.paper import PUBLISHED_METRICS, PUBLISHED_RECOGNITION, SYSTEM
 from g2m_hf.plotting import plot_loss_curves
 from g2m_hf.vocab import NO_COMPOSER
-from training.common import main_guard
 from training.bundle import (
     EVALUATION_JSON,
     GENERAL_MATERIAL,
-    card_metadata,
     LOSS_CURVES,
+    card_metadata,
     check_training_output,
     copy_model_files,
     flatness,
@@ -75,6 +74,7 @@ from training.bundle import (
     refuse_to_replace,
     stages_table,
 )
+from training.common import main_guard
 from training.record import RECORD_NAME
 
 PRETRAINING_RECORD = "pretraining_record.json"
