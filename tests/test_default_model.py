@@ -54,6 +54,14 @@ def test_the_fine_tuning_recipe_starts_from_the_bundled_base():
     assert recipe["data"]["max_length"] == window, "fine-tuning keeps the window the base was pretrained on"
 
 
+def test_the_composer_model_was_fine_tuned_from_the_bundled_base():
+    # the default model's stage 1 is the base that ships: same pretraining run, same recipe, same weights it started from
+    record = json.loads((MODEL_DIR / "training_record.json").read_text())
+    assert record["base_model"] == "g2m_hf/default_base_model" and record["recipe"]["data"]["max_length"] == 1024
+    pretraining = json.loads((MODEL_DIR / "pretraining_record.json").read_text())
+    assert pretraining == json.loads((BASE_DIR / "training_record.json").read_text())
+
+
 def test_loads_with_from_pretrained_and_knows_the_composers(bundled):
     model, tokenizer = bundled
     assert set(FINE_TUNED) <= set(tokenizer.composers)
@@ -135,5 +143,5 @@ def test_records_name_repository_relative_paths(folder):
         assert "/work/" not in text and "/home/" not in text and "/tmp/" not in text, path.name
     assert "/work/" not in (folder / "recipe.yaml").read_text()
     record = json.loads((folder / "training_record.json").read_text())
-    source = "data/mastery" if folder == MODEL_DIR else "data/general"
+    source = "data/mastery + general pieces of data/general" if folder == MODEL_DIR else "data/general"
     assert record["data"]["source"] == source and not Path(record.get("base_model") or "x").is_absolute()

@@ -611,6 +611,16 @@ def test_the_packaged_model_samples_with_the_chosen_defaults(tmp_path):
     assert (written.style_guidance, written.temperature, written.top_p, written.top_k) == (2.5, 0.9, 0.9, 0)
 
 
+def test_the_stage_table_names_every_dataset_a_stage_trained_on():
+    from training.bundle import dataset_names, stages_table
+
+    assert dataset_names("data/mastery + general pieces of data/general") == "mastery + general"
+    assert dataset_names("/abs/data/general") == "general" and dataset_names("my_midi") == "my_midi"
+    record = json.loads((Path(g2m_hf.default_model_path()) / RECORD_NAME).read_text())
+    record["data"]["source"] = "data/mastery + general pieces of data/general"
+    assert "| fine-tuning | mastery + general |" in stages_table({"fine-tuning": record})
+
+
 @pytest.mark.slow
 def test_a_finetuned_model_is_packaged_with_its_card_evaluation_and_defaults(pretrained, tmp_path, data_cache):
     from transformers import GenerationConfig

@@ -8,6 +8,7 @@ same files of an output folder and describe their stages with the same table and
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,13 @@ def number_table(header: list[str], rows: list[list[Any]]) -> str:
     return markdown_table(header, [[format_number(cell) for cell in row] for row in rows])
 
 
+def dataset_names(source: str) -> str:
+    """The dataset folders a record's data source names, by their last part ("data/mastery + general pieces of
+    data/general" -> "mastery + general"); a source that names no folder (a build spec) as it is."""
+    folders = re.findall(r"\S+/\S+", source)
+    return " + ".join(Path(folder).name for folder in folders) if folders else source
+
+
 def stages_table(records: dict[str, dict[str, Any]]) -> str:
     """One row per training stage (name -> its training record): data, steps, time, losses."""
 
@@ -92,7 +100,7 @@ def stages_table(records: dict[str, dict[str, Any]]) -> str:
         run, data, ev = record["run"], record["data"], record.get("eval") or {}
         last_train = [e["loss"] for e in record["log_history"] if "loss" in e]
         return [
-            data["source"].split("/")[-1], data["train_examples"], data["validation_examples"], data["train_events"],
+            dataset_names(data["source"]), data["train_examples"], data["validation_examples"], data["train_events"],
             run["global_step"], run["effective_batch_size"], round(run["epochs"], 2), run["tokens_seen"],
             f"{run['train_runtime_s'] / 60:.0f} min" + (f" ({run['legs']} legs, resumed)" if run.get("legs", 1) > 1 else ""),
             last_train[-1] if last_train else None, ev.get("eval_loss"),
