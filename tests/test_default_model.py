@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, default_base_model_path, default_model_path, generate_midi
-from g2m_hf.generation import trained_composers
+from g2m_hf.generation import load_model, load_model_as, load_tokenizer, trained_composers
 
 MAX_BYTES = 25 * 1024 * 1024  # the wheel's budget for the model weights
 FINE_TUNED = ("Bach", "Beethoven", "Mozart")
@@ -95,6 +96,19 @@ def test_generates_a_valid_short_piece(folder, composer):
     assert any(event.startswith("Note_Pitch") for event in events)
     # the decoded MIDI encodes back to exactly the sampled events: the grammar held
     assert tokenizer.ids_to_events(tokenizer.encode_midi(_midi_bytes(piece.midi), composer=composer)) == events
+
+
+@pytest.mark.parametrize("dtype, bound", [("bfloat16", 0.01), ("int8", 0.03)])
+def test_lower_precision_weights_predict_what_float32_predicts(dtype, bound):
+    # README (--dtype): the faster weights keep the bundled model's next-token distributions
+    model, tokenizer = load_model(), load_tokenizer()
+    (piece,) = generate_midi(model, tokenizer, composers=["Bach"], max_events=300, seed=0)
+    ids = torch.tensor([tokenizer.convert_tokens_to_ids(piece.events)])  # [1, T]
+    with torch.inference_mode():
+        p = model(ids, use_cache=False).logits.float().softmax(-1)  # [1, T, V]
+        q = load_model_as(dtype=dtype)(ids, use_cache=False).logits.float().softmax(-1)
+    total_variation = float(0.5 * (p - q).abs().sum(-1).mean())
+    assert total_variation < bound, total_variation
 
 
 def _midi_bytes(midi) -> bytes:
