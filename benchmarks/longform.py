@@ -214,8 +214,8 @@ def main() -> int:
 
     clock = Clock(len(prompt), reference)
     sampling = model.generation_config
-    print(f"{args.model or 'bundled model'}, {args.composer}, {args.bars} bars, seed {args.seed}, window {window} events "
-          f"({'the config' if args.window is None else '--window'}), context fraction {args.fraction}, temperature "
+    print(f"{args.model or 'bundled model'}, {args.composer}, {args.bars} bars, seed {args.seed}, window {window} "
+          f"events ({'the config' if args.window is None else '--window'}), context fraction {args.fraction}, temperature "
           f"{args.temperature or sampling.temperature}, top-p {args.top_p or sampling.top_p}, {args.threads} thread(s), "
           f"load average {os.getloadavg()[0]:.1f}")
     torch.manual_seed(args.seed)

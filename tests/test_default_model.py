@@ -56,7 +56,7 @@ def test_the_fine_tuning_recipe_starts_from_the_bundled_base():
 
 
 def test_the_composer_model_was_fine_tuned_from_the_bundled_base():
-    # the default model's stage 1 is the base that ships: same pretraining run, same recipe, same weights it started from
+    # the default model's stage 1 is the base that ships: the same pretraining run and recipe
     record = json.loads((MODEL_DIR / "training_record.json").read_text())
     assert record["base_model"] == "g2m_hf/default_base_model" and record["recipe"]["data"]["max_length"] == 1024
     pretraining = json.loads((MODEL_DIR / "pretraining_record.json").read_text())
