@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, default_base_model_path, default_model_path, generate_midi
-from g2m_hf.generation import load_model, load_model_as, load_tokenizer, trained_composers
+from g2m_hf.generation import load_model_as, trained_composers
 
 MAX_BYTES = 25 * 1024 * 1024  # the wheel's budget for the model weights
 FINE_TUNED = ("Bach", "Beethoven", "Mozart")
@@ -99,9 +99,9 @@ def test_generates_a_valid_short_piece(folder, composer):
 
 
 @pytest.mark.parametrize("dtype, bound", [("bfloat16", 0.01), ("int8", 0.03)])
-def test_lower_precision_weights_predict_what_float32_predicts(dtype, bound):
+def test_lower_precision_weights_predict_what_float32_predicts(bundled, dtype, bound):
     # README (--dtype): the faster weights keep the bundled model's next-token distributions
-    model, tokenizer = load_model(), load_tokenizer()
+    model, tokenizer = bundled
     (piece,) = generate_midi(model, tokenizer, composers=["Bach"], max_events=300, seed=0)
     ids = torch.tensor([tokenizer.convert_tokens_to_ids(piece.events)])  # [1, T]
     with torch.inference_mode():
