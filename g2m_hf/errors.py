@@ -61,3 +61,8 @@ class InvalidArgumentError(G2MError, ValueError):
     def __init__(self, name: str, value: object, why: str):
         self.name, self.value, self.why = name, value, why
         super().__init__(f"{name}: {value} ({why})")
+
+
+class MissingExtraError(G2MError, ImportError):
+    """A feature needs an optional dependency that is not installed; names the extra that brings it
+    (``pip install "g2m_hf[audio]"``)."""
