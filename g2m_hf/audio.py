@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import AudioError
+from .extras import require
 from .fileio import write_bytes
 
 if TYPE_CHECKING:
@@ -101,7 +102,8 @@ def render_audio(
         AudioError: a missing or unreadable soundfont (SF3 compressed soundfonts included: the
             renderer reads SF2 only), an unreadable MIDI, a piece without notes, or a bad sample rate.
     """
-    import midirenderer
+    midirenderer = require("midirenderer", "audio", "rendering audio")
+    soxr = require("soxr", "audio", "rendering audio")
 
     if not isinstance(sample_rate, int) or not 8000 <= sample_rate <= 192000:
         raise AudioError(f"sample_rate must be a whole number of Hz from 8000 to 192000, got {sample_rate!r}")
@@ -115,8 +117,6 @@ def render_audio(
         raise AudioError(f"{soundfont or default_soundfont()} / {name}: cannot render ({error})") from None
     samples, rate = _decode_wav(rendered)
     if rate != sample_rate:
-        import soxr
-
         samples = soxr.resample(samples, rate, sample_rate)
     samples = _fit_length(samples, round((parsed.get_end_time() + RELEASE_SECONDS) * sample_rate), sample_rate)
     peak = float(np.abs(samples).max())

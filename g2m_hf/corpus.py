@@ -33,6 +33,7 @@ from typing import BinaryIO, Iterable, Mapping, Sequence
 
 from . import fileio
 from .errors import DataError
+from .extras import require
 from .vocab import BAR_TOKEN, NO_COMPOSER, event, load_restricted_pickle, split_event
 
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -40,7 +41,15 @@ MIDI_SUFFIXES = (".mid", ".midi")
 EVENT_SUFFIX = ".pkl"
 """The original's event files: one pickle per piece."""
 
-MUSIC21_VERSION = importlib.metadata.version("music21")
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:  # an extra not installed: nothing to convert with
+        return "not installed"
+
+
+MUSIC21_VERSION = _version("music21")
 """Part of every conversion-cache key (another music21 may write other MIDI)."""
 
 CONVERSION_VERSION = 1
@@ -215,7 +224,8 @@ def corpus_collections() -> dict[str, list[Path]]:
 
     Files of `CORPUS_SKIPPED_SUFFIXES` are left out.
     """
-    from music21 import common, corpus
+    music21 = require("music21", "train", "the music21 corpus")
+    common, corpus = music21.common, music21.corpus
 
     root = Path(common.getCorpusFilePath())  # the folder getCorePaths searches
     collections: dict[str, list[Path]] = {}
@@ -496,7 +506,8 @@ def source_midi(source: Source, cache_dir: str | os.PathLike) -> str:
         return str(midi)
     if failure.exists():
         raise DataError(failure.read_text(encoding="utf-8"))
-    from music21 import converter, stream
+    music21 = require("music21", "train", "reading a score with music21")
+    converter, stream = music21.converter, music21.stream
 
     try:
         # renamed into place when complete: a killed build leaves no truncated cache entry

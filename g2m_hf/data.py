@@ -32,17 +32,20 @@ import zlib
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-import datasets
 import numpy as np
 import torch
-from datasets import Dataset, DatasetDict, Features, List, Value
 
 from . import corpus, fileio, midi_reader, remi, validation, vocab
 from .corpus import CONVERSION_VERSION, MUSIC21_VERSION, Source, source_events, source_midi
 from .errors import DataError, OutputExistsError, VocabularyError
+from .extras import require
 from .vocab import BAR_TOKEN, NO_COMPOSER, PAD_TOKEN, PITCH_MAX, PITCH_MIN, split_event
+
+if TYPE_CHECKING:
+    from datasets import Dataset, DatasetDict, Features
 
 logger = logging.getLogger(__name__)
 
@@ -52,35 +55,47 @@ DATA_FORMAT_VERSION = 1
 PREFIX_LENGTH = 2
 """A window that starts inside a piece gets the piece's Composer and Tempo events in front."""
 
-FEATURES = Features(
-    {
-        "input_ids": List(Value("int32")),
-        "composer": Value("string"),
-        "category": Value("string"),
-        "bar_offsets": List(Value("int32")),
-        "source": Value("string"),
-        "num_events": Value("int32"),
-    }
-)
-"""Columns of an encoded dataset."""
+COLUMNS = {
+    "input_ids": "int32[]",
+    "composer": "string",
+    "category": "string",
+    "bar_offsets": "int32[]",
+    "source": "string",
+    "num_events": "int32",
+}
+"""Columns of an encoded dataset and their types (``[]``: a list); `FEATURES` as `datasets.Features`."""
 
-_WORK_FEATURES = Features(
-    {
-        "path": Value("string"),
-        "composer": Value("string"),
-        "category": Value("string"),
-        "number": Value("int64"),
-        "member": Value("string"),
-    }
-)
-_ENCODED_FEATURES = Features({**FEATURES, "error": Value("string")})  # "" when the work was encoded
+_WORK_COLUMNS = {"path": "string", "composer": "string", "category": "string", "number": "int64", "member": "string"}
+_ENCODED_COLUMNS = {**COLUMNS, "error": "string"}  # "" when the work was encoded
+
+
+def _datasets() -> ModuleType:
+    """The datasets library. Only building and splitting datasets need it (the ``train`` extra); the
+    collator and the windows do not, and long-form generation uses those: ``import g2m_hf`` must not
+    import it."""
+    return require("datasets", "train", "building a dataset")
+
+
+def _features(columns: Mapping[str, str]) -> Features:
+    """``columns`` as `datasets.Features`."""
+    ds = _datasets()
+    return ds.Features(
+        {name: ds.List(ds.Value(kind[:-2])) if kind.endswith("[]") else ds.Value(kind) for name, kind in columns.items()}
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: `FEATURES` is built on first use, so that importing this module does not need datasets.
+    if name == "FEATURES":
+        return _features(COLUMNS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 BUILD_REPORT, SKIPPED_REPORT = "build_report.json", "skipped.json"
 
 
 def default_cache_dir() -> Path:
     """Where conversions and encodings are cached by default: ``g2m_hf`` in the datasets cache."""
-    return Path(datasets.config.HF_DATASETS_CACHE) / "g2m_hf"
+    return Path(_datasets().config.HF_DATASETS_CACHE) / "g2m_hf"
 
 
 @dataclass
@@ -168,12 +183,12 @@ def encode_sources(
     # string quartets, then of folk songs): dealing the works out round-robin evens the workers' load.
     # [0, 2, 4, ..., 1, 3, 5, ...] for 2 workers
     dealt = sorted(range(len(sources)), key=lambda index: (index % workers, index))
-    works = Dataset.from_list([asdict(sources[index]) for index in dealt], features=_WORK_FEATURES)
+    works = _datasets().Dataset.from_list([asdict(sources[index]) for index in dealt], features=_features(_WORK_COLUMNS))
     encoded = works.map(
         _encode_work,
         fn_kwargs={"tokenizer": tokenizer, "midi_cache": str(midi_cache), "remi_options": remi_options},
         remove_columns=works.column_names,
-        features=_ENCODED_FEATURES,
+        features=_features(_ENCODED_COLUMNS),
         num_proc=workers if workers > 1 else None,
         cache_file_name=str(encoded_cache),
         new_fingerprint=fingerprint,
@@ -273,7 +288,7 @@ def _encoding_fingerprint(
 def _encode_work(
     work: dict[str, Any], tokenizer: Any, midi_cache: str, remi_options: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """One dataset row (`_ENCODED_FEATURES`) for one work; ``error`` says why a work was not encoded."""
+    """One dataset row (`_ENCODED_COLUMNS`) for one work; ``error`` says why a work was not encoded."""
     source = Source(**work)
     row = {"source": source.name, "composer": source.composer or "", "category": source.category}
     try:
@@ -350,7 +365,7 @@ def split_dataset(
     splits["validation"] = dataset.select(sorted(held_out["validation"]))
     if test_fraction > 0:
         splits["test"] = dataset.select(sorted(held_out["test"]))
-    return DatasetDict(splits)
+    return _datasets().DatasetDict(splits)
 
 
 def build_dataset(
@@ -594,7 +609,7 @@ def composer_balanced_weights(
             of the time and the composers share the rest equally (fine-tuning that keeps
             ``Composer_None`` meaningful, for style guidance).
     """
-    labels = list(dataset[column]) if isinstance(dataset, Dataset) else list(dataset)
+    labels = list(dataset[column]) if hasattr(dataset, "column_names") else list(dataset)  # a dataset, or labels
     counts = Counter(labels)
     if unlabelled_share is None:
         return [1.0 / counts[label] for label in labels]
@@ -610,7 +625,8 @@ def composer_balanced_weights(
 __all__ = [
     "BUILD_REPORT",
     "BuildReport",
-    "FEATURES",
+    "COLUMNS",
+    "FEATURES",  # noqa: F822 (built on first use by the module's __getattr__)
     "G2MDataCollator",
     "PREFIX_LENGTH",
     "SKIPPED_REPORT",

@@ -9,9 +9,13 @@ user who lacks it learns which extra to install instead of reading an ImportErro
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from .errors import MissingExtraError
+
+AUDIO_MODULES = ("midirenderer", "soxr")
+"""What rendering audio imports (the ``audio`` extra): checked up front by the commands that render."""
 
 
 def require(module: str, extra: str, feature: str | None = None) -> ModuleType:
@@ -30,4 +34,13 @@ def require(module: str, extra: str, feature: str | None = None) -> ModuleType:
         ) from None
 
 
-__all__ = ["require"]
+def available(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (for output that is written only when
+    its extra is installed, such as the piano rolls of ``g2m-generate``)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package of a dotted name is missing
+        return False
+
+
+__all__ = ["AUDIO_MODULES", "available", "require"]

@@ -421,15 +421,17 @@ def output_stem(directory: Path, composer: str, taken: set[str], overwrite: bool
         n += 1
 
 
-def write_piece(piece: GeneratedPiece, stem: Path, audio: bool = False) -> None:
-    """The piece as MIDI, as its event list (one per line), as a piano-roll image and, with ``audio``,
-    as a WAV file rendered with the default SoundFont (`g2m_hf.audio.render_audio`); each file atomically."""
-    from .plotting import plot_piano_roll
-
+def write_piece(piece: GeneratedPiece, stem: Path, audio: bool = False, piano_roll: bool = True) -> None:
+    """The piece as MIDI, as its event list (one per line), with ``piano_roll`` as a piano-roll image
+    (matplotlib: the ``notation`` extra) and, with ``audio``, as a WAV file rendered with the default
+    SoundFont (`g2m_hf.audio.render_audio`: the ``audio`` extra); each file atomically."""
     with fileio.atomic_path(stem.with_suffix(".mid")) as partial:
         piece.midi.write(str(partial))
     fileio.write_text(stem.with_suffix(".txt"), "\n".join(piece.events) + "\n")
-    plot_piano_roll(piece.midi, stem.with_suffix(".png"), title=f"{piece.composer} ({stem.name})")
+    if piano_roll:
+        from .plotting import plot_piano_roll
+
+        plot_piano_roll(piece.midi, stem.with_suffix(".png"), title=f"{piece.composer} ({stem.name})")
     if audio:
         from .audio import render_audio
 

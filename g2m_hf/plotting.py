@@ -11,14 +11,22 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
 
+from .extras import require
 from .fileio import atomic_path
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 _DPI = 150
+
+
+def _figure(extra: str, feature: str, **options) -> Figure:
+    """A new ``Figure(**options)``; matplotlib is optional, so a missing one names the extra that brings it."""
+    return require("matplotlib.figure", extra, feature).Figure(layout="constrained", **options)
 
 
 def _save(figure: Figure, path: str | os.PathLike) -> Path:
@@ -45,7 +53,7 @@ def plot_confusion_matrix(
     totals = counts.sum(axis=1, keepdims=True)
     fractions = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     size = 1.2 + 0.9 * len(labels)
-    figure = Figure(figsize=(size + 1.5, size), layout="constrained")
+    figure = _figure("eval", "a confusion-matrix plot", figsize=(size + 1.5, size))
     axes = figure.add_subplot()
     image = axes.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0)
     figure.colorbar(image, ax=axes, label="fraction of the row")
@@ -76,7 +84,7 @@ def plot_metric_distributions(
     metrics = list(next(iter(values.values()), {}))
     n_columns = min(3, max(1, len(metrics)))
     n_rows = max(1, math.ceil(len(metrics) / n_columns))
-    figure = Figure(figsize=(3.6 * n_columns, 3.0 * n_rows), layout="constrained")
+    figure = _figure("eval", "the metric plots", figsize=(3.6 * n_columns, 3.0 * n_rows))
     figure.suptitle(title)
     for index, metric in enumerate(metrics):
         axes = figure.add_subplot(n_rows, n_columns, index + 1)
@@ -94,7 +102,7 @@ def plot_piano_roll(midi, path: str | os.PathLike, title: str = "") -> Path:
     bar lines at the time-signature events (the REMI decoder writes one per bar), C's labelled."""
     notes = [note for instrument in midi.instruments for note in instrument.notes]
     end = max([note.end for note in notes] + [midi.get_end_time(), 1.0])
-    figure = Figure(figsize=(min(30.0, 4.0 + end / 4.0), 4.0), layout="constrained")
+    figure = _figure("notation", "a piano roll", figsize=(min(30.0, 4.0 + end / 4.0), 4.0))
     axes = figure.add_subplot()
     for change in midi.time_signature_changes:
         axes.axvline(change.time, color="0.85", linewidth=0.6, zorder=0)
@@ -127,7 +135,7 @@ def plot_loss_curves(
     against ``step``. Runs are drawn in the order given (e.g. pretraining, then fine-tuning).
     """
     runs = list(histories)
-    figure = Figure(figsize=(4.5 * max(1, len(runs)), 3.4), layout="constrained")
+    figure = _figure("train", "the loss curves", figsize=(4.5 * max(1, len(runs)), 3.4))
     figure.suptitle(title)
     for index, run in enumerate(runs):
         axes = figure.add_subplot(1, max(1, len(runs)), index + 1)

@@ -11,7 +11,8 @@ import os
 import socket
 import sys
 
-from ..errors import G2MError
+from .. import extras
+from ..errors import G2MError, MissingExtraError
 from . import arguments
 
 PROG = "g2m-app"
@@ -43,9 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"argument --port: {args.port} (cannot listen there on {args.host}: {reason})")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
+        extras.require("gradio", "app", "the web app")  # before importing the app, which imports it
         from ..app import build_app
-    except ImportError as error:  # gradio missing: the app extra is not installed
-        parser.error(f"the web app needs Gradio ({error}); install it with: pip install \"g2m_hf[app]\"")
+    except MissingExtraError as error:
+        parser.error(str(error))
     try:
         demo = build_app(args.model)
     except G2MError as error:

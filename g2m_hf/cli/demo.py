@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 
+from .. import extras
 from ..errors import AudioError, G2MError
 from ..generation import (
     generate_midi,
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     try:
+        if not args.no_audio:
+            for module in extras.AUDIO_MODULES:
+                extras.require(module, "audio", "the demo's audio (or pass --no-audio)")
         tokenizer = load_tokenizer()  # the bundled model (ModelNotFoundError if the package lacks it)
         composers = args.composer or trained_composers(tokenizer)
         model = load_model()
@@ -62,13 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         return arguments.fail(PROG, error)
     directory = args.output_dir
     directory.mkdir(parents=True, exist_ok=True)
+    piano_roll = extras.available("matplotlib")
+    if not piano_roll:
+        print(f"{PROG}: no piano rolls (.png) without matplotlib: pip install \"g2m_hf[notation]\"", file=sys.stderr)
     taken: set[str] = set()
     for piece in pieces:
         stem = output_stem(directory, piece.composer, taken, overwrite=False)
         notes = sum(event.startswith("Note_Pitch") for event in piece.events)
         bars = piece.events.count("Bar_None")
         try:
-            write_piece(piece, stem, audio=not args.no_audio)
+            write_piece(piece, stem, audio=not args.no_audio, piano_roll=piano_roll)
             listen = "" if args.no_audio else f"; listen: {stem}.wav"
         except AudioError as error:  # a piece without notes has no sound; its other files are written
             listen = f"; no audio ({error})"

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .. import extras
 from ..errors import G2MError
 from ..evaluation import (
     DEFAULT_SI_MAX_SECONDS,
@@ -56,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        for module in ("scipy", "matplotlib"):  # the intervals and the plots: refused now, not after the long run
+            extras.require(module, "eval", PROG)
         check_output_dir(args.output_dir, args.overwrite)  # refuse before the long run, not after it
         classifier = default_classifier_path() if args.classifier == "default" else args.classifier
         report = evaluate_folders(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import extras
 from ..errors import AudioError, G2MError
 from ..generation import (
     PROMPT_FROM,
@@ -29,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = arguments.ArgumentParser(
         prog=PROG,
         description="Generate piano pieces in a composer's style (grammar-constrained, batched sampling). "
-        "Writes <composer>_<n>.mid, the event list (.txt), a piano roll (.png) and with --audio a .wav per piece.",
+        "Writes <composer>_<n>.mid, the event list (.txt), a piano roll (.png, with the notation extra) "
+        "and with --audio a .wav per piece.",
     )
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: the bundled model)")
     parser.add_argument(
@@ -89,6 +91,9 @@ def _option(name: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.audio:  # a missing extra is named before any work, in one line
+            for module in extras.AUDIO_MODULES:
+                extras.require(module, "audio", "--audio")
         check_generation_options(
             args.bars, args.duration, args.tempo, args.time_signature, args.fixed_time_signature, args.prompt_midi,
             args.prompt_from, args.prompt_bars, args.max_bars, args.max_events, spell=_option,
@@ -130,11 +135,14 @@ def main(argv: list[str] | None = None) -> int:
 
     directory = args.output_dir
     directory.mkdir(parents=True, exist_ok=True)
+    piano_roll = extras.available("matplotlib")
+    if not piano_roll:
+        print(f"{PROG}: no piano rolls (.png) without matplotlib: pip install \"g2m_hf[notation]\"", file=sys.stderr)
     taken: set[str] = set()
     for piece in pieces:
         stem = output_stem(directory, piece.composer, taken, args.overwrite)
         try:
-            write_piece(piece, stem, audio=args.audio)
+            write_piece(piece, stem, audio=args.audio, piano_roll=piano_roll)
         except AudioError as error:  # a piece without notes: its other files are written, it has no sound
             print(f"{PROG}: no WAV for {stem}.mid: {error}", file=sys.stderr)
         bars = piece.events.count("Bar_None")

@@ -11,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from .. import extras
 from ..audio import read_soundfont, render_audio
-from ..errors import AudioError
+from ..errors import AudioError, MissingExtraError
 from . import arguments
 
 PROG = "g2m-render"
@@ -57,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 8000 <= args.sample_rate <= 192000:
         parser.error(f"argument --sample-rate: {args.sample_rate} (must be from 8000 to 192000)")
+    try:
+        for module in extras.AUDIO_MODULES:
+            extras.require(module, "audio", PROG)
+    except MissingExtraError as error:
+        parser.error(str(error))
     try:
         read_soundfont(args.soundfont)  # not an SF2: refused once, before any work
     except AudioError as error:

@@ -21,6 +21,7 @@ from safetensors.numpy import load_file, save_file
 
 from .. import fileio
 from ..errors import EvaluationError
+from ..extras import require
 from ..metrics import PieceLike, PieceNotes, _as_notes
 from ..vocab import TICKS_PER_BEAT, TICKS_PER_GRID
 
@@ -105,8 +106,8 @@ class FeatureComposerClassifier:
     @classmethod
     def fit(cls, pieces: Sequence[PieceLike], composers: Sequence[str], c: float = 1.0) -> FeatureComposerClassifier:
         """Fit on every window of ``pieces`` labelled ``composers``; classes weighted to count equally."""
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.preprocessing import StandardScaler
+        LogisticRegression = require("sklearn.linear_model", "eval", "fitting the feature classifier").LogisticRegression
+        StandardScaler = require("sklearn.preprocessing", "eval", "fitting the feature classifier").StandardScaler
 
         windows = [piece_features(piece) for piece in pieces]
         features = np.concatenate(windows)

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..extras import require
+
 CONFIDENCE = 0.95
 
 
@@ -22,8 +24,7 @@ def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE)
     """The Wilson score interval of a binomial proportion; (0, 1) when there are no trials."""
     if trials == 0:
         return 0.0, 1.0
-    from scipy.stats import binomtest
-
+    binomtest = require("scipy.stats", "eval", "a recognition interval").binomtest
     interval = binomtest(successes, trials).proportion_ci(confidence_level=confidence, method="wilson")
     return float(interval.low), float(interval.high)
 
