@@ -6,7 +6,7 @@ when the audio player has its source. The baseline, measured in this run with th
 is the same work in Python without the web: `generate_midi` then `write_piece` (MIDI, events, piano roll
 and WAV), the two sides taking turns per composer. Each side first makes one untimed 1-bar piece. The ratio is what the page adds (upload of the files, the player decoding the WAV).
 
-    python benchmarks/app_speed.py [--bars 16] [--screenshot docs/app.png]   # README's figures and screenshot
+    python benchmarks/app_speed.py [--bars 16] [--screenshot docs/app.png]   # docs/benchmarks.md's figures and docs/app.png
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tests.app_server import AppServer, generate_in_page, open_browser
 
 
 def save_screenshot(page, path: Path) -> None:
-    """The whole page as a 128-colour PNG: the page is flat colours, and README wants the file small."""
+    """The whole page as a 128-colour PNG: the page is flat colours, and the docs want the file small."""
     from PIL import Image
 
     image = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")

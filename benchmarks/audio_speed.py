@@ -7,8 +7,8 @@ is the piece's own playing time; each renderer is timed on the same bytes in thi
 
 - ``render_audio``: g2m_hf.audio as users call it (midirenderer + resampling to 44.1 kHz + normalising);
 - ``midirenderer``: the bare renderer call inside it (its WAV bytes at 48 kHz);
-- ``tinysoundfont`` and ``symusic``, when importable: the other pip wheels considered (see README
-  "Listening" for why they are not used). They are not dependencies; install them by hand to compare.
+- ``tinysoundfont`` and ``symusic``, when importable: the other pip wheels considered (see docs/benchmarks.md,
+  "Audio rendering", for why they are not used). They are not dependencies; install them by hand to compare.
 
     python benchmarks/audio_speed.py [--rounds 3]
 """

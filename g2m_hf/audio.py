@@ -6,7 +6,7 @@ first; with ``path`` it also writes a 16-bit PCM WAV file (stdlib ``wave``, atom
 
 The default SoundFont is ``TimGM6mb.sf2``, which the ``pretty_midi`` wheel installs inside its package:
 every machine with g2m_hf has it, nothing is downloaded, and it is not copied into this repository (its
-licence differs from ours). Why this renderer: benchmarks/audio_speed.py and README "Listening".
+licence differs from ours). Why this renderer: benchmarks/audio_speed.py and docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ def test_generates_a_valid_short_piece(folder, composer):
 
 @pytest.mark.parametrize("dtype, bound", [("bfloat16", 0.01), ("int8", 0.03)])
 def test_lower_precision_weights_predict_what_float32_predicts(bundled, dtype, bound):
-    # README (--dtype): the faster weights keep the bundled model's next-token distributions
+    # docs/benchmarks.md (--dtype int8): the faster weights keep the bundled model's next-token distributions
     model, tokenizer = bundled
     (piece,) = generate_midi(model, tokenizer, composers=["Bach"], max_events=300, seed=0)
     ids = torch.tensor([tokenizer.convert_tokens_to_ids(piece.events)])  # [1, T]

@@ -1,7 +1,7 @@
 """Sharded training on this machine's CPUs: FSDP2 over gloo, with two processes.
 
 The accelerate configs (configs/accelerate/fsdp.yaml, deepspeed_zero2.yaml) cannot be run on CPUs:
-accelerate 1.x turns FSDP and DeepSpeed on only for GPU-like devices (README, "Distributed training").
+accelerate 1.x turns FSDP and DeepSpeed on only for GPU-like devices (docs/training.md, "Several GPUs or processes").
 What can run here is FSDP2 itself - the sharding fsdp.yaml asks for, one unit per `G2MDecoderLayer` -
 and this test checks that a sharded step equals an unsharded one.
 """

@@ -54,7 +54,7 @@ fi
 
 # style guidance 2 at temperature 1.0 / top-p 0.95 won the comparison for the previous model on the feature
 # classifier and the long-piece bounds, and is kept: on this recipe's model both judges recognise the prompted
-# composer above 0.7 with it (training/compare_style.py, benchmarks/longform.py; README)
+# composer above 0.7 with it (training/compare_style.py, benchmarks/longform.py; docs/models.md)
 "$PYTHON" training/package_default_model.py \
   --pretrained g2m_hf/default_base_model --finetuned outputs/default_finetune \
   --reference-data data/mastery --evaluation-dir outputs/default_evaluation \

@@ -1,6 +1,6 @@
 """``training_record.json``: what a training run did, written into its output folder; and the model card.
 
-The model card (``hub_upload.model_card``) and the README figures read the record. Schema (version 1);
+The model card (``hub_upload.model_card``) and the figures in docs/ read the record. Schema (version 1);
 every key is always present, values may be ``null`` where they do not apply::
 
     {

@@ -115,7 +115,7 @@ def evaluate_folders(
         progress: show a tqdm progress bar.
 
     Returns:
-        ``{"pieces": [...], "skipped": [...], "summary": {...}}`` (see README / `write_report`).
+        ``{"pieces": [...], "skipped": [...], "summary": {...}}`` (see docs/evaluation.md / `write_report`).
         Metric values that are undefined for a piece (H of a piece without notes, GS of a
         one-bar piece) are None.
 
