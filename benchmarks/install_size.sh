@@ -21,7 +21,9 @@ env_size() {  # env_size <name> <requirement>: a fresh venv, torch first, then t
     "$python" -m venv "$work/$1"
     "$work/$1/bin/pip" install -q "torch==2.13.0" 2>/dev/null
     "$work/$1/bin/pip" install -q "$2" 2>/dev/null
-    printf '%-7s %6s MB  (%s packages)\n' "$1" "$(du -sm "$work/$1" | cut -f1)" "$("$work/$1/bin/pip" list 2>/dev/null | tail -n +3 | wc -l)"
+    site="$(echo "$work/$1"/lib/python3*/site-packages)"
+    printf '%-7s %6s MB  (%s packages; torch itself %s MB)\n' "$1" "$(du -sm "$work/$1" | cut -f1)" \
+        "$("$work/$1/bin/pip" list 2>/dev/null | tail -n +3 | wc -l)" "$(du -sm "$site/torch" | cut -f1)"
 }
 
 cp -r "$repo" "$work/src" && rm -rf "$work/src/.venv" "$work/src/build" "$work/src/dist" "$work/src/site"

@@ -41,6 +41,9 @@ OPTIONAL = (
 )
 """Top-level modules of the extras (and of their heavy dependencies): never needed by ``import g2m_hf``."""
 
+OWN_EXTRAS = ("music21", "matplotlib", "sklearn", "datasets", "pandas", "pyarrow", "midirenderer", "gradio", "verovio", "peft")
+"""Optional modules that nothing in the core stack imports by itself when installed."""
+
 CORE_MODULES = ("g2m_hf", "g2m_hf.generation", "g2m_hf.longform", "g2m_hf.remi", "g2m_hf.hub", "g2m_hf.cli.generate",
                 "g2m_hf.cli.demo", "g2m_hf.cli.render", "g2m_hf.cli.evaluate", "g2m_hf.cli.app", "g2m_hf.data")
 
@@ -65,27 +68,19 @@ sys.meta_path.insert(0, Watch())
 import importlib, json
 for module in {modules!r}:
     importlib.import_module(module)
-print(json.dumps(found))
+print(json.dumps({{"imported by g2m_hf": found, "loaded": [m for m in {own!r} if m in sys.modules]}}))
 """
 
 
 def test_import_g2m_hf_imports_no_optional_dependency(tmp_path):
+    """g2m_hf's own modules import no optional module, and of the extras that nothing in the core stack
+    loads on its own (transformers loads accelerate, scipy and soxr when they are there), none is loaded."""
     done = subprocess.run(
-        [sys.executable, "-c", _WATCH.format(optional=OPTIONAL, modules=CORE_MODULES)],
+        [sys.executable, "-c", _WATCH.format(optional=OPTIONAL, modules=CORE_MODULES, own=OWN_EXTRAS)],
         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.splitlines()[-1]) == []
-
-
-def test_import_g2m_hf_leaves_the_extras_unloaded(tmp_path):
-    """Of the extras that nothing in the core stack loads on its own, none is in sys.modules."""
-    own = ("music21", "matplotlib", "sklearn", "datasets", "pandas", "pyarrow", "midirenderer", "gradio", "verovio", "peft")
-    script = f"import sys, json, g2m_hf, g2m_hf.cli.generate; print(json.dumps([m for m in {own!r} if m in sys.modules]))"
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.splitlines()[-1]) == []
+    assert json.loads(done.stdout.splitlines()[-1]) == {"imported by g2m_hf": [], "loaded": []}
 
 
 def test_render_without_the_audio_extra_says_which_to_install(monkeypatch, capsys, tmp_path):
@@ -102,6 +97,17 @@ def test_generate_audio_without_the_audio_extra_says_which_to_install(monkeypatc
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and 'pip install "g2m_hf[audio]"' in err and "--audio" in err
     assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_training_commands_without_the_train_extra_say_which_to_install(monkeypatch, capsys):
+    import training
+
+    monkeypatch.setitem(sys.modules, "datasets", None)
+    for script in ("training.pretrain", "training.finetune", "training.datasource"):
+        monkeypatch.delitem(sys.modules, script, raising=False)  # imported afresh, as by the console script
+    assert training.finetune_cli() == 2
+    assert capsys.readouterr().err == (
+        'g2m-finetune: error: training needs datasets, which is not installed: pip install "g2m_hf[train]"\n')
 
 
 # --- the wheel --------------------------------------------------------------------------------
