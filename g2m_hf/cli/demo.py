@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             listen = "" if args.no_audio else f"; listen: {stem}.wav"
         except AudioError as error:  # a piece without notes has no sound; its other files are written
             listen = f"; no audio ({error})"
-        print(f"{piece.composer}: {bars} bars, {notes} notes -> {stem}.mid (+ .txt events, .png piano roll){listen}")
+        also = ".txt events, .png piano roll" if piano_roll else ".txt events"
+        print(f"{piece.composer}: {bars} bars, {notes} notes -> {stem}.mid (+ {also}){listen}")
     played = "play the .mid files with any MIDI player" if args.no_audio else f"listen to the .wav files in {directory}"
     print(f"{len(pieces)} pieces in {time.perf_counter() - start:.0f} s; {played}")
     return 0
