@@ -10,6 +10,8 @@ TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PYTEST_ARGS ?=
+# mkdocs-material prints a banner about its successor on every build
+export NO_MKDOCS_2_WARNING := 1
 DEMO_EXTRAS := audio,notation
 
 .PHONY: demo test lint docs docs-serve install install-test clean
