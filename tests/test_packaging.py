@@ -45,7 +45,8 @@ OWN_EXTRAS = ("music21", "matplotlib", "sklearn", "datasets", "pandas", "pyarrow
 """Optional modules that nothing in the core stack imports by itself when installed."""
 
 CORE_MODULES = ("g2m_hf", "g2m_hf.generation", "g2m_hf.longform", "g2m_hf.remi", "g2m_hf.hub", "g2m_hf.cli.generate",
-                "g2m_hf.cli.demo", "g2m_hf.cli.render", "g2m_hf.cli.evaluate", "g2m_hf.cli.app", "g2m_hf.data")
+                "g2m_hf.cli.demo", "g2m_hf.cli.render", "g2m_hf.cli.evaluate", "g2m_hf.cli.app", "g2m_hf.data",
+                "hub_upload", "hub_upload.cli", "training")
 
 # A meta-path finder that records every import of an optional module whose importer (the first
 # frame outside the import machinery) is g2m_hf's own code; transformers imports some of them
