@@ -33,8 +33,9 @@ class AppServer:
     log: Path
 
     @classmethod
-    def start(cls, folder: Path, timeout: float = 240) -> AppServer:
-        """``python -m g2m_hf.cli.app`` (bundled model) on a free port; returns once the page answers.
+    def start(cls, folder: Path, timeout: float = 240, options: tuple[str, ...] = ()) -> AppServer:
+        """``python -m g2m_hf.cli.app`` (bundled model, more ``options``) on a free port; returns once the page
+        answers (a login page, with ``--auth``).
 
         Gradio's cache and the app's files go under ``folder``; the server's output to ``folder/server.log``.
         """
@@ -42,7 +43,7 @@ class AppServer:
         env = {**os.environ, "GRADIO_TEMP_DIR": str(folder / "gradio"), "TMPDIR": str(folder), "OMP_NUM_THREADS": "1"}
         log = folder / "server.log"
         with open(log, "w") as output:
-            process = subprocess.Popen([sys.executable, "-m", "g2m_hf.cli.app", "--port", str(port)],
+            process = subprocess.Popen([sys.executable, "-m", "g2m_hf.cli.app", "--port", str(port), *options],
                                        stdout=output, stderr=subprocess.STDOUT, env=env)
         server = cls(process, f"http://127.0.0.1:{port}/", log)
         deadline = time.monotonic() + timeout
@@ -59,6 +60,17 @@ class AppServer:
                 return response.status == 200
         except OSError:
             return False
+
+    def app_folders(self) -> list[Path]:
+        """The app's own folders (``g2m-app-*``, in the server's TMPDIR: this server's ``folder``)."""
+        return sorted(self.log.parent.glob("g2m-app-*"))
+
+    def memory_mb(self) -> float:
+        """The server process's resident memory (Linux /proc), in MB."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS in /proc status")
 
     def stop(self) -> None:
         """Stop the server by its process id."""
