@@ -8,6 +8,7 @@ and a login file).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import urllib.error
@@ -17,7 +18,8 @@ import pytest
 
 from g2m_hf.app import KEPT_REQUESTS, ServingLimits
 from tests import hostile_midi
-from tests.app_server import AppServer
+from tests.app_server import FIRST_SOUND, AppServer, generate_in_page, open_browser
+from tests.test_app import chromium  # noqa: F401 (the browser fixture, used by name)
 
 pytest.importorskip("gradio", reason='the web app needs the app extra: pip install "g2m_hf[app]"')
 
@@ -198,3 +200,37 @@ def test_the_time_limit_stops_a_request_and_a_full_queue_refuses_at_once(tight_s
             outcomes.append("stopped")
     assert outcomes.count("busy") >= 2 and "stopped" in outcomes, outcomes
     assert session.predict(composer="Mozart", seed=0, **ARGUMENTS, api_name="/generate")[3].startswith("Composer_Mozart")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("chromium")
+def test_the_page_plays_before_the_piece_is_done_and_stop_or_leaving_frees_the_model(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    def model_is_free_within_seconds(what: str) -> None:
+        start = time.monotonic()
+        events = client(server).predict(composer="Bach", seed=0, **ARGUMENTS, api_name="/generate")[3]
+        assert events.startswith("Composer_Bach") and time.monotonic() - start < 15, f"{what}: the model stayed busy"
+
+    with sync_playwright() as playwright:
+        browser = open_browser(playwright, tmp_path / "profile")
+        try:
+            page = browser.new_page()
+            times = generate_in_page(page, server.url, "Mozart", 4, timeout=300)
+            assert times.first_sound is not None and times.first_sound < times.done, times
+            assert page.get_by_text(re.compile(r"Mozart 1: 4 bars, \d+ s of music made in [\d.]+ s "
+                                               r"\([\d.]+x real time\)")).count() == 1
+
+            for leave in ("Stop", "close the tab"):  # a 32-bar piece takes a minute; each is stopped after a bar
+                page.get_by_label("number input for Bars").fill("32")
+                page.get_by_label("number input for Bars").press("Enter")
+                page.evaluate(FIRST_SOUND)
+                page.get_by_role("button", name="Generate").click()
+                page.wait_for_function("window.firstSound !== null", timeout=120_000)
+                if leave == "Stop":
+                    page.get_by_role("button", name="Stop").click()
+                else:
+                    page.close()
+                model_is_free_within_seconds(leave)
+        finally:
+            browser.close()
