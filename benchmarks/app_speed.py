@@ -23,6 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.app_server
 
+import torch
+
 from g2m_hf.generation import generate_midi, load_model, load_tokenizer, trained_composers, write_piece
 from tests.app_server import AppServer, generate_in_page, open_browser
 
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=16)
     parser.add_argument("--screenshot", type=Path, default=None, help="save the page after the last piece (PNG)")
     args = parser.parse_args()
+    torch.set_num_threads(1)  # as the server (tests/app_server.py: OMP_NUM_THREADS=1), so both sides do the same work
     tokenizer, model = load_tokenizer(), load_model()
     composers = trained_composers(tokenizer)
     python, web, first = {}, {}, {}
