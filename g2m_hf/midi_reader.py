@@ -298,7 +298,7 @@ def read_midi_messages(data: bytes, label: str, limits: MidiLimits | None = None
     limits = limits or NO_LIMITS
     if limits.max_bytes is not None and len(data) > limits.max_bytes:
         raise limits.refuse(label, "bytes", len(data), limits.max_bytes)
-    if limits.max_tracks is not None and len(data) >= 12 and data[:4] == b"MThd":
+    if limits.max_tracks is not None and data[:8] == b"MThd\x00\x00\x00\x06" and len(data) >= 14:  # a real header
         tracks = int.from_bytes(data[10:12], "big")
         if tracks > limits.max_tracks:
             raise limits.refuse(label, "tracks", tracks, limits.max_tracks)
