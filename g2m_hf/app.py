@@ -215,9 +215,10 @@ class Generator:
                                     music_seconds(piece.events), seconds))
         return files
 
-    def stream(self, *form, **options) -> Iterator[bytes | None | list[PieceFiles]]:
+    def stream(self, *form, audio: bool = True, **options) -> Iterator[bytes | None | list[PieceFiles]]:
         """`write` in a thread of its own, as a stream: the first piece's audio a few bars at a time (WAV bytes,
-        as each bar is finished), None when nothing came for `HEARTBEAT_SECONDS`, and the files at the end.
+        as each bar is finished; not with ``audio=False``), None when nothing came for `HEARTBEAT_SECONDS`,
+        and the files at the end.
 
         Closing the stream (Gradio does, on Stop or a closed tab) stops the generation within a step.
         Raises what `write` raises.
@@ -226,7 +227,7 @@ class Generator:
         cancel = threading.Event()
 
         def on_bar(index: int, events: list[str]) -> None:
-            if index == 0:
+            if index == 0 and audio:
                 updates.put(("bar", events))
 
         def work() -> None:
@@ -236,7 +237,7 @@ class Generator:
                 updates.put(("error", error))
 
         threading.Thread(target=work, name="g2m-generation", daemon=True).start()
-        audio, opening = AudioStream(), []
+        player, opening = AudioStream(), []
         try:
             while True:
                 try:
@@ -251,7 +252,7 @@ class Generator:
                     return
                 opening += value
                 piece = events_to_midi(opening if opening[-1] == EOS_TOKEN else opening + [EOS_TOKEN])
-                yield wav_bytes(audio.until(piece, music_seconds(opening)), audio.sample_rate)
+                yield wav_bytes(player.until(piece, music_seconds(opening)), player.sample_rate)
         finally:
             cancel.set()
 
@@ -272,9 +273,10 @@ def _shown(error: G2MError, upload: str | None) -> gr.Error:
     return gr.Error(html.escape(message), print_exception=False)
 
 
-def _streamed(generator: Generator, form: tuple, upload: str | None) -> Iterator[bytes | None | list[PieceFiles]]:
+def _streamed(generator: Generator, form: tuple, upload: str | None,
+              audio: bool = False) -> Iterator[bytes | None | list[PieceFiles]]:
     """`Generator.stream` with our errors as the page's messages (a stop asked by the listener ends quietly)."""
-    stream = generator.stream(*form)
+    stream = generator.stream(*form, audio=audio)
     try:
         yield from stream
     except GenerationCancelled as error:
@@ -284,6 +286,12 @@ def _streamed(generator: Generator, form: tuple, upload: str | None) -> Iterator
         raise _shown(error, upload) from None
     finally:
         stream.close()  # stops the generation when Gradio closes this handler (Stop, a closed tab)
+
+
+def can_stream_audio() -> bool:
+    """Whether the page can play a piece while it is written: Gradio encodes streamed audio with ffmpeg
+    (without it, each piece plays when it is finished)."""
+    return shutil.which("ffmpeg") is not None
 
 
 def _piece_label(name: str, number: int, piece: PieceFiles) -> str:
@@ -300,12 +308,13 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
     """
     limits = limits or ServingLimits()
     generator = Generator(model, limits)
+    streaming = can_stream_audio()
 
     def generate_pieces(name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
                         style_guidance, tempo, time_signature, duration):
         form = (name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
                 style_guidance, tempo, time_signature, duration)
-        for update in _streamed(generator, form, prompt_midi):
+        for update in _streamed(generator, form, prompt_midi, audio=streaming):
             if update is None:  # nothing new: a chance for Gradio to stop this handler
                 yield {live: gr.skip()}
             elif isinstance(update, bytes):
@@ -374,7 +383,7 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
                     stop = gr.Button("Stop", variant="stop")
             with gr.Column(scale=2):
                 live = gr.Audio(label="Now playing: the first piece while it is written", streaming=True,
-                                autoplay=True, interactive=False, elem_id="live")
+                                autoplay=True, interactive=False, elem_id="live", visible=streaming)
                 slots = []
                 for number in range(MAX_PIECES):
                     with gr.Group(visible=number == 0) as group:
@@ -413,4 +422,4 @@ def launch_options(limits: ServingLimits, host: str = "127.0.0.1", port: int = 7
 
 
 __all__ = ["MAX_BARS", "MAX_PIECES", "MAX_SECONDS", "Generator", "PieceFiles", "ServingLimits", "build_app",
-           "launch_options", "music_seconds"]
+           "can_stream_audio", "launch_options", "music_seconds"]

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from g2m_hf.app import KEPT_REQUESTS, ServingLimits
+from g2m_hf.app import KEPT_REQUESTS, ServingLimits, can_stream_audio
 from tests import hostile_midi
 from tests.app_server import FIRST_SOUND, AppServer, generate_in_page, open_browser
 from tests.test_app import chromium  # noqa: F401 (the browser fixture, used by name)
@@ -217,7 +217,10 @@ def test_the_page_plays_before_the_piece_is_done_and_stop_or_leaving_frees_the_m
         try:
             page = browser.new_page()
             times = generate_in_page(page, server.url, "Mozart", 4, timeout=300)
-            assert times.first_sound is not None and times.first_sound < times.done, times
+            if can_stream_audio():
+                assert times.first_sound is not None and times.first_sound < times.done, times
+            else:  # no ffmpeg (CI installs it): the piece plays when it is finished
+                assert times.first_sound is None
             assert page.get_by_text(re.compile(r"Mozart 1: 4 bars, \d+ s of music made in [\d.]+ s "
                                                r"\([\d.]+x real time\)")).count() == 1
 
@@ -226,7 +229,10 @@ def test_the_page_plays_before_the_piece_is_done_and_stop_or_leaving_frees_the_m
                 page.get_by_label("number input for Bars").press("Enter")
                 page.evaluate(FIRST_SOUND)
                 page.get_by_role("button", name="Generate").click()
-                page.wait_for_function("window.firstSound !== null", timeout=120_000)
+                if can_stream_audio():
+                    page.wait_for_function("window.firstSound !== null", timeout=120_000)
+                else:
+                    time.sleep(3)
                 if leave == "Stop":
                     page.get_by_role("button", name="Stop").click()
                 else:

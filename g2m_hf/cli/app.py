@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if reason is not None:
         parser.error(f"argument --port: {args.port} (cannot listen there on {args.host}: {reason})")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from ..app import ServingLimits, build_app, launch_options
+    from ..app import ServingLimits, build_app, can_stream_audio, launch_options
 
     limits = ServingLimits(args.concurrency, args.max_queue, args.time_limit, args.max_upload_mb)
     try:
@@ -107,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     if not _loopback(args.host):
         print(f"{PROG}: warning: listening on {args.host}: anyone who can reach this machine can use the app"
               f"{'' if args.auth or args.auth_file else ' (no login: see --auth)'}", file=sys.stderr, flush=True)
+    if not can_stream_audio():
+        print(f"{PROG}: note: no ffmpeg on PATH: each piece plays when it is finished "
+              "(install ffmpeg to hear it while it is written)", file=sys.stderr, flush=True)
     print(f"{PROG}: serving on http://{args.host}:{args.port}/ (Ctrl+C stops it)", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stop by `kill` also removes the app's files
     try:
