@@ -151,11 +151,12 @@ def test_a_cancelled_request_frees_the_model_within_seconds(server):
 
 @pytest.fixture(scope="module")
 def tight_server(tmp_path_factory):
-    """``g2m-app`` with one worker, a queue of one, a 3-second time limit and a login file."""
+    """``g2m-app`` on every address (behind a login file) with one worker, a queue of one and a 3-second time
+    limit."""
     folder = tmp_path_factory.mktemp("tight")
     (folder / "logins.txt").write_text("# the class\nteacher:secret\n")
     server = AppServer.start(folder, options=("--concurrency", "1", "--max-queue", "1", "--time-limit", "3",
-                                              "--auth-file", str(folder / "logins.txt")))
+                                              "--auth-file", str(folder / "logins.txt"), "--host", "0.0.0.0"))
     yield server
     server.stop()
 
@@ -163,6 +164,9 @@ def tight_server(tmp_path_factory):
 @pytest.mark.slow
 def test_a_login_is_required(tight_server):
     from gradio_client.exceptions import AuthenticationError
+
+    warnings = [line for line in tight_server.log.read_text().splitlines() if "warning" in line]
+    assert warnings == ["g2m-app: warning: listening on 0.0.0.0: anyone who can reach this machine can use the app"]
 
     with pytest.raises(AuthenticationError):
         client(tight_server)
@@ -240,3 +244,23 @@ def test_the_page_plays_before_the_piece_is_done_and_stop_or_leaving_frees_the_m
                 model_is_free_within_seconds(leave)
         finally:
             browser.close()
+
+
+def test_g2m_app_checks_its_serving_options_in_one_line(tmp_path, capsys):
+    from g2m_hf.cli import app as app_cli
+
+    (tmp_path / "empty.txt").write_text("# nobody yet\n")
+    (tmp_path / "logins.txt").write_text("teacher:secret\n")
+    for options, message in [(["--max-queue", "0"], "argument --max-queue: 0 (must be"),
+                             (["--concurrency", "two"], "argument --concurrency: two (not an integer)"),
+                             (["--time-limit", "-5"], "argument --time-limit: -5 (must be"),
+                             (["--max-upload-mb", "0"], "argument --max-upload-mb: 0 (must be"),
+                             (["--auth", "teacher"], "argument --auth: expected USER:PASSWORD"),
+                             (["--auth-file", str(tmp_path / "empty.txt")], "(no USER:PASSWORD line)"),
+                             (["--auth-file", str(tmp_path / "missing.txt")], "No such file"),
+                             (["--auth", "a:b", "--auth-file", str(tmp_path / "logins.txt")], "not allowed with")]:
+        with pytest.raises(SystemExit) as exit_info:
+            app_cli.main(options)
+        error = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2 and len(error.splitlines()) == 1, error
+        assert error.startswith("g2m-app: error: ") and message in error, error
