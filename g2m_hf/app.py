@@ -70,7 +70,8 @@ class ServingLimits:
     The model generates for one request at a time (a lock in `Generator`); a second worker writes one
     request's files (piano roll, WAV) while the next one is generated. Measured on 2 shared cores
     (benchmarks/app_load.py, 8 clients x 3 two-bar pieces): ``concurrency`` 2 served 32.0 requests a
-    minute against 28.5 for 1 (p50 14.1 against 15.1 s), hence the default.
+    minute against 28.5 for 1 (p50 14.1 against 15.1 s; an earlier, noisier run: 19.5 against 20.5), hence
+    the default.
     """
 
     concurrency: int = 2
