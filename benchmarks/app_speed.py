@@ -1,8 +1,9 @@
-"""The web app: seconds from pressing Generate to a playable 16-bar piece, with the bundled model.
+"""The web app: seconds from pressing Generate to the first sound and to the whole 16-bar piece, bundled model.
 
 ``g2m-app`` runs as a real server on 127.0.0.1 and headless Chromium (Debian ``chromium``) drives the page
-as a user would (tests/app_server.py): choose a composer, set the bars, press Generate, and stop the clock
-when the audio player has its source. The baseline, measured in this run with the same settings and seeds,
+as a user would (tests/app_server.py): choose a composer, set the bars, press Generate; one clock stops when
+the live player (the piece streamed while it is written) starts playing, the other when the finished
+piece's player, piano roll and files are in the page. The baseline, measured in this run with the same settings and seeds,
 is the same work in Python without the web: `generate_midi` then `write_piece` (MIDI, events, piano roll
 and WAV), the two sides taking turns per composer. Each side first makes one untimed 1-bar piece. The ratio is what the page adds (upload of the files, the player decoding the WAV).
 
@@ -21,6 +22,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.app_server
+
+import torch
 
 from g2m_hf.generation import generate_midi, load_model, load_tokenizer, trained_composers, write_piece
 from tests.app_server import AppServer, generate_in_page, open_browser
@@ -42,9 +45,10 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=16)
     parser.add_argument("--screenshot", type=Path, default=None, help="save the page after the last piece (PNG)")
     args = parser.parse_args()
+    torch.set_num_threads(1)  # as the server (tests/app_server.py: OMP_NUM_THREADS=1), so both sides do the same work
     tokenizer, model = load_tokenizer(), load_model()
     composers = trained_composers(tokenizer)
-    python, web = {}, {}
+    python, web, first = {}, {}, {}
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
         folder = Path(folder)
         server = AppServer.start(folder)
@@ -58,10 +62,12 @@ def main() -> None:
                 (piece,) = generate_midi(model, tokenizer, composers=[composer], seed=0, bars=args.bars)  # as the page
                 write_piece(piece, folder / composer, audio=True)
                 python[composer] = time.perf_counter() - start
-                web[composer] = generate_in_page(page, server.url, composer, args.bars)
+                times = generate_in_page(page, server.url, composer, args.bars)
+                web[composer], first[composer] = times.done, times.first_sound
                 label = page.get_by_text(f"{composer} 1: ").first.inner_text().split(": ")[-1]
                 print(f"  {composer:10s} python: {piece.events.count('Bar_None')} bars in {python[composer]:5.1f} s; "
-                      f"page: {label} in {web[composer]:5.1f} s")
+                      f"page: first sound after {times.first_sound or float('nan'):4.1f} s, "
+                      f"whole piece after {times.done:5.1f} s ({label})")
             if args.screenshot is not None:
                 save_screenshot(page, args.screenshot)
         finally:
@@ -71,8 +77,12 @@ def main() -> None:
     print(f"{args.bars} bars, seed 0, one piece per composer ({', '.join(composers)}), load average "
           f"{os.getloadavg()[0]:.1f}:")
     print(f"  in Python (generate_midi + write_piece with WAV): median {python_median:.1f} s")
-    print(f"  in the page (Generate pressed -> audio player has its source): median {page_median:.1f} s "
+    print(f"  in the page (Generate pressed -> the whole piece in the page): median {page_median:.1f} s "
           f"= {page_median / python_median:.2f}x the Python time")
+    heard = [seconds for seconds in first.values() if seconds is not None]
+    print("  first sound in the page (the live player starts playing): "
+          + ", ".join(f"{c} {s:.1f} s" if s is not None else f"{c} never" for c, s in first.items())
+          + (f"; worst {max(heard):.1f} s = {max(heard) / page_median:.2f}x the whole piece's wait" if heard else ""))
 
 if __name__ == "__main__":
     main()

@@ -10,6 +10,12 @@ for one piece, is the API endpoint ``generate``::
         composer="Bach", bars=8, temperature=1.0, top_p=0.95, seed=0, prompt_midi=None, prompt_bars=4,
         api_name="/generate")   # optional: style_guidance=2.0, tempo="120", time_signature="3/4", duration=30
 
+Serving many listeners (`ServingLimits`, docs/serving.md): requests wait in Gradio's queue (bounded: past
+``max_queue`` a request is refused at once as busy), ``concurrency`` of them are served at a time, each
+generation stops after ``time_limit`` seconds or as soon as its listener leaves or presses Stop, and an
+upload past the size or MIDI limits (`midi_reader.SAFE_MIDI_LIMITS`) is refused before it is decoded. The
+page plays the first piece while it is written (`audio.AudioStream`, a bar at a time).
+
 Needs the ``app`` extra (``pip install "g2m_hf[app]"``).
 """
 
@@ -19,17 +25,23 @@ import html
 import math
 import numbers
 import os
+import queue
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import gradio as gr
 
-from .errors import G2MError
+from .audio import AudioStream, wav_bytes
+from .errors import G2MError, GenerationCancelled, TimeLimitError
 from .generation import WEIGHT_DTYPES, generate_midi, load_model_as, load_tokenizer, trained_composers, write_piece
-from .vocab import TEMPO_CLASSES, TIME_SIGNATURES
+from .midi_reader import SAFE_MIDI_LIMITS, MidiLimits
+from .remi import events_to_midi, midi_to_events
+from .vocab import EOS_TOKEN, TEMPO_CLASSES, TICKS_PER_BEAT, TIME_SIGNATURES, bar_geometry, split_event
 
 MAX_PIECES = 4
 """Pieces per request in the page (each gets its own player, piano roll and downloads)."""
@@ -44,7 +56,41 @@ MODEL_CHOICE = "model's choice"
 """The tempo / time-signature choice that leaves it to the model."""
 
 KEPT_REQUESTS = 16
-"""Requests whose files the app keeps in its own folder (Gradio serves its copies, cleared after a day)."""
+"""Requests whose files the app keeps in its own folder (Gradio serves its copies, cleared after an hour)."""
+
+HEARTBEAT_SECONDS = 0.5
+"""Longest a request's handler waits without yielding: Gradio can only stop a handler (Stop, a closed tab)
+when it yields, and stopping it is what stops its generation."""
+
+
+@dataclass(frozen=True)
+class ServingLimits:
+    """What one server lets its listeners ask for (``g2m-app``'s options; docs/serving.md).
+
+    The model generates for one request at a time (a lock in `Generator`); a second worker writes one
+    request's files (piano roll, WAV) while the next one is generated. Measured on 2 shared cores
+    (benchmarks/app_load.py, 8 clients x 3 two-bar pieces): ``concurrency`` 2 served 32.0 requests a
+    minute against 28.5 for 1 (p50 14.1 against 15.1 s; an earlier, noisier run: 19.5 against 20.5), hence
+    the default.
+    """
+
+    concurrency: int = 2
+    """Requests served at once (the others wait in the queue, in order)."""
+
+    max_queue: int = 32
+    """Requests waiting at most; past it a request is refused at once ("busy"). 32 fit a class of 16
+    listeners pressing Generate twice."""
+
+    time_limit: float = 300.0
+    """Seconds of generation per request (waiting in the queue not counted); past it the generation stops
+    and the request ends with a message. Four 32-bar pieces take about two minutes on 2 cores."""
+
+    max_upload_mb: float = 2.0
+    """Largest uploaded file, in MiB (piano MIDI files are some tens of kilobytes)."""
+
+    def midi_limits(self) -> MidiLimits:
+        """The MIDI limits uploads are checked against: `SAFE_MIDI_LIMITS` with this upload size."""
+        return replace(SAFE_MIDI_LIMITS, max_bytes=int(self.max_upload_mb * 2**20))
 
 
 @dataclass
@@ -56,33 +102,61 @@ class PieceFiles:
     piano_roll: Path
     events: Path
     bars: int
+    music_seconds: float  # how long it plays (its bars at its tempo)
+    generation_seconds: float  # how long its batch took to generate (loading not counted)
+
+    @property
+    def real_time_factor(self) -> float:
+        """Seconds of music per second of generation."""
+        return self.music_seconds / max(self.generation_seconds, 1e-9)
+
+
+def music_seconds(events: list[str]) -> float:
+    """How long the bars of ``events`` (a piece or its opening) play at the piece's tempo class."""
+    tempo = int(split_event(events[1])[1])
+    ticks = sum(bar_geometry(split_event(e)[1])[0] for e in events if e.startswith("Time_Signature_"))
+    return ticks / TICKS_PER_BEAT * 60 / tempo
 
 
 class Generator:
-    """The model behind the page: loaded once per weight dtype (float32 at start), used by one request at a time."""
+    """The model behind the page: loaded once per weight dtype (float32 at start), generating for one request
+    at a time (a lock: sampling draws from torch's one random generator, so that a seed gives its piece),
+    while other requests write their files. Its files live in one folder, `close` removes it."""
 
-    def __init__(self, model: str | os.PathLike | None = None):
+    def __init__(self, model: str | os.PathLike | None = None, limits: ServingLimits | None = None):
         self.source = model
+        self.limits = limits or ServingLimits()
         self.tokenizer = load_tokenizer(model)
         self.composers = trained_composers(self.tokenizer, model)
         self.models = {"float32": load_model_as(model, "float32")}
         self.sampling = self.models["float32"].generation_config  # the model's temperature and top_p
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the model: one generation at a time
+        self.counting = threading.Lock()  # the request numbers and folders
         self.folder = Path(tempfile.mkdtemp(prefix="g2m-app-"))
         self.requests = 0
+
+    def close(self) -> None:
+        """Remove the app's folder (at shutdown)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def write(self, composer: str, bars: int, temperature: float, top_p: float, seed: int, num_pieces: int = 1,
               dtype: str = "float32", prompt_midi: str | None = None, prompt_bars: int = 4,
               style_guidance: float | None = None, tempo: str = MODEL_CHOICE,
-              time_signature: str = MODEL_CHOICE, duration: float = 0) -> list[PieceFiles]:
+              time_signature: str = MODEL_CHOICE, duration: float = 0,
+              on_bar: Callable[[int, list[str]], None] | None = None,
+              cancel: threading.Event | None = None) -> list[PieceFiles]:
         """Generate ``num_pieces`` pieces and write each one's files.
 
         ``duration`` > 0 asks for that many seconds of music (ending at a bar line) instead of ``bars``.
 
         ``tempo`` and ``time_signature`` are the form's strings (`MODEL_CHOICE`: the model chooses).
 
+        ``on_bar`` gets each finished bar (`generate_midi`); setting ``cancel`` stops the request (waiting
+        for the model or generating) with `GenerationCancelled`; the time limit with `TimeLimitError`.
+
         Raises `G2MError` for bad values before any work: here what the page limits (composer, bars,
-        number of pieces, dtype), in `generate_midi` the sampling values and the prompt.
+        number of pieces, dtype, an upload past the MIDI limits), in `generate_midi` the sampling values
+        and the prompt.
         """
         bars, seed, num_pieces, prompt_bars = (_whole(value, name) for value, name in (
             (bars, "bars"), (seed, "seed"), (num_pieces, "number of pieces"), (prompt_bars, "prompt bars")))
@@ -100,7 +174,15 @@ class Generator:
             raise G2MError(f"tempo must be one of {', '.join(map(str, TEMPO_CLASSES))}, got {tempo!r}")
         if time_signature not in (MODEL_CHOICE, *TIME_SIGNATURES):
             raise G2MError(f"time signature must be one of {', '.join(TIME_SIGNATURES)}, got {time_signature!r}")
-        with self.lock:
+        if prompt_midi is not None:  # a hostile upload is refused here, before it is decoded in full
+            midi_to_events(prompt_midi, limits=self.limits.midi_limits())
+        cancel = cancel or threading.Event()
+        while not self.lock.acquire(timeout=0.1):
+            if cancel.is_set():
+                raise GenerationCancelled("cancelled while waiting for the model")
+        try:
+            start = time.monotonic()
+            deadline = start + self.limits.time_limit
             if dtype not in self.models:
                 self.models[dtype] = load_model_as(self.source, dtype)
             pieces = generate_midi(
@@ -110,19 +192,71 @@ class Generator:
                 temperature=temperature, top_p=top_p, style_guidance=style_guidance, progress=True,
                 tempo=None if tempo == MODEL_CHOICE else int(tempo),
                 time_signature=None if time_signature == MODEL_CHOICE else time_signature,
+                on_bar=on_bar, should_stop=lambda: cancel.is_set() or time.monotonic() > deadline,
             )
+            seconds = time.monotonic() - start
+        except GenerationCancelled:
+            if cancel.is_set():
+                raise
+            raise TimeLimitError(f"stopped after the time limit of {self.limits.time_limit:g} s per request; "
+                                 "ask for fewer bars or pieces") from None
+        finally:
+            self.lock.release()
+        with self.counting:
             self.requests += 1
             folder = self.folder / f"request_{self.requests}"
             # Gradio copies each answer's files into its own cache, so only recent folders are kept
             shutil.rmtree(self.folder / f"request_{self.requests - KEPT_REQUESTS}", ignore_errors=True)
-        folder.mkdir()
+            folder.mkdir()
         files = []
         for number, piece in enumerate(pieces, 1):
             stem = folder / f"{piece.composer}_{number}"
             write_piece(piece, stem, audio=True)  # AudioError for a piece without notes
             files.append(PieceFiles(stem.with_suffix(".wav"), stem.with_suffix(".mid"), stem.with_suffix(".png"),
-                                    stem.with_suffix(".txt"), piece.events.count("Bar_None")))
+                                    stem.with_suffix(".txt"), piece.events.count("Bar_None"),
+                                    music_seconds(piece.events), seconds))
         return files
+
+    def stream(self, *form, audio: bool = True, **options) -> Iterator[bytes | None | list[PieceFiles]]:
+        """`write` in a thread of its own, as a stream: the first piece's audio a few bars at a time (WAV bytes,
+        as each bar is finished; not with ``audio=False``), None when nothing came for `HEARTBEAT_SECONDS`,
+        and the files at the end.
+
+        Closing the stream (Gradio does, on Stop or a closed tab) stops the generation within a step.
+        Raises what `write` raises.
+        """
+        updates: queue.Queue = queue.Queue()  # ("bar", events) of the first piece, then ("done", files)
+        cancel = threading.Event()
+
+        def on_bar(index: int, events: list[str]) -> None:
+            if index == 0 and audio:
+                updates.put(("bar", events))
+
+        def work() -> None:
+            try:
+                updates.put(("done", self.write(*form, **options, on_bar=on_bar, cancel=cancel)))
+            except BaseException as error:  # raised in the stream
+                updates.put(("error", error))
+
+        threading.Thread(target=work, name="g2m-generation", daemon=True).start()
+        player, opening = AudioStream(), []
+        try:
+            while True:
+                try:
+                    kind, value = updates.get(timeout=HEARTBEAT_SECONDS)
+                except queue.Empty:
+                    yield None
+                    continue
+                if kind == "error":
+                    raise value
+                if kind == "done":
+                    yield value
+                    return
+                opening += value
+                piece = events_to_midi(opening if opening[-1] == EOS_TOKEN else opening + [EOS_TOKEN])
+                yield wav_bytes(player.until(piece, music_seconds(opening)), player.sample_rate)
+        finally:
+            cancel.set()
 
 
 def _whole(value: float | None, name: str) -> int:
@@ -141,43 +275,82 @@ def _shown(error: G2MError, upload: str | None) -> gr.Error:
     return gr.Error(html.escape(message), print_exception=False)
 
 
-def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
-    """The page (and its ``generate`` API endpoint) for a model folder or Hub id (default: the bundled model).
+def _streamed(generator: Generator, form: tuple, upload: str | None,
+              audio: bool = False) -> Iterator[bytes | None | list[PieceFiles]]:
+    """`Generator.stream` with our errors as the page's messages (a stop asked by the listener ends quietly)."""
+    stream = generator.stream(*form, audio=audio)
+    try:
+        yield from stream
+    except GenerationCancelled as error:
+        if isinstance(error, TimeLimitError):
+            raise _shown(error, upload) from None
+    except G2MError as error:
+        raise _shown(error, upload) from None
+    finally:
+        stream.close()  # stops the generation when Gradio closes this handler (Stop, a closed tab)
 
-    The model is loaded here, once; raises `G2MError` (e.g. `ModelNotFoundError`) if it cannot be.
+
+def can_stream_audio() -> bool:
+    """Whether the page can play a piece while it is written: Gradio encodes streamed audio with ffmpeg
+    (without it, each piece plays when it is finished)."""
+    return shutil.which("ffmpeg") is not None
+
+
+def _piece_label(name: str, number: int, piece: PieceFiles) -> str:
+    return (f"{name} {number}: {piece.bars} bars, {piece.music_seconds:.0f} s of music made in "
+            f"{piece.generation_seconds:.1f} s ({piece.real_time_factor:.1f}x real time)")
+
+
+def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | None = None) -> gr.Blocks:
+    """The page (and its ``generate`` API endpoint) for a model folder or Hub id (default: the bundled model),
+    with its queue set to ``limits`` (default `ServingLimits()`); launch it with `launch_options`.
+
+    The model is loaded here, once; raises `G2MError` (e.g. `ModelNotFoundError`) if it cannot be. The
+    returned Blocks holds the `Generator` as ``demo.generator`` (``demo.generator.close()`` at shutdown).
     """
-    generator = Generator(model)
+    limits = limits or ServingLimits()
+    generator = Generator(model, limits)
+    streaming = can_stream_audio()
 
     def generate_pieces(name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
-                        style_guidance, tempo, time_signature, duration, progress=gr.Progress(track_tqdm=True)):
-        try:
-            pieces = generator.write(name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
-                                     style_guidance, tempo, time_signature, duration)
-        except G2MError as error:
-            raise _shown(error, prompt_midi) from None
-        updates = []
+                        style_guidance, tempo, time_signature, duration):
+        form = (name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
+                style_guidance, tempo, time_signature, duration)
+        for update in _streamed(generator, form, prompt_midi, audio=streaming):
+            if update is None:  # nothing new: a chance for Gradio to stop this handler
+                yield {live: gr.skip()}
+            elif isinstance(update, bytes):
+                yield {live: update}
+            else:
+                yield _slot_updates(name, update)
+
+    def _slot_updates(name: str, pieces: list[PieceFiles]) -> dict:
+        updates = {}
         for number in range(MAX_PIECES):
+            group, audio, image, files = slots[4 * number: 4 * number + 4]
             if number < len(pieces):
                 piece = pieces[number]
-                updates += [gr.Group(visible=True), gr.Audio(str(piece.wav), label=f"{name} {number + 1}: {piece.bars} bars"),
-                            gr.Image(str(piece.piano_roll)), gr.File([str(piece.midi), str(piece.events)])]
+                updates |= {group: gr.Group(visible=True), audio: gr.Audio(str(piece.wav), label=_piece_label(name, number + 1, piece)),
+                            image: gr.Image(str(piece.piano_roll)), files: gr.File([str(piece.midi), str(piece.events)])}
             else:
-                updates += [gr.Group(visible=False), None, None, None]
+                updates |= {group: gr.Group(visible=False), audio: None, image: None, files: None}
         return updates
 
     def generate(composer: str, bars: int, temperature: float, top_p: float, seed: int,
                  prompt_midi: str | None, prompt_bars: int, style_guidance: float, tempo: str, time_signature: str,
                  duration: float):
         """One piece: its WAV file, MIDI file, piano-roll PNG and event list (one event per line)."""
-        try:
-            (piece,) = generator.write(composer, bars, temperature, top_p, seed, 1, "float32",
-                                      prompt_midi, prompt_bars, style_guidance, tempo, time_signature, duration)
-        except G2MError as error:
-            raise _shown(error, prompt_midi) from None
-        return str(piece.wav), str(piece.midi), str(piece.piano_roll), piece.events.read_text(encoding="utf-8")
+        form = (composer, bars, temperature, top_p, seed, 1, "float32", prompt_midi, prompt_bars, style_guidance,
+                tempo, time_signature, duration)
+        for update in _streamed(generator, form, prompt_midi):
+            if isinstance(update, list):
+                (piece,) = update
+                yield str(piece.wav), str(piece.midi), str(piece.piano_roll), piece.events.read_text(encoding="utf-8")
+            else:  # a chance for Gradio to stop this handler (a cancelled job, a closed connection)
+                yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
     with gr.Blocks(title="G2M: composer-style piano music", analytics_enabled=False,
-                   delete_cache=(3600, 86400)) as demo:
+                   delete_cache=(600, 3600)) as demo:
         gr.Markdown(
             "# G2M: composer-style piano music\n"
             "Choose a composer and press **Generate**: each piece plays in the page, with its piano roll, "
@@ -207,20 +380,26 @@ def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
                 with gr.Accordion("Continue a MIDI file (optional)", open=False):
                     prompt_midi = gr.File(label="MIDI file", file_types=[".mid", ".midi"], type="filepath")
                     prompt_bars = gr.Slider(1, 16, value=4, step=1, label="Bars of it to keep")
-                button = gr.Button("Generate", variant="primary")
+                with gr.Row():
+                    button = gr.Button("Generate", variant="primary")
+                    stop = gr.Button("Stop", variant="stop")
             with gr.Column(scale=2):
+                live = gr.Audio(label="Now playing: the first piece while it is written", streaming=True,
+                                autoplay=True, interactive=False, elem_id="live", visible=streaming)
                 slots = []
                 for number in range(MAX_PIECES):
                     with gr.Group(visible=number == 0) as group:
                         slots += [group, gr.Audio(label=f"Piece {number + 1}", type="filepath", interactive=False),
                                   gr.Image(label="Piano roll", type="filepath", interactive=False, height=260),
                                   gr.File(label="MIDI file and event list", interactive=False)]
-        button.click(
+        generating = button.click(
             generate_pieces,
             inputs=[name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
                     style_guidance, tempo, time_signature, duration],
-            outputs=slots, api_visibility="private", concurrency_id="model",
+            outputs=[live, *slots], api_visibility="private", concurrency_id="model",
+            concurrency_limit=limits.concurrency,
         )
+        stop.click(None, cancels=[generating])
         # The API endpoint: the same form values (minus dtype and count), one piece out, no page trigger.
         with gr.Column(visible=False):
             api_trigger = gr.Button()
@@ -229,9 +408,20 @@ def build_app(model: str | os.PathLike | None = None) -> gr.Blocks:
             generate,
             inputs=[name, bars, temperature, top_p, seed, prompt_midi, prompt_bars, style_guidance, tempo, time_signature,
                     duration],
-            outputs=api_outputs, api_name="generate", concurrency_id="model",
+            outputs=api_outputs, api_name="generate", concurrency_id="model", concurrency_limit=limits.concurrency,
         )
+    demo.queue(max_size=limits.max_queue, default_concurrency_limit=limits.concurrency)
+    demo.generator = generator
     return demo
 
 
-__all__ = ["MAX_BARS", "MAX_PIECES", "MAX_SECONDS", "Generator", "PieceFiles", "build_app"]
+def launch_options(limits: ServingLimits, host: str = "127.0.0.1", port: int = 7860,
+                   auth: tuple[str, str] | None = None) -> dict:
+    """`gr.Blocks.launch` arguments for serving: the address, the upload limit, a login with ``auth``
+    (user, password), no share link, no tracebacks in the page."""
+    return dict(server_name=host, server_port=port, max_file_size=int(limits.max_upload_mb * 2**20), auth=auth,
+                share=False, show_error=False, quiet=True)
+
+
+__all__ = ["MAX_BARS", "MAX_PIECES", "MAX_SECONDS", "Generator", "PieceFiles", "ServingLimits", "build_app",
+           "can_stream_audio", "launch_options", "music_seconds"]

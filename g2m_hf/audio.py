@@ -128,6 +128,104 @@ def render_audio(
     return audio
 
 
+def render_stretch(
+    midi: pretty_midi.PrettyMIDI,
+    start: float,
+    end: float,
+    *,
+    soundfont: str | os.PathLike | None = None,
+    sample_rate: int = 44100,
+    gain: float = 1.0,
+    font: bytes | None = None,
+) -> np.ndarray:
+    """The audio of seconds ``start`` to ``end`` of a piece, as float32 samples ``[2, n]``: what a player
+    streaming the piece as it is written plays next.
+
+    Only the notes sounding in the stretch are rendered (its cost does not grow with the piece); a note
+    that began before ``start`` is rendered from its onset and cut, so consecutive stretches join up.
+    The level is the SoundFont's own times ``gain`` (no normalisation, no fade: every stretch of a piece
+    at one level), peaks past full scale softly limited (tanh). ``font``: the SoundFont's bytes when the
+    caller already read them (`read_soundfont`).
+    """
+    import pretty_midi
+
+    midirenderer = require("midirenderer", "audio", "rendering audio")
+    length = max(0, round((end - start) * sample_rate))
+    notes = [note for instrument in midi.instruments for note in instrument.notes
+             if note.end + RELEASE_SECONDS > start and note.start < end]
+    if not notes or not length:
+        return np.zeros((2, length), np.float32)
+    onset = min(note.start for note in notes)  # a note's onset: the piece's tempo and resolution keep it exact
+    stretch = pretty_midi.PrettyMIDI(resolution=midi.resolution, initial_tempo=float(midi.get_tempo_changes()[1][0]))
+    piano = pretty_midi.Instrument(0)
+    piano.notes = [pretty_midi.Note(note.velocity, note.pitch, note.start - onset, note.end - onset) for note in notes]
+    stretch.instruments.append(piano)
+    buffer = io.BytesIO()
+    stretch.write(buffer)
+    try:
+        rendered = midirenderer.render_wave_from(font or read_soundfont(soundfont), buffer.getvalue())
+    except (RuntimeError, ValueError) as error:
+        raise AudioError(f"{soundfont or default_soundfont()}: cannot render ({error})") from None
+    samples, rate = _decode_wav(rendered)
+    if rate != sample_rate:
+        samples = require("soxr", "audio", "rendering audio").resample(samples, rate, sample_rate)
+    first = round((start - onset) * sample_rate)
+    samples = samples[max(0, first) : first + length]
+    if first < 0:  # the stretch starts before its first note
+        samples = np.concatenate([np.zeros((-first, samples.shape[1]), samples.dtype), samples])
+    if len(samples) < length:
+        samples = np.concatenate([samples, np.zeros((length - len(samples), samples.shape[1]), samples.dtype)])
+    if gain != 1.0:
+        samples = np.tanh(samples * gain)
+    return np.ascontiguousarray(samples.T, dtype=np.float32)
+
+
+STREAM_GAIN = 8.0
+"""Gain of a streamed piece over the SoundFont's own level (TimGM6mb's piano peaks near -27 dBFS on a busy
+piece: about the level of `render_audio`'s normalised files)."""
+
+CROSSFADE_SECONDS = 0.02
+"""Overlap of two consecutive streamed stretches: renderings that start at different notes differ in
+phase (chorus, reverb), and a crossfade joins them without a click."""
+
+
+class AudioStream:
+    """A piece's audio while it is written, in consecutive stretches: `until` gives the samples from where
+    the previous stretch ended to a later time of the (longer) piece, joined by a short crossfade."""
+
+    def __init__(self, sample_rate: int = 44100, gain: float = STREAM_GAIN, soundfont: str | os.PathLike | None = None):
+        self.sample_rate, self.gain = sample_rate, gain
+        self.font = read_soundfont(soundfont)
+        self.done = 0.0  # seconds streamed so far
+        self.tail = np.zeros((2, 0), np.float32)  # the previous stretch rendered past its end, to fade out
+
+    def until(self, midi: pretty_midi.PrettyMIDI, end: float) -> np.ndarray:
+        """Samples ``[2, n]`` from the end of the previous stretch to ``end`` seconds of ``midi``, the piece so
+        far (nothing in it may change before ``end``)."""
+        overlap = CROSSFADE_SECONDS
+        audio = render_stretch(midi, self.done, end + overlap, sample_rate=self.sample_rate, gain=self.gain,
+                               font=self.font)
+        fade = min(self.tail.shape[1], audio.shape[1])
+        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+        audio[:, :fade] = audio[:, :fade] * ramp + self.tail[:, :fade] * (1 - ramp)
+        keep = max(0, audio.shape[1] - round(overlap * self.sample_rate))
+        audio, self.tail = audio[:, :keep], audio[:, keep:]
+        self.done = end
+        return audio
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """Float samples ``[channels, n]`` in [-1, 1] as the bytes of a 16-bit PCM WAV file."""
+    pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(audio.shape[0])
+        writer.setsampwidth(2)
+        writer.setframerate(sample_rate)
+        writer.writeframes(pcm.T.tobytes())
+    return buffer.getvalue()
+
+
 def _decode_wav(data: bytes) -> tuple[np.ndarray, int]:
     """16-bit PCM WAV bytes -> float32 samples ``[n, channels]`` in [-1, 1] and the sample rate."""
     with wave.open(io.BytesIO(data)) as reader:
@@ -149,14 +247,8 @@ def _fit_length(samples: np.ndarray, length: int, sample_rate: int) -> np.ndarra
 
 def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> Path:
     """Write float samples ``[channels, n]`` in [-1, 1] as a 16-bit PCM WAV file, atomically."""
-    pcm = np.round(np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as writer:
-        writer.setnchannels(audio.shape[0])
-        writer.setsampwidth(2)
-        writer.setframerate(sample_rate)
-        writer.writeframes(pcm.T.tobytes())
-    return write_bytes(path, buffer.getvalue())
+    return write_bytes(path, wav_bytes(audio, sample_rate))
 
 
-__all__ = ["FADE_SECONDS", "PEAK", "RELEASE_SECONDS", "default_soundfont", "read_soundfont", "render_audio", "write_wav"]
+__all__ = ["FADE_SECONDS", "PEAK", "RELEASE_SECONDS", "default_soundfont", "read_soundfont", "render_audio",
+           "render_stretch", "wav_bytes", "write_wav", "AudioStream", "STREAM_GAIN"]

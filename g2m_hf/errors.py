@@ -63,6 +63,15 @@ class InvalidArgumentError(G2MError, ValueError):
         super().__init__(f"{name}: {value} ({why})")
 
 
+class GenerationCancelled(G2MError):
+    """Generation was stopped before the end of the piece: its caller asked (``should_stop``), e.g. a
+    listener left the page or a request ran past its time limit."""
+
+
+class TimeLimitError(GenerationCancelled):
+    """Generation was stopped because it ran past the time a request may take (the web app's limit)."""
+
+
 class MissingExtraError(G2MError, ImportError):
     """A feature needs an optional dependency that is not installed; names the extra that brings it
     (``pip install "g2m_hf[audio]"``)."""

@@ -310,6 +310,8 @@ def generate_midi(
     time_signature: str | None = None,
     fixed_time_signature: bool = False,
     prompt_from: str = "end",
+    on_bar: Callable[[int, list[str]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[GeneratedPiece]:
     """Generate ``num_pieces`` pieces per composer (in the order given), in batches of ``batch_size``.
 
@@ -339,12 +341,19 @@ def generate_midi(
     same arguments and ``seed`` give the same pieces; the global torch random state is left untouched.
     ``progress`` shows a tqdm bar (pieces done, and the events of the current batch).
 
+    Streaming and stopping (`longform.sample_long`): ``on_bar(index, events)`` is called as each bar is
+    finished, with the piece's index in the returned list and its new events; the first call of a piece
+    holds its prompt too, the last ends with EOS, and a piece's calls concatenate to exactly its
+    ``events``. ``should_stop()`` is asked before every sampling step: True stops the generation
+    with `GenerationCancelled` (so does ``on_bar`` raising it).
+
     Raises:
         VocabularyError: an unknown composer (the message lists the known ones).
         RemiError: ``prompt_midi`` cannot be read or converted.
         InvalidArgumentError: a bad count or option (`check_generation_options`), ``temperature`` <= 0,
             ``top_p`` outside (0, 1], or a prompt that already reaches ``max_events`` or ``bars``
             (`check_prompt_room`).
+        GenerationCancelled: ``should_stop`` returned True before the last piece was finished.
     """
     check_generation_options(bars, duration, tempo, time_signature, fixed_time_signature, prompt_midi,
                              prompt_from, prompt_bars, max_bars, max_events)
@@ -388,6 +397,9 @@ def generate_midi(
                 eos_token_id=tokenizer.eos_token_id,
                 bar_token_id=tokenizer.convert_tokens_to_ids(BAR_TOKEN),
                 streamer=_ProgressStreamer(bar) if bar is not None else None,
+                on_bar=None if on_bar is None else (
+                    lambda row, ids, start=start: on_bar(start + row, tokenizer.ids_to_events(ids))),
+                should_stop=should_stop,
                 do_sample=True,
                 **sampling,
             )

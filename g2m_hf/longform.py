@@ -12,6 +12,10 @@ The REMI grammar follows the whole piece, not the window: one `RemiGrammarLogits
 window (`update` / `continue_from`), so bar counts, sounding notes, the Beat order and the length targets
 (``bars``, ``duration``, ``max_events``) carry across. Each window is a fresh `generate` call with its own
 key/value cache, so the cost of an event and the memory held depend on the window, not on the piece.
+
+Every step of every window passes through one `_StepWatcher`: it hands each finished bar to ``on_bar`` as it
+is made (streaming: a listener hears the piece while the rest is sampled) and stops the sampling when
+``should_stop`` says so (a cancelled request, a time limit), between two steps.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import torch
 from transformers.generation.streamers import BaseStreamer
 
 from .data import PREFIX_LENGTH, context_start, prefixed_window
-from .errors import InvalidArgumentError
+from .errors import GenerationCancelled, InvalidArgumentError
 from .grammar import RemiGrammarLogitsProcessor
 
 DEFAULT_TRAINING_WINDOW = 1200
@@ -56,6 +60,46 @@ def context(ids: np.ndarray, bar_id: int, window: int, fraction: float = CONTEXT
     return kept
 
 
+class _StepWatcher(BaseStreamer):
+    """Sees every sampled token: cuts each piece into finished bars for ``on_bar`` and asks ``should_stop``.
+
+    A bar is finished when the next one starts (a Bar token) or the piece ends (EOS). Every piece's chunks,
+    concatenated, are its whole sequence: the first holds the prompt, the last ends with EOS.
+    """
+
+    def __init__(self, prompts: Sequence[np.ndarray], bar_token_id: int, eos_token_id: int,
+                 on_bar: Callable[[int, list[int]], None] | None, should_stop: Callable[[], bool] | None,
+                 streamer: BaseStreamer | None):
+        self.pending = [list(map(int, prompt)) for prompt in prompts]  # per piece: tokens not handed over yet
+        self.bar_token_id, self.eos_token_id = bar_token_id, eos_token_id
+        self.on_bar, self.should_stop, self.streamer = on_bar, should_stop, streamer
+        self.rows: list[int] = []  # the piece of each row of the current window
+
+    def put(self, value: torch.Tensor) -> None:
+        if self.streamer is not None:
+            self.streamer.put(value)
+        if self.should_stop is not None and self.should_stop():
+            raise GenerationCancelled("generation stopped before the end of the piece")
+        if value.dim() > 1 or self.on_bar is None:  # the first call of every window carries its prompt
+            return
+        for piece, token in zip(self.rows, value.tolist()):
+            pending = self.pending[piece]
+            if pending is None:  # ended (EOS) earlier in this window: the row is padded
+                continue
+            if token == self.eos_token_id:
+                self.pending[piece] = None
+                self.on_bar(piece, pending + [token])
+            elif token == self.bar_token_id and self.bar_token_id in pending:
+                self.pending[piece] = [token]
+                self.on_bar(piece, pending)
+            else:
+                pending.append(token)
+
+    def end(self) -> None:
+        if self.streamer is not None:
+            self.streamer.end()
+
+
 def sample_long(
     model: Any,
     prompts: Sequence[Sequence[int]],
@@ -68,6 +112,8 @@ def sample_long(
     fraction: float = CONTEXT_FRACTION,
     streamer: BaseStreamer | None = None,
     on_window: Callable[[int, int], None] | None = None,
+    on_bar: Callable[[int, list[int]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
     **generate_kwargs: Any,
 ) -> list[list[int]]:
     """Sample every prompt to its end (EOS), however long, re-priming at the training window.
@@ -82,9 +128,17 @@ def sample_long(
         fraction: share of the window a re-primed context fills (`CONTEXT_FRACTION`).
         streamer: passed to every `generate` call.
         on_window: called after each window with (rows still sampling, events of the longest piece).
+        on_bar: called as each bar is finished with (the piece's index in ``prompts``, its new token ids):
+            the first call of a piece holds its prompt too, the last ends with EOS, and a piece's calls
+            concatenate to exactly the sequence returned for it. It runs between two sampling steps.
+        should_stop: asked before every sampling step; when it returns True, sampling stops and
+            `GenerationCancelled` is raised (a cancelled request or a time limit; nothing is returned).
         generate_kwargs: more `G2MForCausalLM.generate` arguments (temperature, top_p, style_guidance...).
 
     Returns the whole sequences (prompt included), each ending with EOS.
+
+    Raises:
+        GenerationCancelled: ``should_stop`` returned True, or ``on_bar`` raised it.
     """
     window = window or training_window(model.config)
     if grammar.max_length is not None:
@@ -92,11 +146,13 @@ def sample_long(
     pieces = [np.asarray(prompt, dtype=np.int64) for prompt in prompts]
     grammar.update(_left_pad(pieces, pad_token_id)[0])  # the state of the whole prompts
     active = list(range(len(pieces)))
+    watcher = _StepWatcher(pieces, bar_token_id, eos_token_id, on_bar, should_stop, streamer)
     kept = None  # rows of the previous window that go on
     while active:
         contexts = [context(pieces[row], bar_token_id, window, fraction) for row in active]
         input_ids, attention_mask = _left_pad(contexts, pad_token_id)
         grammar.continue_from(input_ids, kept)
+        watcher.rows = active
         output = model.generate(
             input_ids=input_ids.to(model.device),
             attention_mask=attention_mask.to(model.device),
@@ -105,7 +161,7 @@ def sample_long(
             logits_processor=[grammar],
             pad_token_id=pad_token_id,
             eos_token_id=eos_token_id,
-            streamer=streamer,
+            streamer=watcher,
             **generate_kwargs,
         )
         grammar.update(output)

@@ -5,6 +5,9 @@ times, running status and data bytes for all events at once. Anything the fast r
 sure mido reads the same way (a running status after a two-byte message or a sysex, a meta
 event mido may refuse, a system message, a truncated chunk...) goes through mido itself, so the
 messages are always mido's. `remi.midi_to_events` converts them (SPEC §1).
+
+`MidiLimits` bounds what a file may hold (bytes, tracks, messages, notes, length in beats); a file past
+one is refused before it is decoded in full, so a hostile upload costs a web app a second, not its memory.
 """
 
 from __future__ import annotations
@@ -39,6 +42,34 @@ class MidiMessages:
     tempos: list[tuple[int, int]]  # (tick, microseconds per beat)
     signatures: list[tuple[int, int, int]]  # (tick, numerator, denominator)
     tick_range: tuple[int, int] | None  # (min, max) tick over all messages; None if none
+
+
+@dataclass(frozen=True)
+class MidiLimits:
+    """Bounds on a MIDI file, each checked as early as it can be (None: no bound).
+
+    ``max_bytes`` and ``max_tracks`` (the header's count) before anything is read; ``max_messages`` as the
+    track chunks are cut into events (before mido reads a file the fast reader cannot); ``max_notes``
+    (note-ons) and ``max_beats`` (the last message's tick over ticks per beat: a stray event hours after
+    the music makes millions of bars) before the conversion to events.
+    """
+
+    max_bytes: int | None = None
+    max_tracks: int | None = None
+    max_messages: int | None = None
+    max_notes: int | None = None
+    max_beats: float | None = None
+
+    def refuse(self, label: str, what: str, count: float, limit: float) -> RemiError:
+        return RemiError(f"{label} is too large to read: {what} {count:,.0f}, at most {limit:,.0f} allowed")
+
+
+SAFE_MIDI_LIMITS = MidiLimits(max_bytes=2 * 2**20, max_tracks=64, max_messages=250_000, max_notes=50_000,
+                              max_beats=20_000)
+"""Limits for files from strangers (the web app's uploads): piano pieces hold a few thousand notes in some
+hundred kilobytes; 20,000 beats are 5,000 bars of 4/4, hours of music."""
+
+NO_LIMITS = MidiLimits()
 
 
 _VLQ = rb"[\x80-\xff]{0,3}[\x00-\x7f]"
@@ -107,8 +138,11 @@ _META_TO_CHECK = np.zeros(256, bool)
 _META_TO_CHECK[list(_CHECKED_META)] = True
 
 
-def _parse_fast(data: bytes) -> MidiMessages | None:
-    """Read the messages with regex + numpy; None whenever mido's own reading is needed."""
+def _parse_fast(data: bytes, limits: MidiLimits = NO_LIMITS, label: str = "") -> MidiMessages | None:
+    """Read the messages with regex + numpy; None whenever mido's own reading is needed.
+
+    Raises `RemiError` when the file holds more messages than ``limits.max_messages`` (counted per track chunk).
+    """
     if len(data) < 14 or data[:4] != b"MThd":
         return None
     header_size = int.from_bytes(data[4:8], "big")
@@ -127,6 +161,8 @@ def _parse_fast(data: bytes) -> MidiMessages | None:
             track_sizes = _event_sizes_with_long_ones(body)
         if len(body) != size or track_sizes is None:
             return None
+        if limits.max_messages is not None and len(sizes) + len(track_sizes) > limits.max_messages:
+            raise limits.refuse(label, "messages", len(sizes) + len(track_sizes), limits.max_messages)
         bodies.append(body)
         sizes += track_sizes
         counts.append(len(track_sizes))
@@ -253,23 +289,43 @@ def read_midi_input(midi: MidiInput) -> tuple[bytes, str]:
     raise RemiError(f"expected a MIDI path, bytes or a binary file object, got {type(midi).__name__}")
 
 
-def read_midi_messages(data: bytes, label: str) -> MidiMessages:
+def read_midi_messages(data: bytes, label: str, limits: MidiLimits | None = None) -> MidiMessages:
     """The messages of a MIDI file's bytes, read fast where that is exact, else by mido.
 
-    Raises `RemiError` naming ``label`` for an empty, non-MIDI or corrupt file.
+    Raises `RemiError` naming ``label`` for an empty, non-MIDI or corrupt file, or one past ``limits``
+    (default: none).
     """
-    messages = _parse_fast(data)
-    if messages is not None:
-        return messages
-    if not data:
-        raise RemiError(f"{label} is empty, not a MIDI file")
-    if data[:4] != b"MThd":
-        raise RemiError(f"{label} is not a MIDI file (no MThd header)")
-    try:
-        return _parse_mido(data)
-    except Exception as err:  # mido raises many types (OSError, EOFError, KeySignatureError...)
-        reason = str(err) or type(err).__name__
-        raise RemiError(f"{label} is a corrupt MIDI file ({reason})") from err
+    limits = limits or NO_LIMITS
+    if limits.max_bytes is not None and len(data) > limits.max_bytes:
+        raise limits.refuse(label, "bytes", len(data), limits.max_bytes)
+    if limits.max_tracks is not None and data[:8] == b"MThd\x00\x00\x00\x06" and len(data) >= 14:  # a real header
+        tracks = int.from_bytes(data[10:12], "big")
+        if tracks > limits.max_tracks:
+            raise limits.refuse(label, "tracks", tracks, limits.max_tracks)
+    messages = _parse_fast(data, limits, label)
+    if messages is None:
+        if not data:
+            raise RemiError(f"{label} is empty, not a MIDI file")
+        if data[:4] != b"MThd":
+            raise RemiError(f"{label} is not a MIDI file (no MThd header)")
+        if limits.max_messages is not None:  # mido reads a whole file before anything can be counted
+            count = len(_EVENT.findall(data))  # the events the regex finds: about every message
+            if count > limits.max_messages:
+                raise limits.refuse(label, "messages", count, limits.max_messages)
+        try:
+            messages = _parse_mido(data)
+        except Exception as err:  # mido raises many types (OSError, EOFError, KeySignatureError...)
+            reason = str(err) or type(err).__name__
+            raise RemiError(f"{label} is a corrupt MIDI file ({reason})") from err
+    notes = int(messages.note_on.sum())
+    if limits.max_notes is not None and notes > limits.max_notes:
+        raise limits.refuse(label, "notes", notes, limits.max_notes)
+    if limits.max_beats is not None and messages.tick_range is not None and messages.ticks_per_beat > 0:
+        beats = max(map(abs, messages.tick_range)) / messages.ticks_per_beat
+        if beats > limits.max_beats:
+            raise limits.refuse(label, "beats (its last event's tick / ticks per beat)", beats, limits.max_beats)
+    return messages
 
 
-__all__ = ["MidiInput", "MidiMessages", "read_midi_input", "read_midi_messages"]
+__all__ = ["MidiInput", "MidiLimits", "MidiMessages", "NO_LIMITS", "SAFE_MIDI_LIMITS", "read_midi_input",
+           "read_midi_messages"]

@@ -25,7 +25,7 @@ import numpy as np
 import pretty_midi
 
 from .errors import InvalidArgumentError, RemiError
-from .midi_reader import MidiInput, MidiMessages, read_midi_input, read_midi_messages
+from .midi_reader import MidiInput, MidiLimits, MidiMessages, read_midi_input, read_midi_messages
 from .vocab import (
     BAR_TOKEN,
     BOS_TOKEN,
@@ -387,6 +387,7 @@ def midi_to_events(
     *,
     out_of_range: OutOfRange = "error",
     skip_drums: bool = False,
+    limits: MidiLimits | None = None,
 ) -> list[str]:
     """Convert a MIDI file to REMI events exactly as the original converter (SPEC §1).
 
@@ -397,6 +398,9 @@ def midi_to_events(
             original's behaviour: the piece is rejected, here with a RemiError naming the
             pitch and its bar), ``"drop"`` the note, or move it by ``"octave"``s into range.
         skip_drums: drop the notes of MIDI channel 10 (the original keeps them).
+        limits: bounds on the file (`midi_reader.MidiLimits`: bytes, tracks, messages, notes, beats),
+            checked before it is decoded in full; default none. For files from strangers use
+            `midi_reader.SAFE_MIDI_LIMITS` (what the web app uses).
 
     Returns:
         ``["Composer_<name>", "Tempo_<t>", "BOS_None", "Bar_None", "Time_Signature_<n/d>",
@@ -404,14 +408,15 @@ def midi_to_events(
 
     Raises:
         RemiError: unreadable, non-MIDI or corrupt file, a pitch out of range (by default), a
-            set_tempo of 0, or a file on which the original converter never terminates.
+            set_tempo of 0, a file on which the original converter never terminates, or a file past
+            ``limits`` (the message names the limit).
     """
     if out_of_range not in ("error", "drop", "octave"):
         raise InvalidArgumentError("out_of_range", repr(out_of_range), "must be 'error', 'drop' or 'octave'")
     if not isinstance(composer, str) or not composer:
         raise InvalidArgumentError("composer", repr(composer), "must be a non-empty string")
     data, label = read_midi_input(midi)
-    messages = read_midi_messages(data, label)
+    messages = read_midi_messages(data, label, limits)
     return _convert(messages, composer, out_of_range, skip_drums, label)
 
 

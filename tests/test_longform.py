@@ -271,3 +271,46 @@ def test_cli_writes_pieces_of_the_asked_length(tmp_path, capsys):
     events = (out / "Bach_0.txt").read_text().split()
     assert events.count("Bar_None") == 10 and events[1] == "Tempo_160" and bar_signatures(events)[0] == "3/4"
     assert midi_to_events(out / "Bach_0.mid", composer="Bach") == events
+
+
+# --- streaming bars and stopping (generate_midi's on_bar / should_stop) --------------------------------
+
+
+def test_streamed_bars_concatenate_to_exactly_the_final_pieces(model, tokenizer):
+    chunks: dict[int, list[list[str]]] = {}
+    pieces = generate_midi(model, tokenizer, composers=["Bach", "Mozart"], num_pieces=2, batch_size=3, seed=4,
+                           bars=12, on_bar=lambda index, events: chunks.setdefault(index, []).append(events))
+    assert sorted(chunks) == [0, 1, 2, 3], "every piece streamed, by its index in the result (across batches)"
+    for index, piece in enumerate(pieces):
+        assert len(piece.events) > 2 * WINDOW, "the piece slides over several windows"
+        assert sum(chunks[index], []) == piece.events
+        assert len(chunks[index]) == 12, "one call per bar"
+        assert all(chunk.count("Bar_None") == 1 for chunk in chunks[index]), "each call: one whole bar"
+        assert chunks[index][0][0] == piece.events[0] and chunks[index][-1][-1] == "EOS_None"
+    plain = generate_midi(model, tokenizer, composers=["Bach", "Mozart"], num_pieces=2, batch_size=3, seed=4, bars=12)
+    assert [p.events for p in plain] == [p.events for p in pieces], "streaming does not change the pieces"
+
+
+def test_should_stop_and_on_bar_stop_the_generation(model, tokenizer):
+    from g2m_hf.errors import GenerationCancelled
+
+    steps = []
+
+    def stop_after_40_steps():
+        steps.append(1)
+        return len(steps) > 40
+
+    with pytest.raises(GenerationCancelled):
+        generate_midi(model, tokenizer, seed=1, bars=200, should_stop=stop_after_40_steps)
+    assert len(steps) == 41, "asked before every step, and nothing is sampled after it said stop"
+
+    bars = []
+
+    def cancel_at_the_third_bar(index, events):
+        bars.append(events)
+        if len(bars) == 3:
+            raise GenerationCancelled("enough")
+
+    with pytest.raises(GenerationCancelled, match="enough"):
+        generate_midi(model, tokenizer, seed=1, bars=200, on_bar=cancel_at_the_third_bar)
+    assert len(bars) == 3
