@@ -404,13 +404,13 @@ def generate_midi(
 
 # --- writing pieces (shared by g2m-generate and g2m-demo) ---------------------------------------
 
-PIECE_SUFFIXES = (".mid", ".txt", ".png", ".wav")
-"""The files written per piece: MIDI, the event list, a piano roll and (when asked for) its audio."""
+PIECE_SUFFIXES = (".mid", ".txt", ".png", ".wav", ".musicxml")
+"""The files written per piece: MIDI, the event list, a piano roll and (when asked for) its audio and its score."""
 
 
 def output_stem(directory: Path, composer: str, taken: set[str], overwrite: bool) -> Path:
     """``<dir>/<composer>_<n>`` with the smallest n not used in this run, and (unless ``overwrite``)
-    none of whose .mid/.txt/.png/.wav files exist already."""
+    none of whose `PIECE_SUFFIXES` files exist already."""
     n = 0
     while True:
         stem = directory / f"{composer}_{n}"
@@ -421,15 +421,20 @@ def output_stem(directory: Path, composer: str, taken: set[str], overwrite: bool
         n += 1
 
 
-def write_piece(piece: GeneratedPiece, stem: Path, audio: bool = False) -> None:
-    """The piece as MIDI, as its event list (one per line), as a piano-roll image and, with ``audio``,
-    as a WAV file rendered with the default SoundFont (`g2m_hf.audio.render_audio`); each file atomically."""
+def write_piece(piece: GeneratedPiece, stem: Path, audio: bool = False, score: bool = False) -> None:
+    """The piece as MIDI, as its event list (one per line), as a piano-roll image, with ``score`` as
+    MusicXML (`g2m_hf.notation.write_score`) and, with ``audio``, as a WAV file rendered with the default
+    SoundFont (`g2m_hf.audio.render_audio`); each file atomically, the WAV last (a piece without notes has none)."""
     from .plotting import plot_piano_roll
 
     with fileio.atomic_path(stem.with_suffix(".mid")) as partial:
         piece.midi.write(str(partial))
     fileio.write_text(stem.with_suffix(".txt"), "\n".join(piece.events) + "\n")
     plot_piano_roll(piece.midi, stem.with_suffix(".png"), title=f"{piece.composer} ({stem.name})")
+    if score:
+        from .notation import write_score
+
+        write_score(piece, stem.with_suffix(".musicxml"))
     if audio:
         from .audio import render_audio
 

@@ -382,15 +382,13 @@ ScoreSource = Any
 
 
 def _events_of(source: ScoreSource) -> tuple[list[str], str | None]:
-    """(events, composer or None) of a `ScoreSource`."""
+    """(events, the header's composer line or None) of a `ScoreSource`: a MIDI file's composer is unknown."""
     if hasattr(source, "events") and hasattr(source, "composer"):  # a GeneratedPiece
-        return list(source.events), source.composer
+        return list(source.events), header_composer(source.composer)
     if isinstance(source, (list, tuple)) and all(isinstance(e, str) for e in source):
-        events = list(source)
-    else:
-        events = midi_to_events(source)
-    composer = events[0].removeprefix("Composer_") if events and events[0].startswith("Composer_") else None
-    return events, composer
+        composer = source[0].removeprefix("Composer_") if source and source[0].startswith("Composer_") else None
+        return list(source), header_composer(composer)
+    return midi_to_events(source), None
 
 
 def header_composer(composer: str | None) -> str:
@@ -424,7 +422,8 @@ def write_score(source: ScoreSource, path: str | os.PathLike, title: str | None 
                 composer: str | None = None) -> Path:
     """Write the score of ``source`` (`ScoreSource`) to ``path`` (``.musicxml``, or ``.mxl`` compressed), atomically.
 
-    ``title`` defaults to the file's stem; ``composer`` to the piece's composer token (`header_composer`).
+    ``title`` defaults to the file's stem; ``composer`` for events and pieces to their composer token
+    (`header_composer`), for a MIDI file to none.
 
     Raises:
         InvalidArgumentError: ``path`` does not end with ``.musicxml`` or ``.mxl``.
@@ -434,8 +433,8 @@ def write_score(source: ScoreSource, path: str | os.PathLike, title: str | None 
     path = Path(path)
     if path.suffix.lower() not in SCORE_SUFFIXES:
         raise InvalidArgumentError("path", str(path), f"a score file ends with {' or '.join(SCORE_SUFFIXES)}")
-    events, token_composer = _events_of(source)
-    score = events_to_score(events, title=title or path.stem, composer=composer or header_composer(token_composer))
+    events, header = _events_of(source)
+    score = events_to_score(events, title=title or path.stem, composer=composer or header)
     data = musicxml_bytes(score)
     if path.suffix.lower() == ".mxl":
         buffer = io.BytesIO()
