@@ -403,13 +403,18 @@ def musicxml_bytes(score: stream.Score) -> bytes:
     would merge tied triplet values it takes for a complete tuplet, changing durations. The exporter still
     adds accidentals, beams and tuplet brackets.
     """
+    from music21 import defaults
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
     exporter = GeneralObjectExporter(score)
     exporter.makeNotation = False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # music21's notes on what it tidied while exporting
-        return exporter.parse()
+    author, defaults.author = defaults.author, ""  # music21 names itself the composer of a score without one
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # music21's notes on what it tidied while exporting
+            return exporter.parse()
+    finally:
+        defaults.author = author
 
 
 _CONTAINER = (b'<?xml version="1.0" encoding="UTF-8"?>\n<container><rootfiles>'
