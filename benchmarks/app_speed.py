@@ -3,8 +3,8 @@
 ``g2m-app`` runs as a real server on 127.0.0.1 and headless Chromium (Debian ``chromium``) drives the page
 as a user would (tests/app_server.py): choose a composer, set the bars, press Generate, and stop the clock
 when the audio player has its source. The baseline, measured in this run with the same settings and seeds,
-is the same work in Python without the web: `generate_midi` then `write_piece` (MIDI, events, piano roll
-and WAV), the two sides taking turns per composer. Each side first makes one untimed 1-bar piece. The ratio is what the page adds (upload of the files, the player decoding the WAV).
+is the same work in Python without the web: `generate_midi` then `write_piece` (MIDI, events, piano roll, MusicXML
+score and WAV), the two sides taking turns per composer. Each side first makes one untimed 1-bar piece. The ratio is what the page adds (upload of the files, the player decoding the WAV).
 
     python benchmarks/app_speed.py [--bars 16] [--screenshot docs/app.png]   # README's figures and screenshot
 """
@@ -51,12 +51,12 @@ def main() -> None:
         browser = open_browser(playwright, folder / "profile")
         try:
             page = browser.new_page()
-            write_piece(generate_midi(model, tokenizer, composers=composers[:1], bars=1)[0], folder / "warm", audio=True)
+            write_piece(generate_midi(model, tokenizer, composers=composers[:1], bars=1)[0], folder / "warm", audio=True, score=True)
             generate_in_page(page, server.url, composers[0], 1)  # one untimed 1-bar piece on each side
             for composer in composers:  # the two sides take turns, so a busy moment of the machine hits both
                 start = time.perf_counter()
                 (piece,) = generate_midi(model, tokenizer, composers=[composer], seed=0, bars=args.bars)  # as the page
-                write_piece(piece, folder / composer, audio=True)
+                write_piece(piece, folder / composer, audio=True, score=True)
                 python[composer] = time.perf_counter() - start
                 web[composer] = generate_in_page(page, server.url, composer, args.bars)
                 label = page.get_by_text(f"{composer} 1: ").first.inner_text().split(": ")[-1]

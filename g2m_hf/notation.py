@@ -10,9 +10,10 @@ and nothing is quantised twice. What the score holds (`read_score_notes` reads i
 - the piece's time signatures, a change written where it happens; its tempo as a metronome mark; the key
   signature estimated from the pitches (music21's Krumhansl-Schmuckler analysis) and every pitch spelt
   in that key; the composer in the header;
-- each note's exact onset and duration: notes that overlap go to separate voices; a note crossing a bar
-  line, or starting off the beat and crossing it, is written as tied notes; 1/3, 1/6 and 1/12 of a quarter
-  become triplets.
+- each note's exact onset and duration, in at most two voices per staff: the upper one the chords that
+  follow one another, the lower one what is held under them (tied where the upper voice moves); a note
+  crossing a bar line, or starting off the beat and crossing it, is written as tied notes; 1/3, 1/6 and
+  1/12 of a quarter become triplets.
 
 Where the score must differ from the MIDI the events decode to (docs/notation.md): a note that rings past
 the last bar line is cut there, and a duration that is not a whole number of grid steps (only hand-written
@@ -107,8 +108,8 @@ _REACH = 14
 
 def _assign_staves(notes: Sequence[tuple[int, int, int]]) -> list[int]:
     """TREBLE or BASS per note. The notes struck together are cut between the hands where the two hands
-    stay nearest to the centres they have been playing around (and within a hand's reach); the centres
-    then follow what each hand played. Linear in the notes."""
+    stay nearest to the centres they have been playing around, within a hand's reach and with few ledger
+    lines; the centres then follow what each hand played. Linear in the notes."""
     staves = [TREBLE] * len(notes)
     centres = [50.0, 71.0]  # BASS, TREBLE: around D3 and B4 to begin with
     order = sorted(range(len(notes)), key=lambda i: (notes[i][0], notes[i][2]))
@@ -119,7 +120,9 @@ def _assign_staves(notes: Sequence[tuple[int, int, int]]) -> list[int]:
         def cost(cut: int) -> float:
             low, high = pitches[:cut], pitches[cut:]
             total = sum(abs(p - centres[BASS]) for p in low) + sum(abs(p - centres[TREBLE]) for p in high)
-            return total + sum(100 for hand in (low, high) if hand and hand[-1] - hand[0] > _REACH)
+            # ledger lines: the bass staff above E4, the treble staff below A3, cost more
+            total += 2 * sum(max(0, p - 64) for p in low) + 2 * sum(max(0, 57 - p) for p in high)
+            return total + sum(10 * max(0, hand[-1] - hand[0] - _REACH) for hand in (low, high) if hand)
 
         cut = min(range(len(pitches) + 1), key=cost)
         for position, i in enumerate(group):
@@ -140,25 +143,38 @@ def _assign_staves(notes: Sequence[tuple[int, int, int]]) -> list[int]:
 class _Chord:
     onset: int
     end: int
-    pitches: list[int]
+    pitches: list[int]  # ascending
+    tied_in: frozenset[int] = frozenset()  # positions in `pitches` held over from the chord before
+    tied_out: frozenset[int] = frozenset()  # positions held on into the chord after
 
 
 def _voices(notes: Sequence[tuple[int, int, int]]) -> list[list[_Chord]]:
-    """Notes of one staff as voices of chords that do not overlap: notes with the same onset and end form
-    a chord; each chord goes to the first voice free at its onset (higher chords first)."""
+    """Notes of one staff as at most two voices, as a pianist reads them.
+
+    Notes with the same onset and end form a chord. The upper voice takes, in time order (higher chords
+    first), each chord that starts when its last one has ended; what is left (a held bass under a moving
+    line, inner parts) is the lower voice, cut at every onset and end among its notes into chords whose
+    notes are tied across the cuts.
+    """
     chords: dict[tuple[int, int], list[int]] = {}
     for onset, end, pitch in notes:
         chords.setdefault((onset, end), []).append(pitch)
-    voices: list[list[_Chord]] = []
+    upper: list[_Chord] = []
+    rest: list[tuple[int, int, int]] = []
     for (onset, end), pitches in sorted(chords.items(), key=lambda item: (item[0][0], -max(item[1]))):
-        chord = _Chord(onset, end, sorted(pitches))
-        for voice in voices:
-            if voice[-1].end <= onset:
-                voice.append(chord)
-                break
+        if not upper or upper[-1].end <= onset:
+            upper.append(_Chord(onset, end, sorted(pitches)))
         else:
-            voices.append([chord])
-    return voices
+            rest += [(onset, end, pitch) for pitch in pitches]
+    lower: list[_Chord] = []
+    cuts = sorted({time for onset, end, _ in rest for time in (onset, end)})
+    for start, stop in zip(cuts, cuts[1:]):
+        sounding = sorted((pitch, onset, end) for onset, end, pitch in rest if onset <= start < end)
+        if sounding:
+            lower.append(_Chord(start, stop, [pitch for pitch, _, _ in sounding],
+                                frozenset(i for i, (_, onset, _) in enumerate(sounding) if onset < start),
+                                frozenset(i for i, (_, _, end) in enumerate(sounding) if end > stop)))
+    return [voice for voice in (upper, lower) if voice]
 
 
 _PLAIN = (48, 36, 24, 18, 12, 9, 6, 3)
@@ -294,12 +310,20 @@ def _engrave_details(part) -> None:
             makeNotation.makeTupletBrackets(container, inPlace=True)
     part.makeBeams(inPlace=True)
     part.makeAccidentals(inPlace=True)
+    for element in part.recurse().notesAndRests:  # a beamed triplet shows its 3 without a bracket
+        for tuplet in element.duration.tuplets:
+            if tuplet.type == "start" and element.beams.beamsList:
+                tuplet.bracket = False
+
+
+_TIES = {(False, False): None, (False, True): "start", (True, True): "continue", (True, False): "stop"}
+"""A note's tie from (held over from the note before, held on into the note after)."""
 
 
 def _measures(bars: list[_Bar], voices: list[list[_Chord]], spelling: dict[int, str]) -> list:
     """One music21 ``Measure`` per bar holding ``voices``: chords cut at bar lines and spelt as tied note
-    values; rests fill each voice's gaps (shown only in a voice that plays in the bar, or the first voice
-    of an empty bar)."""
+    values; rests fill each voice's gaps (shown in the upper voice, where it plays in the bar or the bar is
+    empty; the lower voice's are hidden, as in a piano reduction)."""
     from music21 import chord, note, pitch, stream, tie
 
     def spelt(midi: int):
@@ -308,8 +332,8 @@ def _measures(bars: list[_Bar], voices: list[list[_Chord]], spelling: dict[int, 
         named.octave += (midi - named.midi) // 12
         return named
 
-    # per bar, per voice: (offset in the bar, length, pitches or None for a rest, tie type)
-    content: list[dict[int, list[tuple[int, int, list[int] | None, str | None]]]] = [{} for _ in bars]
+    # per bar, per voice: (offset in the bar, length, pitches or None for a rest, tie type per pitch)
+    content: list[dict[int, list[tuple[int, int, list[int] | None, list[str | None]]]]] = [{} for _ in bars]
     starts = [bar.start for bar in bars]
     for number, voice in enumerate(voices):
         for item in voice:
@@ -325,8 +349,12 @@ def _measures(bars: list[_Bar], voices: list[list[_Chord]], spelling: dict[int, 
                     offset += length
                 position, index = stop, index + 1
             for order, (index, offset, length) in enumerate(pieces):
-                kind = None if len(pieces) == 1 else "start" if order == 0 else "stop" if order == len(pieces) - 1 else "continue"
-                content[index].setdefault(number, []).append((offset, length, item.pitches, kind))
+                kinds = []
+                for position in range(len(item.pitches)):
+                    held_in = order > 0 or position in item.tied_in
+                    held_out = order < len(pieces) - 1 or position in item.tied_out
+                    kinds.append(_TIES[held_in, held_out])
+                content[index].setdefault(number, []).append((offset, length, item.pitches, kinds))
 
     measures = []
     for index, bar in enumerate(bars):
@@ -336,29 +364,29 @@ def _measures(bars: list[_Bar], voices: list[list[_Chord]], spelling: dict[int, 
         for number in sorted({0, *playing}):  # the first voice in every bar, the others where they play
             items = sorted(playing.get(number, []))
             filled, position = [], 0
-            for offset, length, pitches, kind in items + [(bar.length, 0, None, None)]:
+            for offset, length, pitches, ties in items + [(bar.length, 0, None, None)]:
                 if offset > position:  # a gap: rests in the bar's beats
                     for rest_length in _note_values(position, offset, _beat(bar.signature)):
                         filled.append((position, rest_length, None, None))
                         position += rest_length
                 if length:
-                    filled.append((offset, length, pitches, kind))
+                    filled.append((offset, length, pitches, ties))
                     position = offset + length
-            show_rests = bool(items) or number == 0 and not playing
+            show_rests = number == 0 and (bool(items) or not playing)  # the lower voice's rests would crowd the staff
             elements = []
-            for offset, length, pitches, kind in filled:
+            for offset, length, pitches, ties in filled:
                 quarters = Fraction(length, GRIDS_PER_QUARTER)
                 if pitches is None:
                     element = note.Rest(quarterLength=quarters)
                     element.style.hideObjectOnPrint = not show_rests
                     if not items and length == bar.length:
                         element.fullMeasure = True
-                elif len(pitches) == 1:
-                    element = note.Note(spelt(pitches[0]), quarterLength=quarters)
                 else:
-                    element = chord.Chord([spelt(p) for p in pitches], quarterLength=quarters)
-                if kind is not None:
-                    element.tie = tie.Tie(kind)
+                    heads = [note.Note(spelt(p), quarterLength=quarters) for p in pitches]
+                    for head, head_tie in zip(heads, ties):
+                        if head_tie is not None:
+                            head.tie = tie.Tie(head_tie)
+                    element = heads[0] if len(heads) == 1 else chord.Chord(heads, quarterLength=quarters)
                 elements.append((Fraction(offset, GRIDS_PER_QUARTER), element))
             containers.append((number, elements))
         if len(containers) == 1:
