@@ -259,6 +259,7 @@ def events_to_score(events: Sequence[str], title: str | None = None, composer: s
 
     Raises:
         RemiError: an event that is not in the vocabulary.
+        NotationError: the events hold no bar.
         MissingExtraError: music21 is not installed (the ``notation`` extra).
     """
     require("music21", "notation", "writing scores")
@@ -266,6 +267,8 @@ def events_to_score(events: Sequence[str], title: str | None = None, composer: s
     from music21 import tempo as tempo_marks
 
     tempo, bars, notes = _grid_piece(events)
+    if not bars:
+        raise NotationError("the piece has no bar (no Bar_None event): there is nothing to write as a score")
     found_key = _estimate_key(notes)
     spelling = _spelling(found_key)
     staves = _assign_staves(notes)
@@ -461,6 +464,7 @@ def write_score(source: ScoreSource, path: str | os.PathLike, title: str | None 
     Raises:
         InvalidArgumentError: ``path`` does not end with ``.musicxml`` or ``.mxl``.
         RemiError: a MIDI file that cannot be read or converted, or an unknown event.
+        NotationError: the piece has no bar (an empty MIDI file).
         MissingExtraError: music21 is not installed.
     """
     path = Path(path)

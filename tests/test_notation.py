@@ -13,7 +13,7 @@ import pytest
 from g2m_hf import default_model_path
 from g2m_hf.cli import generate as generate_cli
 from g2m_hf.cli import render as render_cli
-from g2m_hf.errors import InvalidArgumentError, ModelNotFoundError
+from g2m_hf.errors import InvalidArgumentError, ModelNotFoundError, NotationError
 from g2m_hf.notation import (
     BASS,
     TREBLE,
@@ -135,6 +135,12 @@ def test_an_empty_piece_is_a_score_of_rests_that_engraves(tmp_path):
     path = write_score(events, tmp_path / "empty.musicxml")
     assert read_score_notes(path) == [] and score_signatures(path) == ["3/4", None]
     assert engrave_svg(path)[0].count('class="mRest"') == 4  # a whole-bar rest per staff and bar
+
+
+def test_a_piece_without_bars_is_refused_in_one_line(tmp_path):
+    with pytest.raises(NotationError, match="no bar"):
+        write_score(["Composer_Bach", "Tempo_120", "BOS_None", "EOS_None"], tmp_path / "none.musicxml")
+    assert not any(tmp_path.iterdir())
 
 
 def test_compressed_scores_and_bad_names(tmp_path, corpus_scores):
