@@ -263,7 +263,7 @@ def events_to_score(events: Sequence[str], title: str | None = None, composer: s
         MissingExtraError: music21 is not installed (the ``notation`` extra).
     """
     require("music21", "notation", "writing scores")
-    from music21 import clef, layout, metadata, meter, stream
+    from music21 import clef, layout, metadata, meter, stream, text
     from music21 import tempo as tempo_marks
 
     tempo, bars, notes = _grid_piece(events)
@@ -275,8 +275,15 @@ def events_to_score(events: Sequence[str], title: str | None = None, composer: s
 
     score = stream.Score()
     score.metadata = metadata.Metadata(title=title or "Untitled")
+    # the header as text on the first page too (credits): what engravers such as Verovio print
+    credits = [(title or "Untitled", "center", 1600, 20)]
     if composer:
         score.metadata.composer = composer
+        credits.append((composer, "right", 1500, 11))
+    for words, justify, height, size in credits:
+        credit = text.TextBox(words, 1900 if justify == "right" else 1000, height)
+        credit.style.justify, credit.style.fontSize = justify, size
+        score.insert(0, credit)
     parts = []
     for staff in (TREBLE, BASS):
         staff_notes = [n for n, s in zip(notes, staves) if s == staff]
