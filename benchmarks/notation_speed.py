@@ -54,11 +54,11 @@ def main() -> None:
     print(f"{args.composer}, {piece.events.count('Bar_None')} bars, {notes} notes, {pages} pages; "
           f"load average {os.getloadavg()[0]:.1f}")
     print(f"  generating the piece:                 {generating:7.2f} s")
-    print(f"  writing its MusicXML (music21):       {writing:7.2f} s = {writing / generating:.3f}x generating")
-    print(f"  engraving the first 2 pages (Verovio): {first_pages:6.2f} s = {first_pages / generating:.3f}x generating")
-    print(f"  engraving all {pages} pages:               {every_page:6.2f} s = {every_page / generating:.3f}x generating")
+    print(f"  writing its MusicXML (music21):       {writing:7.2f} s = {writing / generating:.4f}x generating")
+    print(f"  engraving the first 2 pages (Verovio): {first_pages:6.2f} s = {first_pages / generating:.4f}x generating")
+    print(f"  engraving all {pages} pages:               {every_page:6.2f} s = {every_page / generating:.4f}x generating")
     total = writing + first_pages
-    print(f"  score as in the app (write + 2 pages): {total:6.2f} s = {total / generating:.3f}x generating")
+    print(f"  score as in the app (write + 2 pages): {total:6.2f} s = {total / generating:.4f}x generating")
 
 
 if __name__ == "__main__":
