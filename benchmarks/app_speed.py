@@ -4,8 +4,8 @@
 as a user would (tests/app_server.py): choose a composer, set the bars, press Generate; one clock stops when
 the live player (the piece streamed while it is written) starts playing, the other when the finished
 piece's player, piano roll and files are in the page. The baseline, measured in this run with the same settings and seeds,
-is the same work in Python without the web: `generate_midi` then `write_piece` (MIDI, events, piano roll
-and WAV), the two sides taking turns per composer. Each side first makes one untimed 1-bar piece. The ratio is what the page adds (upload of the files, the player decoding the WAV).
+is the same work in Python without the web: `generate_midi` then `write_piece` (MIDI, events, piano roll,
+MusicXML score and WAV), the two sides taking turns per composer. Each side first makes one untimed 1-bar piece. The ratio is what the page adds (upload of the files, the player decoding the WAV).
 
     python benchmarks/app_speed.py [--bars 16] [--screenshot docs/app.png]   # docs/benchmarks.md's figures and docs/app.png
 """
@@ -55,12 +55,12 @@ def main() -> None:
         browser = open_browser(playwright, folder / "profile")
         try:
             page = browser.new_page()
-            write_piece(generate_midi(model, tokenizer, composers=composers[:1], bars=1)[0], folder / "warm", audio=True)
+            write_piece(generate_midi(model, tokenizer, composers=composers[:1], bars=1)[0], folder / "warm", audio=True, score=True)
             generate_in_page(page, server.url, composers[0], 1)  # one untimed 1-bar piece on each side
             for composer in composers:  # the two sides take turns, so a busy moment of the machine hits both
                 start = time.perf_counter()
                 (piece,) = generate_midi(model, tokenizer, composers=[composer], seed=0, bars=args.bars)  # as the page
-                write_piece(piece, folder / composer, audio=True)
+                write_piece(piece, folder / composer, audio=True, score=True)
                 python[composer] = time.perf_counter() - start
                 times = generate_in_page(page, server.url, composer, args.bars)
                 web[composer], first[composer] = times.done, times.first_sound

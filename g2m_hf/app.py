@@ -1,12 +1,12 @@
-"""The web app: choose a composer, generate, listen in the page, download the MIDI (Gradio Blocks).
+"""The web app: choose a composer, generate, listen in the page, read the score, download MIDI and MusicXML (Gradio Blocks).
 
 ``build_app()`` returns the page; ``g2m-app`` (g2m_hf/cli/app.py) serves it. The form feeds
-`generate_midi`; each piece is written with `write_piece` (MIDI, event list, piano roll, WAV rendered
-by `g2m_hf.audio`) and shown with an audio player, its piano roll and downloads. The same generation,
-for one piece, is the API endpoint ``generate``::
+`generate_midi`; each piece is written with `write_piece` (MIDI, event list, piano roll, MusicXML score,
+WAV rendered by `g2m_hf.audio`) and shown with an audio player, its engraved score (`g2m_hf.notation`),
+its piano roll and downloads. The same generation, for one piece, is the API endpoint ``generate``::
 
     from gradio_client import Client
-    wav, midi, piano_roll, events = Client("http://127.0.0.1:7860/").predict(
+    wav, midi, piano_roll, events, score = Client("http://127.0.0.1:7860/").predict(
         composer="Bach", bars=8, temperature=1.0, top_p=0.95, seed=0, prompt_midi=None, prompt_bars=4,
         api_name="/generate")   # optional: style_guidance=2.0, tempo="120", time_signature="3/4", duration=30
 
@@ -40,6 +40,7 @@ from .audio import AudioStream, wav_bytes
 from .errors import G2MError, GenerationCancelled, TimeLimitError
 from .generation import WEIGHT_DTYPES, generate_midi, load_model_as, load_tokenizer, trained_composers, write_piece
 from .midi_reader import SAFE_MIDI_LIMITS, MidiLimits
+from .notation import engrave_svg
 from .remi import events_to_midi, midi_to_events
 from .vocab import EOS_TOKEN, TEMPO_CLASSES, TICKS_PER_BEAT, TIME_SIGNATURES, bar_geometry, split_event
 
@@ -101,6 +102,7 @@ class PieceFiles:
     midi: Path
     piano_roll: Path
     events: Path
+    score: Path  # MusicXML
     bars: int
     music_seconds: float  # how long it plays (its bars at its tempo)
     generation_seconds: float  # how long its batch took to generate (loading not counted)
@@ -211,10 +213,10 @@ class Generator:
         files = []
         for number, piece in enumerate(pieces, 1):
             stem = folder / f"{piece.composer}_{number}"
-            write_piece(piece, stem, audio=True)  # AudioError for a piece without notes
+            write_piece(piece, stem, audio=True, score=True)  # AudioError for a piece without notes
             files.append(PieceFiles(stem.with_suffix(".wav"), stem.with_suffix(".mid"), stem.with_suffix(".png"),
-                                    stem.with_suffix(".txt"), piece.events.count("Bar_None"),
-                                    music_seconds(piece.events), seconds))
+                                    stem.with_suffix(".txt"), stem.with_suffix(".musicxml"),
+                                    piece.events.count("Bar_None"), music_seconds(piece.events), seconds))
         return files
 
     def stream(self, *form, audio: bool = True, **options) -> Iterator[bytes | None | list[PieceFiles]]:
@@ -264,6 +266,22 @@ def _whole(value: float | None, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value % 1:
         raise G2MError(f"{name} must be a whole number, got {value}")
     return int(value)
+
+
+SCORE_PAGES = 2
+"""Pages of each piece's score engraved in the page (the MusicXML download has all of it)."""
+
+
+def _score_html(score: Path) -> str:
+    """The first `SCORE_PAGES` pages of a score, engraved by Verovio, as inline SVG on white paper."""
+    pages = "".join(f'<div class="g2m-score-page">{svg}</div>' for svg in engrave_svg(score, pages=SCORE_PAGES))
+    return f'<div class="g2m-score" aria-label="Score of {html.escape(score.stem)}">{pages}</div>'
+
+
+SCORE_CSS = """
+.g2m-score { background: white; border-radius: 6px; padding: 4px 0; }
+.g2m-score-page svg { width: 100%; height: auto; display: block; }
+"""
 
 
 def _shown(error: G2MError, upload: str | None) -> gr.Error:
@@ -327,34 +345,37 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
     def _slot_updates(name: str, pieces: list[PieceFiles]) -> dict:
         updates = {}
         for number in range(MAX_PIECES):
-            group, audio, image, files = slots[4 * number: 4 * number + 4]
+            group, audio, score, image, files = slots[5 * number: 5 * number + 5]
             if number < len(pieces):
                 piece = pieces[number]
-                updates |= {group: gr.Group(visible=True), audio: gr.Audio(str(piece.wav), label=_piece_label(name, number + 1, piece)),
-                            image: gr.Image(str(piece.piano_roll)), files: gr.File([str(piece.midi), str(piece.events)])}
+                updates |= {group: gr.Group(visible=True),
+                            audio: gr.Audio(str(piece.wav), label=_piece_label(name, number + 1, piece)),
+                            score: gr.HTML(_score_html(piece.score)), image: gr.Image(str(piece.piano_roll)),
+                            files: gr.File([str(piece.midi), str(piece.score), str(piece.events)])}
             else:
-                updates |= {group: gr.Group(visible=False), audio: None, image: None, files: None}
+                updates |= {group: gr.Group(visible=False), audio: None, score: None, image: None, files: None}
         return updates
 
     def generate(composer: str, bars: int, temperature: float, top_p: float, seed: int,
                  prompt_midi: str | None, prompt_bars: int, style_guidance: float, tempo: str, time_signature: str,
                  duration: float):
-        """One piece: its WAV file, MIDI file, piano-roll PNG and event list (one event per line)."""
+        """One piece: its WAV file, MIDI file, piano-roll PNG, event list (one event per line) and MusicXML score."""
         form = (composer, bars, temperature, top_p, seed, 1, "float32", prompt_midi, prompt_bars, style_guidance,
                 tempo, time_signature, duration)
         for update in _streamed(generator, form, prompt_midi):
             if isinstance(update, list):
                 (piece,) = update
-                yield str(piece.wav), str(piece.midi), str(piece.piano_roll), piece.events.read_text(encoding="utf-8")
+                yield (str(piece.wav), str(piece.midi), str(piece.piano_roll), piece.events.read_text(encoding="utf-8"),
+                       str(piece.score))
             else:  # a chance for Gradio to stop this handler (a cancelled job, a closed connection)
-                yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
     with gr.Blocks(title="G2M: composer-style piano music", analytics_enabled=False,
-                   delete_cache=(600, 3600)) as demo:
+                   delete_cache=(600, 3600), css=SCORE_CSS) as demo:
         gr.Markdown(
             "# G2M: composer-style piano music\n"
-            "Choose a composer and press **Generate**: each piece plays in the page, with its piano roll, "
-            "its MIDI file and its event list to download. Optionally continue the opening bars of your own MIDI file."
+            "Choose a composer and press **Generate**: each piece plays in the page, with its score and piano roll, "
+            "and its MIDI file, MusicXML score (MuseScore, Finale, Dorico, Sibelius) and event list to download. Optionally continue the opening bars of your own MIDI file."
         )
         with gr.Row():
             with gr.Column(scale=1):
@@ -390,8 +411,9 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
                 for number in range(MAX_PIECES):
                     with gr.Group(visible=number == 0) as group:
                         slots += [group, gr.Audio(label=f"Piece {number + 1}", type="filepath", interactive=False),
-                                  gr.Image(label="Piano roll", type="filepath", interactive=False, height=260),
-                                  gr.File(label="MIDI file and event list", interactive=False)]
+                                  gr.HTML(label="Score"),
+                                  gr.Image(label="Piano roll", type="filepath", interactive=False),
+                                  gr.File(label="MIDI file, MusicXML score and event list", interactive=False)]
         generating = button.click(
             generate_pieces,
             inputs=[name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
@@ -403,7 +425,7 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
         # The API endpoint: the same form values (minus dtype and count), one piece out, no page trigger.
         with gr.Column(visible=False):
             api_trigger = gr.Button()
-            api_outputs = [gr.Audio(type="filepath"), gr.File(), gr.Image(type="filepath"), gr.Textbox()]
+            api_outputs = [gr.Audio(type="filepath"), gr.File(), gr.Image(type="filepath"), gr.Textbox(), gr.File()]
         api_trigger.click(
             generate,
             inputs=[name, bars, temperature, top_p, seed, prompt_midi, prompt_bars, style_guidance, tempo, time_signature,

@@ -52,6 +52,10 @@ class AudioError(G2MError, ValueError):
     """A piece cannot be rendered to audio: a missing or unreadable soundfont, an unreadable MIDI or an empty piece."""
 
 
+class NotationError(G2MError, ValueError):
+    """A score cannot be read or engraved (names the file and the reason)."""
+
+
 class InvalidArgumentError(G2MError, ValueError):
     """An argument out of its range or a path of the wrong kind: ``<name>: <value> (<why>)``.
 

@@ -416,13 +416,13 @@ def generate_midi(
 
 # --- writing pieces (shared by g2m-generate and g2m-demo) ---------------------------------------
 
-PIECE_SUFFIXES = (".mid", ".txt", ".png", ".wav")
-"""The files written per piece: MIDI, the event list, a piano roll and (when asked for) its audio."""
+PIECE_SUFFIXES = (".mid", ".txt", ".png", ".wav", ".musicxml")
+"""The files written per piece: MIDI, the event list, a piano roll and (when asked for) its audio and its score."""
 
 
 def output_stem(directory: Path, composer: str, taken: set[str], overwrite: bool) -> Path:
     """``<dir>/<composer>_<n>`` with the smallest n not used in this run, and (unless ``overwrite``)
-    none of whose .mid/.txt/.png/.wav files exist already."""
+    none of whose `PIECE_SUFFIXES` files exist already."""
     n = 0
     while True:
         stem = directory / f"{composer}_{n}"
@@ -433,10 +433,14 @@ def output_stem(directory: Path, composer: str, taken: set[str], overwrite: bool
         n += 1
 
 
-def write_piece(piece: GeneratedPiece, stem: Path, audio: bool = False, piano_roll: bool = True) -> None:
+def write_piece(
+    piece: GeneratedPiece, stem: Path, audio: bool = False, piano_roll: bool = True, score: bool = False
+) -> None:
     """The piece as MIDI, as its event list (one per line), with ``piano_roll`` as a piano-roll image
-    (matplotlib: the ``notation`` extra) and, with ``audio``, as a WAV file rendered with the default
-    SoundFont (`g2m_hf.audio.render_audio`: the ``audio`` extra); each file atomically."""
+    (matplotlib: the ``notation`` extra), with ``score`` as MusicXML (`g2m_hf.notation.write_score`: the
+    ``notation`` extra) and, with ``audio``, as a WAV file rendered with the default SoundFont
+    (`g2m_hf.audio.render_audio`: the ``audio`` extra); each file atomically, the WAV last (a piece
+    without notes has none)."""
     with fileio.atomic_path(stem.with_suffix(".mid")) as partial:
         piece.midi.write(str(partial))
     fileio.write_text(stem.with_suffix(".txt"), "\n".join(piece.events) + "\n")
@@ -444,6 +448,10 @@ def write_piece(piece: GeneratedPiece, stem: Path, audio: bool = False, piano_ro
         from .plotting import plot_piano_roll
 
         plot_piano_roll(piece.midi, stem.with_suffix(".png"), title=f"{piece.composer} ({stem.name})")
+    if score:
+        from .notation import write_score
+
+        write_score(piece, stem.with_suffix(".musicxml"))
     if audio:
         from .audio import render_audio
 

@@ -97,29 +97,57 @@ def plot_metric_distributions(
     return _save(figure, path)
 
 
-def plot_piano_roll(midi, path: str | os.PathLike, title: str = "") -> Path:
-    """A piano roll of a ``pretty_midi.PrettyMIDI``: one bar per note (time in seconds, MIDI pitch),
-    bar lines at the time-signature events (the REMI decoder writes one per bar), C's labelled."""
+_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_BLACK_KEYS = {1, 3, 6, 8, 10}
+
+
+def plot_piano_roll(midi, path: str | os.PathLike, title: str = "", bars_per_row: int | None = None) -> Path:
+    """A piano roll of a ``pretty_midi.PrettyMIDI`` laid out like a score: rows of ``bars_per_row`` bars
+    (default 4, or 8 for pieces longer than 16 bars), bar lines numbered, faint beat lines, the black keys
+    shaded and the C's and G's named on the pitch axis. Bars come from the file's time signatures."""
     notes = [note for instrument in midi.instruments for note in instrument.notes]
-    end = max([note.end for note in notes] + [midi.get_end_time(), 1.0])
-    figure = _figure("notation", "a piano roll", figsize=(min(30.0, 4.0 + end / 4.0), 4.0))
-    axes = figure.add_subplot()
-    for change in midi.time_signature_changes:
-        axes.axvline(change.time, color="0.85", linewidth=0.6, zorder=0)
+    end = max([note.end for note in notes] + [midi.get_end_time(), 1e-3])
+    starts = [float(t) for t in midi.get_downbeats()] or [0.0]
+    length = starts[-1] - starts[-2] if len(starts) > 1 else 2.0  # the last bar is as long as the one before
+    while starts[-1] + length < end - 1e-6:  # notes that ring past the last bar line get bars of their own
+        starts.append(starts[-1] + length)
+    bars = list(zip(starts, starts[1:] + [starts[-1] + length]))
+    per_row = bars_per_row or (4 if len(bars) <= 16 else 8)
+    rows = [bars[i : i + per_row] for i in range(0, len(bars), per_row)]
+    width = max(row[-1][1] - row[0][0] for row in rows)  # every row at the same scale
+
+    pitches = [note.pitch for note in notes] or [60]
+    low, high = min(pitches) - 2, max(pitches) + 2
+    row_height = max(1.3, 0.055 * (high - low))
+    figure = _figure("notation", "a piano roll", figsize=(11.0, 0.5 + row_height * len(rows)))
+    figure.suptitle(title or f"{len(notes)} notes", fontsize=11)
+    beats = [float(t) for t in midi.get_beats()]
     by_pitch: dict[int, list[tuple[float, float]]] = {}
     for note in notes:
         by_pitch.setdefault(note.pitch, []).append((note.start, note.end - note.start))
-    for pitch, spans in by_pitch.items():
-        axes.broken_barh(spans, (pitch - 0.4, 0.8), facecolors="tab:blue", edgecolors="none")
-    low = min(by_pitch, default=48) - 2
-    high = max(by_pitch, default=72) + 2
-    c_pitches = [p for p in range(low, high + 1) if p % 12 == 0]
-    axes.set_yticks(c_pitches, [f"C{p // 12 - 1}" for p in c_pitches])
-    axes.set_ylim(low, high)
-    axes.set_xlim(0, end)
-    axes.set_xlabel("time (s)")
-    axes.set_ylabel("pitch")
-    axes.set_title(title or f"{len(notes)} notes")
+    named = [p for p in range(low, high + 1) if p % 12 in (0, 7)]
+    for index, row in enumerate(rows):
+        axes = figure.add_subplot(len(rows), 1, index + 1)
+        first, last = row[0][0], row[-1][1]
+        for pitch in range(low, high + 1):
+            if pitch % 12 in _BLACK_KEYS:
+                axes.axhspan(pitch - 0.5, pitch + 0.5, color="0.94", zorder=0, linewidth=0)
+        for beat in beats:
+            if first <= beat < last:
+                axes.axvline(beat, color="0.88", linewidth=0.5, zorder=1)
+        for number, (start, _) in enumerate(row, index * per_row + 1):
+            axes.axvline(start, color="0.35", linewidth=0.9, zorder=1)
+            axes.text(start, high + 0.4, f" {number}", fontsize=7, va="bottom", ha="left", color="0.3")
+        axes.axvline(last, color="0.35", linewidth=0.9, zorder=1)
+        for pitch, spans in by_pitch.items():
+            axes.broken_barh(spans, (pitch - 0.42, 0.84), facecolors="tab:blue", edgecolors="navy",
+                             linewidth=0.3, zorder=2)
+        axes.set_xlim(first, first + width)
+        axes.set_ylim(low - 0.5, high + 0.5)
+        axes.set_yticks(named, [f"{_NAMES[p % 12]}{p // 12 - 1}" for p in named], fontsize=7)
+        axes.set_xticks([])
+        for side in ("top", "right", "bottom"):
+            axes.spines[side].set_visible(False)
     return _save(figure, path)
 
 

@@ -48,7 +48,7 @@ from .vocab import (
     split_event,
 )
 
-__all__ = ["events_to_midi", "midi_to_events"]
+__all__ = ["DecodedPiece", "decode_events", "events_to_midi", "midi_to_events"]
 
 DEFAULT_TEMPO = 500000
 """Microseconds per beat before the first set_tempo (MIDI default, 120 BPM)."""
@@ -438,16 +438,20 @@ def _check_events(events: Sequence[str]) -> list[tuple[str, str]]:
     return parsed
 
 
-def events_to_midi(events: Sequence[str]) -> pretty_midi.PrettyMIDI:
-    """Decode REMI events to a one-track piano MIDI, following the original decoder.
+@dataclass
+class DecodedPiece:
+    """What a REMI event list says, in ticks (480 per quarter): the one reading of events that
+    `events_to_midi` and the score writer (`g2m_hf.notation`) share."""
 
-    Bars are laid end to end, each as long as its ``Time_Signature`` (the previous one's when
-    a ``Bar_None`` has none); a ``Beat_<g>`` sets the onset to ``g`` grids of 40 ticks (the
-    beat carries over into the next bar until a new Beat); ``Note_Pitch`` takes the
-    following ``Note_Duration`` or else one grid; tokens out of place are skipped and
-    ``EOS_None`` ends the piece. Tempo tokens before the first bar set the tempo (the
-    original writes each at tick 0, so the last one holds; 120 BPM without any). Resolution
-    480 ticks per beat, velocity 64, program 0.
+    tempo: int  # BPM of a quarter note
+    bars: list[tuple[int, str]]  # (start tick, time signature in effect) per bar, back to back
+    end: int  # tick where the last bar ends
+    notes: list[tuple[int, int, int]]  # (start tick, end tick, pitch), in event order
+    signatures: list[tuple[int, int, int]]  # (tick, numerator, denominator) of each Time_Signature event
+
+
+def decode_events(events: Sequence[str]) -> DecodedPiece:
+    """Read REMI events the way the original decoder does (see `events_to_midi`).
 
     Raises:
         RemiError: an event that is not in the vocabulary (composers may be any name).
@@ -456,6 +460,7 @@ def events_to_midi(events: Sequence[str]) -> pretty_midi.PrettyMIDI:
     signature = "4/4"
     bar_length = bar_geometry(signature)[0]
     tempo = 120
+    bars: list[tuple[int, str]] = []
     signatures: list[tuple[int, int, int]] = []  # (tick, num, den)
     notes: list[tuple[int, int, int]] = []  # (start, end, pitch)
     tick, grid, i = 0, 0, 0
@@ -474,6 +479,7 @@ def events_to_midi(events: Sequence[str]) -> pretty_midi.PrettyMIDI:
                 signatures.append((bar_start, num, den))
                 bar_length = bar_geometry(signature)[0]
                 i += 1
+            bars.append((bar_start, signature))
             while i < len(tokens) and tokens[i][0] not in ("Bar", "EOS"):
                 name, value = tokens[i]
                 i += 1
@@ -487,14 +493,34 @@ def events_to_midi(events: Sequence[str]) -> pretty_midi.PrettyMIDI:
                     onset = bar_start + grid * TICKS_PER_GRID  # the original: bar length // grid count, 40 in every allowed bar
                     notes.append((onset, onset + duration, int(value)))
             tick += bar_length
+    return DecodedPiece(tempo, bars, tick, notes, signatures)
+
+
+def events_to_midi(events: Sequence[str]) -> pretty_midi.PrettyMIDI:
+    """Decode REMI events to a one-track piano MIDI, following the original decoder.
+
+    Bars are laid end to end, each as long as its ``Time_Signature`` (the previous one's when
+    a ``Bar_None`` has none); a ``Beat_<g>`` sets the onset to ``g`` grids of 40 ticks (the
+    beat carries over into the next bar until a new Beat); ``Note_Pitch`` takes the
+    following ``Note_Duration`` or else one grid; tokens out of place are skipped and
+    ``EOS_None`` ends the piece. Tempo tokens before the first bar set the tempo (the
+    original writes each at tick 0, so the last one holds; 120 BPM without any). Resolution
+    480 ticks per beat, velocity 64, program 0.
+
+    Raises:
+        RemiError: an event that is not in the vocabulary (composers may be any name).
+    """
+    piece = decode_events(events)
+    tempo, signatures = piece.tempo, list(piece.signatures)
     if not signatures or signatures[0][0] != 0:
-        num, den = (int(x) for x in signature.split("/"))  # the original inserts the LAST one
+        # the original inserts the LAST signature at tick 0 (4/4 when there is none)
+        num, den = signatures[-1][1:] if signatures else (4, 4)
         signatures.insert(0, (0, num, den))
 
     midi = pretty_midi.PrettyMIDI(resolution=TICKS_PER_BEAT, initial_tempo=float(tempo))
     seconds = 60.0 / (float(tempo) * TICKS_PER_BEAT)  # per tick, as pretty_midi computes it
     piano = pretty_midi.Instrument(program=PROGRAM, is_drum=False, name="Piano")
-    notes.sort(key=lambda n: n[0])
+    notes = sorted(piece.notes, key=lambda n: n[0])
     piano.notes = [pretty_midi.Note(VELOCITY, p, s * seconds, e * seconds) for s, e, p in notes]
     midi.instruments.append(piano)
     signatures.sort(key=lambda s: s[0])

@@ -16,6 +16,7 @@ import pretty_midi
 import pytest
 
 from g2m_hf.cli import app as app_cli
+from g2m_hf.notation import read_score_notes, score_notes_of_events
 from g2m_hf.remi import midi_to_events
 from tests.app_server import AppServer, chromium_path, free_port, generate_in_page, open_browser
 
@@ -72,6 +73,13 @@ def test_the_page_generates_pieces_that_play_and_download(chromium, app_url, tmp
             assert sum(len(instrument.notes) for instrument in midi.instruments) > 0
             events = midi_to_events(midi_path, "Beethoven")
             assert events[0] == "Composer_Beethoven" and events.count("Bar_None") == BARS
+            # the engraved score under the piece (Verovio's SVG, with note heads), and its MusicXML to download
+            expect(page.locator(".g2m-score svg g.notehead").first).to_be_attached()
+            assert page.locator(".g2m-score svg g.measure").count() == BARS and page.locator(".g2m-score svg g.staff").count() == 2 * BARS
+            with page.expect_download() as download:
+                page.locator("a[download='Beethoven_1.musicxml']").click()
+            download.value.save_as(tmp_path / "downloaded.musicxml")
+            assert read_score_notes(tmp_path / "downloaded.musicxml") == score_notes_of_events(events)
 
             # two pieces at once: each gets its own player, piano roll and downloads
             page.get_by_label("number input for Pieces").fill("2")
@@ -103,8 +111,9 @@ def test_the_generate_api_by_keyword(app_url, tmp_path):
 
     client = Client(app_url, verbose=False, download_files=str(tmp_path / "downloads"))
     arguments = dict(composer="Mozart", bars=BARS, temperature=1.1, top_p=0.99, seed=3, prompt_midi=None, prompt_bars=4)
-    wav, midi, piano_roll, events = client.predict(**arguments, api_name="/generate")
+    wav, midi, piano_roll, events, score = client.predict(**arguments, api_name="/generate")
     assert midi_to_events(midi, "Mozart") == events.split() and events.split().count("Bar_None") == BARS
+    assert Path(score).suffix == ".musicxml" and read_score_notes(score) == score_notes_of_events(events.split())
     with wave.open(wav) as reader:
         assert reader.getframerate() == 44100 and reader.getnchannels() == 2 and reader.getnframes() > 44100
     assert Path(piano_roll).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -2,9 +2,9 @@
 
 Everything runs offline from the package: the model in ``g2m_hf/default_model`` writes a piece in
 the style of each composer it was fine-tuned on (Bach, Beethoven, Mozart), saved as
-``<Composer>_<n>.mid``, its event list (``.txt``), a piano roll (``.png``) and its audio (``.wav``,
-rendered offline with the SoundFont that pretty_midi installs), exactly as ``g2m-generate --audio``
-writes them (new numbers instead of overwriting). About a minute on 2 CPU cores.
+``<Composer>_<n>.mid``, its event list (``.txt``), a piano roll (``.png``), its score (``.musicxml``) and
+its audio (``.wav``, rendered offline with the SoundFont that pretty_midi installs), exactly as
+``g2m-generate --score --audio`` writes them (new numbers instead of overwriting). About a minute on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-events", type=arguments.positive_int, default=600,
                         help="most events per piece (default 600)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same pieces")
-    parser.add_argument("--no-audio", action="store_true", help="write no .wav files (MIDI, events and piano rolls only)")
+    parser.add_argument("--no-audio", action="store_true", help="write no .wav files")
+    parser.add_argument("--no-score", action="store_true", help="write no .musicxml scores")
     return parser
 
 
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_audio:
             for module in extras.AUDIO_MODULES:
                 extras.require(module, "audio", "the demo's audio (or pass --no-audio)")
+        if not args.no_score:
+            extras.require("music21", "notation", "the demo's scores (or pass --no-score)")
         tokenizer = load_tokenizer()  # the bundled model (ModelNotFoundError if the package lacks it)
         composers = args.composer or trained_composers(tokenizer)
         model = load_model()
@@ -75,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         notes = sum(event.startswith("Note_Pitch") for event in piece.events)
         bars = piece.events.count("Bar_None")
         try:
-            write_piece(piece, stem, audio=not args.no_audio, piano_roll=piano_roll)
+            write_piece(piece, stem, audio=not args.no_audio, piano_roll=piano_roll, score=not args.no_score)
             listen = "" if args.no_audio else f"; listen: {stem}.wav"
         except AudioError as error:  # a piece without notes has no sound; its other files are written
             listen = f"; no audio ({error})"
-        also = ".txt events, .png piano roll" if piano_roll else ".txt events"
+        also = ".txt events" + (", .png piano roll" if piano_roll else "") + ("" if args.no_score else ", .musicxml score")
         print(f"{piece.composer}: {bars} bars, {notes} notes -> {stem}.mid (+ {also}){listen}")
     played = "play the .mid files with any MIDI player" if args.no_audio else f"listen to the .wav files in {directory}"
     print(f"{len(pieces)} pieces in {time.perf_counter() - start:.0f} s; {played}")

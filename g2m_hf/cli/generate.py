@@ -1,4 +1,4 @@
-"""`g2m-generate`: sample composer-style pieces and write MIDI, event lists and piano rolls."""
+"""`g2m-generate`: sample composer-style pieces and write MIDI, event lists, piano rolls (and scores, audio)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = arguments.ArgumentParser(
         prog=PROG,
         description="Generate piano pieces in a composer's style (grammar-constrained, batched sampling). "
-        "Writes <composer>_<n>.mid, the event list (.txt), a piano roll (.png, with the notation extra) "
-        "and with --audio a .wav per piece.",
+        "Writes <composer>_<n>.mid, the event list (.txt), a piano roll (.png, with the notation extra), "
+        "with --score a MusicXML score (.musicxml) and with --audio a .wav per piece.",
     )
     parser.add_argument("--model", default=None, help="model folder or Hub id (default: the bundled model)")
     parser.add_argument(
@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to write the files (default ./generated)")
     parser.add_argument("--audio", action="store_true",
                         help="also write <composer>_<n>.wav, rendered with the General MIDI SoundFont of pretty_midi")
+    parser.add_argument("--score", action="store_true",
+                        help="also write <composer>_<n>.musicxml, a two-staff piano score (MuseScore, Finale, Dorico, Sibelius)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files instead of picking new names")
     parser.add_argument(
         "--dtype", choices=WEIGHT_DTYPES, default="float32",
@@ -94,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.audio:  # a missing extra is named before any work, in one line
             for module in extras.AUDIO_MODULES:
                 extras.require(module, "audio", "--audio")
+        if args.score:
+            extras.require("music21", "notation", "--score")
         check_generation_options(
             args.bars, args.duration, args.tempo, args.time_signature, args.fixed_time_signature, args.prompt_midi,
             args.prompt_from, args.prompt_bars, args.max_bars, args.max_events, spell=_option,
@@ -142,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     for piece in pieces:
         stem = output_stem(directory, piece.composer, taken, args.overwrite)
         try:
-            write_piece(piece, stem, audio=args.audio, piano_roll=piano_roll)
+            write_piece(piece, stem, audio=args.audio, piano_roll=piano_roll, score=args.score)
         except AudioError as error:  # a piece without notes: its other files are written, it has no sound
             print(f"{PROG}: no WAV for {stem}.mid: {error}", file=sys.stderr)
         bars = piece.events.count("Bar_None")

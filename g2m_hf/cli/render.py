@@ -1,8 +1,9 @@
-"""`g2m-render`: WAV files for MIDI files and folders, offline, with the default or a given SoundFont.
+"""`g2m-render`: WAV files (and with --score MusicXML scores) for MIDI files and folders, offline.
 
-Each ``x.mid`` becomes ``x.wav`` beside it, or under ``--output-dir`` (keeping the layout of a folder
-given on the command line). A file that cannot be rendered is skipped with a one-line reason and the
-others go on; the exit code is 2 when anything was skipped.
+Each ``x.mid`` becomes ``x.wav`` (with the default or a given SoundFont) and, with ``--score``,
+``x.musicxml`` (or ``x.mxl``), beside it or under ``--output-dir`` (keeping the layout of a folder given
+on the command line). A file that cannot be rendered or converted is skipped with a one-line reason and
+the others go on; the exit code is 2 when anything was skipped.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from .. import extras
 from ..audio import read_soundfont, render_audio
-from ..errors import AudioError, MissingExtraError
+from ..errors import AudioError, MissingExtraError, NotationError, RemiError
+from ..notation import SCORE_SUFFIXES, write_score
 from . import arguments
 
 PROG = "g2m-render"
@@ -29,7 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to write the WAVs (default: beside each MIDI)")
     parser.add_argument("--sample-rate", type=arguments.positive_int, default=44100,
                         help="samples per second, 8000 to 192000 (default 44100)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing WAV files (default: skip them)")
+    parser.add_argument("--score", action="store_true",
+                        help="also write x.musicxml: a two-staff piano score of the file's notes on the REMI grid")
+    parser.add_argument("--score-format", choices=[s.lstrip(".") for s in SCORE_SUFFIXES], default="musicxml",
+                        help="musicxml (default) or mxl (compressed MusicXML)")
+    parser.add_argument("--no-audio", action="store_true", help="write no WAV files (with --score: scores only)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files (default: skip them)")
     return parser
 
 
@@ -56,11 +63,15 @@ def _jobs(paths: list[str], output_dir: Path | None) -> list[tuple[Path, Path | 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.no_audio and not args.score:
+        parser.error("argument --no-audio: only with --score (there would be nothing to write)")
     if not 8000 <= args.sample_rate <= 192000:
         parser.error(f"argument --sample-rate: {args.sample_rate} (must be from 8000 to 192000)")
     try:
-        for module in extras.AUDIO_MODULES:
+        for module in () if args.no_audio else extras.AUDIO_MODULES:
             extras.require(module, "audio", PROG)
+        if args.score:
+            extras.require("music21", "notation", f"{PROG} --score")
     except MissingExtraError as error:
         parser.error(str(error))
     try:
@@ -69,23 +80,36 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"argument --soundfont: {error}")
     output_dir = args.output_dir
 
+    suffixes = ([] if args.no_audio else [".wav"]) + (["." + args.score_format] if args.score else [])
     skipped = written = 0
     for midi, wav, reason in _jobs(args.paths, output_dir):
-        if reason is None and wav.exists() and not args.overwrite:
-            reason = f"{wav}: exists (pass --overwrite to replace it)"
-        if reason is None:
-            try:
-                audio = render_audio(midi, wav, soundfont=args.soundfont, sample_rate=args.sample_rate)
-            except AudioError as error:
-                reason = str(error)
-            else:
-                written += 1
-                print(f"{midi} -> {wav} ({audio.shape[1] / args.sample_rate:.1f} s)")
-                continue
-        skipped += 1
-        print(f"{PROG}: skipped {reason}", file=sys.stderr)
-    print(f"{written} WAV files written, {skipped} skipped")
+        for suffix in suffixes if reason is None else [None]:
+            if suffix is not None:
+                reason = _write(midi, wav.with_suffix(suffix), args)
+                if reason is None:
+                    written += 1
+                    continue
+            skipped += 1
+            print(f"{PROG}: skipped {reason}", file=sys.stderr)
+    kinds = " and ".join(({".wav": "WAV"}.get(s, "score") for s in suffixes))
+    print(f"{written} {kinds} files written, {skipped} skipped")
     return 2 if skipped else 0
+
+
+def _write(midi: Path, target: Path, args: argparse.Namespace) -> str | None:
+    """Write ``target`` (a WAV or a score) for ``midi``; the reason when it is skipped, else None."""
+    if target.exists() and not args.overwrite:
+        return f"{target}: exists (pass --overwrite to replace it)"
+    try:
+        if target.suffix == ".wav":
+            audio = render_audio(midi, target, soundfont=args.soundfont, sample_rate=args.sample_rate)
+            print(f"{midi} -> {target} ({audio.shape[1] / args.sample_rate:.1f} s)")
+        else:
+            write_score(midi, target)
+            print(f"{midi} -> {target}")
+    except (AudioError, RemiError, NotationError) as error:
+        return str(error)
+    return None
 
 
 if __name__ == "__main__":
