@@ -4,7 +4,7 @@ The one place that says what a bar's density, polyphony and register are (ARCHIT
 long-form benchmark, the texture comparison of guidance variants and, later, the texture-control
 tokens (inserted by the collator, asked for by generation, checked by evaluation) all read them here.
 
-- per bar (`bar_attributes`): notes, onsets (distinct start times), notes per onset (polyphony), mean
+- per bar (`bar_attributes`, `bar_classes`): notes, onsets (distinct start times), notes per onset (polyphony), mean
   pitch, share of notes at or above middle C (MIDI 60);
 - per section of `SECTION_BARS` bars (`section_register`): mean pitch and share at or above middle C;
 - per piece (`piece_texture`): notes / bar, onsets / bar, notes / second (at the piece's tempo class),
@@ -76,6 +76,35 @@ def bar_attributes(piece: PieceLike) -> BarAttributes:
     high = np.bincount(notes.bar, weights=(notes.pitch >= MIDDLE_C).astype(float), minlength=n_bars)
     with np.errstate(divide="ignore", invalid="ignore"):
         return BarAttributes(counts, onsets, counts / onsets, pitch_sum / counts, high / counts)
+
+
+# --- per-bar classes: the planned texture-control tokens ----------------------------------------------
+
+BAR_CLASS_LEVELS = ("low", "mid", "high")
+"""Named levels of every bar class (the control tokens' values, planned for the next retrain)."""
+
+BAR_CLASS_EDGES: dict[str, tuple[float, float]] = {
+    "density": (2.0, 4.0),
+    "polyphony": (1.5, 2.5),
+    "register": (58.0, 66.0),
+}
+"""Upper edges of the ``low`` and ``mid`` levels of each bar class (a value equal to an edge falls in the
+level above it). ``density``: notes per quarter note (so that a 3/4 and a 4/4 bar compare);
+``polyphony``: notes per onset; ``register``: mean MIDI pitch. Rounded terciles of the bars of the
+music21 Bach, Beethoven and Mozart works (each composer weighted equally; docs/texture.md)."""
+
+
+def bar_classes(piece: PieceLike, edges: dict[str, tuple[float, float]] = BAR_CLASS_EDGES) -> dict[str, np.ndarray]:
+    """Each bar's level index (0 = low .. 2 = high) per class of ``edges``; -1 for a bar without notes. [n_bars]"""
+    notes = _as_notes(piece)
+    attributes = bar_attributes(notes)
+    values = {
+        "density": attributes.notes / (notes.bar_ticks / TICKS_PER_BEAT),
+        "polyphony": attributes.polyphony,
+        "register": attributes.mean_pitch,
+    }
+    silent = attributes.notes == 0
+    return {name: np.where(silent, -1, np.searchsorted(edges[name], values[name], side="right")) for name in edges}
 
 
 # --- per section ----------------------------------------------------------------------------------
@@ -197,6 +226,8 @@ def composer_reference(
 
 
 __all__ = [
+    "BAR_CLASS_EDGES",
+    "BAR_CLASS_LEVELS",
     "BarAttributes",
     "MIDDLE_C",
     "REGISTER_RANGE",
@@ -206,6 +237,7 @@ __all__ = [
     "TEXTURE_KEYS",
     "TextureReference",
     "bar_attributes",
+    "bar_classes",
     "composer_reference",
     "piece_texture",
     "section_register",

@@ -271,3 +271,30 @@ def test_cli_writes_pieces_of_the_asked_length(tmp_path, capsys):
     events = (out / "Bach_0.txt").read_text().split()
     assert events.count("Bar_None") == 10 and events[1] == "Tempo_160" and bar_signatures(events)[0] == "3/4"
     assert midi_to_events(out / "Bach_0.mid", composer="Bach") == events
+
+
+@pytest.mark.slow
+def test_longform_benchmark_measures_the_register_of_every_8_bar_section():
+    """A short run of benchmarks/longform.py (the bundled model, 16 bars, 3 real works): its register table."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "longform.py"), "--quick", "--bars", "16"],
+        capture_output=True, text=True, timeout=1200, cwd=root,
+    )
+    assert done.returncode in (0, 1), done.stderr[-2000:]  # 1: a criterion missed, still a full report
+    report = done.stdout[done.stdout.index("5. register"):]
+    low, high = (float(x) for x in re.search(r"mean pitch ([\d.]+)\.\.([\d.]+)", report).groups())
+    assert 40 < low < high < 90
+    rows = re.findall(r"^\s+(\d+)-(\d+)\s+([\d.]+)\s+([\d.]+)\s+(yes|NO)$", report, re.MULTILINE)
+    assert [(int(a), int(b)) for a, b, *_ in rows] == [(0, 7), (8, 15)]
+    for *_, pitch, share, kept in rows:  # each verdict follows the printed figures and the real range
+        share_low, share_high = (float(x) for x in re.search(r"share >= C4 ([\d.]+)\.\.([\d.]+)", report).groups())
+        inside = low <= float(pitch) <= high and share_low <= float(share) <= share_high
+        assert (kept == "yes") == inside or abs(float(pitch) - low) < 0.1 or abs(float(pitch) - high) < 0.1
+    kept_count = int(re.search(r"keeping the register: (\d+) of 2", report).group(1))
+    assert kept_count == sum(kept == "yes" for *_, kept in rows)
