@@ -5,7 +5,9 @@ holds is scored again as generation saw it: in the context `longform` would have
 plus the most recent bars, at most the training window), under the composer prompt (styled) and under
 ``Composer_None`` (unstyled). Per 8-bar section it prints the expected pitch of the next note (the
 distributions restricted to pitch events) under the styled model, the unstyled model and plain guidance
-at scale ``--scale``, and the share of that next note's probability at or above middle C under each.
+at scale ``--scale``, and the share of that next note's probability at or above middle C under each;
+and, after every note, the probability that another note follows at the same onset (the polyphony
+decision) under each.
 
 If guidance pushed the register down, the guided expectation would sit below the styled one, and the
 gap would grow once the prompt's opening left the window.
@@ -33,8 +35,9 @@ from g2m_hf.vocab import BAR_TOKEN, split_event
 
 
 @torch.no_grad()
-def pitch_expectations(model, tokenizer, ids: np.ndarray, scale: float) -> list[tuple[int, int, np.ndarray]]:
-    """(position, bar, [actual, E styled, E unstyled, E guided, P>=C4 styled, unstyled, guided]) per pitch event."""
+def pitch_expectations(model, tokenizer, ids: np.ndarray, scale: float) -> tuple[list, list]:
+    """Per pitch event (position, bar, [actual, E styled, E unstyled, E guided, P>=C4 styled, unstyled, guided]);
+    per event after a note (bar, [P(another note at this onset) styled, unstyled, guided])."""
     vocabulary = tokenizer.event_vocabulary
     pitch_ids = np.array([i for i, t in enumerate(vocabulary) if split_event(t)[0] == "Note_Pitch"])
     pitch_values = torch.tensor([int(split_event(vocabulary[i])[1]) for i in pitch_ids], dtype=torch.float)
@@ -42,7 +45,9 @@ def pitch_expectations(model, tokenizer, ids: np.ndarray, scale: float) -> list[
     bar_id = tokenizer.convert_tokens_to_ids(BAR_TOKEN)
     bars = np.flatnonzero(ids == bar_id)
     window = training_window(model.config)
-    rows, done = [], 0
+    duration_ids = {i for i, t in enumerate(vocabulary) if split_event(t)[0] == "Note_Duration"}
+    pitch_set = set(pitch_ids.tolist())
+    rows, choices, done = [], [], 0
     end = min(window, len(ids))
     while done < len(ids):
         start = context_start(end, bars, window) if end > window else 0
@@ -55,7 +60,12 @@ def pitch_expectations(model, tokenizer, ids: np.ndarray, scale: float) -> list[
         guided = logits["unstyled"] + scale * (logits["styled"] - logits["unstyled"])
         for k in range(len(context) - 1):
             position = offset + k + 1
-            if position <= done or ids[position] not in set(pitch_ids.tolist()):
+            if position <= done:
+                continue
+            if ids[position - 1] in duration_ids:  # after a note: is the next event another note at this onset?
+                chord = [float(torch.softmax(scores[k], -1)[pitch_ids].sum()) for scores in (logits["styled"], logits["unstyled"], guided)]
+                choices.append((int(np.searchsorted(bars, position) - 1), np.array(chord)))
+            if ids[position] not in pitch_set:
                 continue
             figures = [float(split_event(vocabulary[ids[position]])[1])]
             shares = []
@@ -68,7 +78,7 @@ def pitch_expectations(model, tokenizer, ids: np.ndarray, scale: float) -> list[
         if end == len(ids):
             break
         end = min(end + int(window * (1 - CONTEXT_FRACTION)), len(ids))
-    return rows
+    return rows, choices
 
 
 def main() -> int:
@@ -84,17 +94,22 @@ def main() -> int:
     runs = [run for path in args.runs for run in json.loads(Path(path).read_text())]
     chosen = [p for r in runs if r["variant"] == args.variant and r["composer"] == args.composer for p in r["events"]]
     print(f"{args.composer}, variant {args.variant}, {min(len(chosen), args.pieces)} pieces; guided = scale {args.scale}")
-    print("piece  bars    notes  actual  E styled  E unstyled  E guided  guided-styled  P>=C4 styled  unstyled  guided")
+    print("piece  bars    notes  actual  E styled  E unstyled  E guided  guided-styled  P>=C4 styled  unstyled  guided"
+          "  P(chord note) styled  unstyled  guided")
     for index, events in enumerate(chosen[: args.pieces]):
         ids = np.array(tokenizer.events_to_ids(events))
-        rows = pitch_expectations(model, tokenizer, ids, args.scale)
+        rows, choices = pitch_expectations(model, tokenizer, ids, args.scale)
         sections = np.array([bar // SECTION_BARS for _, bar, _ in rows])
         table = np.stack([figures for *_, figures in rows])
+        chord_sections = np.array([bar // SECTION_BARS for bar, _ in choices])
+        chords = np.stack([figures for _, figures in choices])
         for section in np.unique(sections):
             mean = table[sections == section].mean(axis=0)
+            chord = chords[chord_sections == section].mean(axis=0)
             print(f"{index:5d}  {section * SECTION_BARS:3d}-{section * SECTION_BARS + SECTION_BARS - 1:<3d}  "
                   f"{(sections == section).sum():5d}  {mean[0]:6.1f}  {mean[1]:8.1f}  {mean[2]:10.1f}  {mean[3]:8.1f}  "
-                  f"{mean[3] - mean[1]:13.1f}  {mean[4]:12.2f}  {mean[5]:8.2f}  {mean[6]:6.2f}")
+                  f"{mean[3] - mean[1]:13.1f}  {mean[4]:12.2f}  {mean[5]:8.2f}  {mean[6]:6.2f}  "
+                  f"{chord[0]:20.2f}  {chord[1]:8.2f}  {chord[2]:6.2f}")
     return 0
 
 

@@ -90,3 +90,31 @@ def test_reference_ranges_keep_real_sections_and_refuse_a_collapse_to_the_bass(p
 def test_reference_needs_a_whole_section():
     with pytest.raises(ValueError, match="no real section"):
         TextureReference.from_pieces([["Composer_Bach", "Tempo_120", "BOS_None", "Bar_None", "EOS_None"]])
+
+
+def top_voice(events: list[str]) -> list[str]:
+    """The piece with only the first note of every onset kept: one note per onset."""
+    kept, seen, skipping = [], False, False
+    for token in events:
+        name = split_event(token)[0]
+        if name in ("Beat", "Bar"):
+            seen = False
+        elif name == "Note_Pitch":
+            skipping, seen = seen, True
+        if name in ("Note_Pitch", "Note_Duration") and skipping:
+            continue
+        kept.append(token)
+    return kept
+
+
+def test_bar_classes_order_a_chorale_its_top_voice_and_its_transposition(pieces):
+    from g2m_hf.controls import BAR_CLASS_LEVELS, bar_classes
+
+    chorale = pieces["bach/bwv1.6"]
+    full, solo, low = bar_classes(chorale), bar_classes(top_voice(chorale)), bar_classes(transposed(chorale, -24))
+    sounding = full["density"] >= 0
+    for name in ("density", "polyphony", "register"):
+        assert set(np.unique(full[name][sounding])) <= set(range(len(BAR_CLASS_LEVELS)))
+    assert np.all(solo["polyphony"][sounding] == 0) and np.all(full["polyphony"][sounding] >= 1)
+    assert np.all(solo["density"][sounding] <= full["density"][sounding]) and solo["density"].sum() < full["density"].sum()
+    assert np.all(low["register"][sounding] == 0) and full["register"][sounding].mean() > 0.5
