@@ -5,7 +5,7 @@ note), polyphony (notes per onset) and register (mean pitch), the pooled tercile
 weighted equally (what `BAR_CLASS_EDGES` rounds), and how the composers' bars fall into the levels of
 `BAR_CLASS_EDGES`: a control is only useful when every composer uses more than one level.
 
-    python benchmarks/bar_classes.py --composer Bach Beethoven Mozart --corpus-limit 60
+    python benchmarks/bar_classes.py --corpus-limit Bach=80 Beethoven=11
 """
 
 from __future__ import annotations
@@ -42,14 +42,16 @@ def bar_values(events: list[str]) -> dict[str, np.ndarray]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--composer", nargs="+", default=["Bach", "Beethoven", "Mozart"])
-    parser.add_argument("--corpus-limit", type=int, default=None, help="at most this many works per composer")
+    parser.add_argument("--corpus-limit", nargs="+", default=[], metavar="[COMPOSER=]N",
+                        help="at most N real works per composer (COMPOSER=N: for that composer; default: all)")
     args = parser.parse_args()
     cache = default_cache_dir() / "midi"
     values: dict[str, dict[str, np.ndarray]] = {}
     levels: dict[str, dict[str, np.ndarray]] = {}
+    limits = dict(item.rpartition("=")[::2] for item in args.corpus_limit)  # {"": N, "Bach": N, ...}
     for composer in args.composer:
         pieces = []
-        for source in corpus_sources([composer], limit=args.corpus_limit):
+        for source in corpus_sources([composer], limit=int(limits.get(composer, limits.get("", 0))) or None):
             try:
                 pieces.append(midi_to_events(source_midi(source, cache), composer=composer))
             except G2MError:

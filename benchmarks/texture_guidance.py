@@ -120,7 +120,8 @@ def main() -> int:
     parser.add_argument("--tempo", type=int, default=None, help="fix the tempo class (default: the model chooses)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--corpus-limit", type=int, default=None, help="at most this many real works per composer")
+    parser.add_argument("--corpus-limit", nargs="+", default=[], metavar="[COMPOSER=]N",
+                        help="at most N real works per composer (COMPOSER=N: for that composer; default: all)")
     parser.add_argument("--output", help="JSON file for the generated events")
     parser.add_argument("--load", nargs="+", help="JSON files of earlier runs: print their table, generate nothing")
     args = parser.parse_args()
@@ -129,7 +130,11 @@ def main() -> int:
         runs = [run for path in args.load for run in json.loads(Path(path).read_text())]
     else:
         runs = generate(args.variant, args.composer, args.pieces, args.bars, args.seed, args.tempo, args.output)
-    references = {c: composer_reference(c, args.corpus_limit) for c in dict.fromkeys(run["composer"] for run in runs)}
+    limits = dict(item.rpartition("=")[::2] for item in args.corpus_limit)  # {"": N, "Bach": N, ...}
+    references = {
+        c: composer_reference(c, int(limits.get(c, limits.get("", 0))) or None)
+        for c in dict.fromkeys(run["composer"] for run in runs)
+    }
     for composer, reference in references.items():
         print(f"real {composer}: {reference.pieces} pieces, {reference.sections} sections; mean pitch "
               f"{reference.mean_pitch[0]:.1f}-{reference.mean_pitch[1]:.1f}, share >= C4 {reference.high_share[0]:.2f}-"

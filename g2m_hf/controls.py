@@ -84,9 +84,9 @@ BAR_CLASS_LEVELS = ("low", "mid", "high")
 """Named levels of every bar class (the control tokens' values, planned for the next retrain)."""
 
 BAR_CLASS_EDGES: dict[str, tuple[float, float]] = {
-    "density": (2.0, 4.0),
-    "polyphony": (1.5, 2.5),
-    "register": (58.0, 66.0),
+    "density": (3.5, 5.0),
+    "polyphony": (2.0, 2.8),
+    "register": (61.5, 65.5),
 }
 """Upper edges of the ``low`` and ``mid`` levels of each bar class (a value equal to an edge falls in the
 level above it). ``density``: notes per quarter note (so that a 3/4 and a 4/4 bar compare);
