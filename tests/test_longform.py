@@ -211,6 +211,8 @@ def test_prompt_from_start_keeps_the_opening_bars(model, tokenizer, tmp_path):
         ({"bars": 1, "time_signature": "3/4"}, "pickup"),
         ({"prompt_bars": 2}, "prompt_bars"),
         ({"prompt_from": "middle"}, "prompt_from"),
+        ({"style_guidance_rescale": 1.5}, "style_guidance_rescale: 1.5 .must be between 0 and 1"),
+        ({"style_guidance_warmup": -3}, "style_guidance_warmup"),
     ],
 )
 def test_bad_options_are_refused_before_any_work(tokenizer, options, message):
