@@ -17,7 +17,10 @@ prints:
    after that;
 4. stability: per 32-bar section, notes per bar, pitch-class entropy H (4-bar windows, `metrics`),
    empty-bar fraction and the longest run of identical consecutive bars, next to the same measures on the
-   real pieces of the composer in the music21 corpus (their 32-bar sections; converted once and cached).
+   real pieces of the composer in the music21 corpus (their 32-bar sections; converted once and cached);
+5. register: per 8-bar section, the mean pitch and the share of notes at or above middle C, against the
+   10-90 % range of the real pieces' 8-bar sections (`controls.TextureReference`). Criterion: at least 7
+   in 8 sections keep the register (issue 25: the melody must not sink into the bass after a window).
 
 Bounds for the stability check (the last section, and every section, are tested against them):
 - notes per bar and H: between the 5th and 95th percentile of the real sections. Degeneration shows as
@@ -48,6 +51,8 @@ from transformers.generation.streamers import BaseStreamer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from g2m_hf.controls import SECTION_BARS as REGISTER_BARS
+from g2m_hf.controls import TextureReference, section_register
 from g2m_hf.corpus import corpus_sources, source_midi
 from g2m_hf.data import default_cache_dir
 from g2m_hf.errors import G2MError
@@ -150,18 +155,16 @@ def section_stats(events: list[str], section_bars: int = SECTION_BARS) -> list[d
     return stats
 
 
-def real_sections(composer: str, limit: int | None) -> tuple[list[dict[str, float]], int]:
-    """Section measures of the composer's music21 corpus works (converted to MIDI once, cached)."""
+def real_pieces(composer: str, limit: int | None) -> list[list[str]]:
+    """The composer's music21 corpus works as events (converted to MIDI once, cached)."""
     cache = default_cache_dir() / "midi"
-    stats, pieces = [], 0
+    pieces = []
     for source in corpus_sources([composer], limit=limit):
         try:
-            events = midi_to_events(source_midi(source, cache), composer=composer)
+            pieces.append(midi_to_events(source_midi(source, cache), composer=composer))
         except G2MError:  # works music21 cannot convert (badly formed repeats) are left out
             continue
-        pieces += 1
-        stats += section_stats(events)
-    return stats, pieces
+    return pieces
 
 
 def bounds(real: list[dict[str, float]]) -> dict[str, tuple[float, float]]:
@@ -180,6 +183,22 @@ def within(stats: dict[str, float], limits: dict[str, tuple[float, float]]) -> l
     return [key for key, (low, high) in limits.items() if not low <= stats[key] <= high]
 
 
+def register(events: list[str], pieces: list[list[str]]) -> bool:
+    """Print the register table (section 5) and return whether at least 7 in 8 sections keep the register."""
+    reference = TextureReference.from_pieces(pieces)
+    sections = section_register(events)
+    kept = [reference.keeps_register(section) for section in sections]
+    print(f"\n5. register per {REGISTER_BARS}-bar section; real range (10-90 % of {reference.sections} sections of "
+          f"{reference.pieces} works): mean pitch {reference.mean_pitch[0]:.1f}..{reference.mean_pitch[1]:.1f}, "
+          f"share >= C4 {reference.high_share[0]:.2f}..{reference.high_share[1]:.2f}")
+    print("   bars      mean pitch   share >= C4   kept")
+    for section, inside in zip(sections, kept):
+        bars = f"{section.first}-{section.first + REGISTER_BARS - 1}"
+        print(f"   {bars:>8}   {section.mean_pitch:10.1f}   {section.high_share:11.2f}   {'yes' if inside else 'NO'}")
+    print(f"   sections keeping the register: {sum(kept)} of {len(kept)} (criterion: at least 7 in 8)")
+    return bool(kept) and 8 * sum(kept) >= 7 * len(kept)
+
+
 # --- the run ---------------------------------------------------------------------------------------
 
 
@@ -196,10 +215,10 @@ def main() -> int:
     parser.add_argument("--temperature", type=float, default=None, help="default: the model's generation config")
     parser.add_argument("--top-p", type=float, default=None, help="default: the model's generation config")
     parser.add_argument("--corpus-limit", type=int, default=None, help="at most this many real works")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 24 bars, 3 real works")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: at most 24 bars, 3 real works")
     args = parser.parse_args()
     if args.quick:
-        args.bars, args.corpus_limit = 24, 3
+        args.bars, args.corpus_limit = min(args.bars, 24), 3
     torch.set_num_threads(args.threads)
 
     model, tokenizer = load_model(args.model), load_tokenizer(args.model)
@@ -274,12 +293,23 @@ def main() -> int:
         ok &= growth <= 1.05
 
     # 4. stability against the composer's real pieces
-    real, pieces = real_sections(args.composer, args.corpus_limit)
+    pieces = real_pieces(args.composer, args.corpus_limit)
+    real = [stats for piece in pieces for stats in section_stats(piece)]
     generated = section_stats(events)
-    print(f"\n4. per {SECTION_BARS}-bar section; real: {len(real)} sections of {pieces} music21 {args.composer} works")
-    if not real or not generated:
+    print(f"\n4. per {SECTION_BARS}-bar section; real: {len(real)} sections of {len(pieces)} music21 {args.composer} works")
+    if real and generated:
+        ok &= stability(generated, real)
+    else:
         print("   not enough bars or real sections to compare")
-        return 0 if ok else 1
+
+    # 5. register against the composer's real pieces
+    ok &= register(events, pieces)
+    print(f"\nall criteria met: {ok}")
+    return 0 if ok else 1
+
+
+def stability(generated: list[dict[str, float]], real: list[dict[str, float]]) -> bool:
+    """Print the stability table (section 4) and return whether the last section is within the real bounds."""
     limits = bounds(real)
     print("   bounds: " + ", ".join(f"{k} {lo:.2f}..{hi:.2f}" for k, (lo, hi) in limits.items()))
     print("   section   notes/bar      H   empty   run   outside")
@@ -290,9 +320,7 @@ def main() -> int:
     last_outside = within(generated[-1], limits)
     print(f"   last section within the real bounds: {not last_outside}"
           + (f" (outside: {', '.join(last_outside)})" if last_outside else ""))
-    ok &= not last_outside
-    print(f"\nall criteria met: {ok}")
-    return 0 if ok else 1
+    return not last_outside
 
 
 if __name__ == "__main__":

@@ -312,6 +312,9 @@ def generate_midi(
     prompt_from: str = "end",
     on_bar: Callable[[int, list[str]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    style_guidance_warmup: int | None = None,
+    style_guidance_rescale: float | None = None,
+    style_guidance_kinds: Sequence[str] | None = None,
 ) -> list[GeneratedPiece]:
     """Generate ``num_pieces`` pieces per composer (in the order given), in batches of ``batch_size``.
 
@@ -337,7 +340,11 @@ def generate_midi(
 
     ``temperature`` / ``top_p`` default to the model's generation config (SPEC §5: 1.1 and 0.99), and
     so does ``style_guidance``, the scale of classifier-free guidance on the composer
-    (`StyleGuidanceLogitsProcessor`; 1: none, the bundled model's default: 2). The
+    (`StyleGuidanceLogitsProcessor`; 1: none, the bundled model's default: 2), and so do the options that
+    shape it: ``style_guidance_warmup`` (events over which the scale ramps up from 1),
+    ``style_guidance_rescale`` (phi, 0..1: the guided distribution rescaled toward the conditional one's
+    spread) and ``style_guidance_kinds`` (event kinds whose values guidance chooses, e.g.
+    ``["Note_Pitch"]``; the rest is the conditional model's). The
     same arguments and ``seed`` give the same pieces; the global torch random state is left untouched.
     ``progress`` shows a tqdm bar (pieces done, and the events of the current batch).
 
@@ -365,13 +372,21 @@ def generate_midi(
         validation.probability("top_p", top_p)
     if style_guidance is not None:
         validation.non_negative_float("style_guidance", style_guidance)
+    if style_guidance_warmup is not None:
+        validation.non_negative_int("style_guidance_warmup", style_guidance_warmup)
+    if style_guidance_rescale is not None:
+        validation.unit_interval("style_guidance_rescale", style_guidance_rescale)
     names = [split_event(tokenizer.composer_token(name))[1] for name in composers]  # validates every name
     prompts = {
         name: prompt_ids(tokenizer, name, prompt_midi, prompt_bars, prompt_from, tempo) for name in dict.fromkeys(names)
     }
     requests = [name for name in names for _ in range(num_pieces)]
     check_prompt_room(tokenizer, prompts.values(), bars, max_events)
-    settings = (("temperature", temperature), ("top_p", top_p), ("style_guidance", style_guidance))
+    settings = (
+        ("temperature", temperature), ("top_p", top_p), ("style_guidance", style_guidance),
+        ("style_guidance_warmup", style_guidance_warmup), ("style_guidance_rescale", style_guidance_rescale),
+        ("style_guidance_kinds", style_guidance_kinds),
+    )
     sampling = {key: value for key, value in settings if value is not None}
 
     bar = None

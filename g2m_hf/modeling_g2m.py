@@ -27,7 +27,7 @@ Remote-code file: imports only torch, transformers and its sibling files (relati
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -541,6 +541,9 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         max_bars: int = 128,
         max_events: int | None = None,
         style_guidance: float | None = None,
+        style_guidance_warmup: int | None = None,
+        style_guidance_rescale: float | None = None,
+        style_guidance_kinds: Sequence[str] | None = None,
         **kwargs,
     ):
         """`GenerationMixin.generate` with the original's sampling defaults and REMI-grammar decoding.
@@ -553,9 +556,14 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         `style_guidance` (default: the generation config's ``style_guidance``, else 1) is the scale of
         classifier-free guidance on the composer (`StyleGuidanceLogitsProcessor`): 1 samples plainly,
         larger values push every step away from what the model predicts under ``Composer_None``.
+        `style_guidance_warmup`, `style_guidance_rescale` and `style_guidance_kinds` (defaults likewise from
+        the generation config, else none) shape that push: its ``warmup``, ``rescale`` and ``guided_kinds``.
         Every other argument is `GenerationMixin.generate`'s.
         """
-        logits_processor = self._style_guidance_processors(style_guidance, generation_config, logits_processor, kwargs)
+        options = {"warmup": style_guidance_warmup, "rescale": style_guidance_rescale, "guided_kinds": style_guidance_kinds}
+        logits_processor = self._style_guidance_processors(
+            style_guidance, options, generation_config, logits_processor, kwargs
+        )
         generation_config, logits_processor, kwargs = remi_generate_arguments(
             self, inputs, generation_config, logits_processor, kwargs, remi_grammar, max_bars, max_events
         )
@@ -565,14 +573,20 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
 
 
     def _style_guidance_processors(
-        self, style_guidance: float | None, generation_config, logits_processor, kwargs: dict
+        self, style_guidance: float | None, options: dict, generation_config, logits_processor, kwargs: dict
     ) -> LogitsProcessorList:
-        """``logits_processor`` with a `StyleGuidanceLogitsProcessor` in front when guidance is asked for."""
+        """``logits_processor`` with a `StyleGuidanceLogitsProcessor` in front when guidance is asked for.
+        ``options``: its keyword arguments, None where the generation config (``style_guidance_<name>``) decides."""
         processors = LogitsProcessorList(logits_processor or [])
-        if style_guidance is None:
-            configs = (generation_config, self.generation_config)
-            configured = (getattr(c, "style_guidance", None) for c in configs if c is not None)
-            style_guidance = next((value for value in configured if value is not None), 1.0)  # 0 is a setting too
+        configs = [c for c in (generation_config, self.generation_config) if c is not None]
+
+        def configured(name: str, value, default):  # the call's value, else the first config's; 0 is a setting too
+            found = (getattr(c, name, None) for c in configs)
+            return value if value is not None else next((v for v in found if v is not None), default)
+
+        style_guidance = configured("style_guidance", style_guidance, 1.0)
+        names = {"warmup": "style_guidance_warmup", "rescale": "style_guidance_rescale", "guided_kinds": "style_guidance_kinds"}
+        options = {key: configured(names[key], value, None) for key, value in options.items()}
         if not style_guidance >= 0:
             raise ModelInputError(f"style_guidance must be at least 0 (1: no guidance), got {style_guidance}")
         if style_guidance == 1.0:
@@ -581,7 +595,10 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         if COMPOSER_NONE not in vocabulary:
             raise ModelInputError(f"style_guidance needs {COMPOSER_NONE} in config.event_vocabulary")
         pad_token_id = kwargs.get("pad_token_id", self.config.pad_token_id)
-        guidance = StyleGuidanceLogitsProcessor(self, style_guidance, vocabulary.index(COMPOSER_NONE), pad_token_id)
+        guidance = StyleGuidanceLogitsProcessor(
+            self, style_guidance, vocabulary.index(COMPOSER_NONE), pad_token_id,
+            **{key: value for key, value in options.items() if value is not None},
+        )
         return LogitsProcessorList([guidance, *processors])
 
 

@@ -14,17 +14,34 @@ be used as it is: a cached G2M step needs its style token, and the unstyled sequ
 styled one in its first token only). The unstyled sequence keeps its own key/value cache, so guidance
 costs one more forward of the batch per step.
 
+Plain guidance extrapolates every difference from the general corpus, the texture's too (issue 25: slow
+tempo classes, short note values, the bass). Three options change how far and where it pushes:
+
+- ``warmup``: the scale ramps linearly from 1 to ``s`` over the first ``warmup`` events of the context
+  (Aria ramps its scale over the first 250 tokens): a piece opens as the conditional model would.
+- ``rescale`` (phi, 0..1): the guided log-probabilities are scaled so that their spread matches the
+  conditional distribution's (the standard deviation of the log-probabilities, weighted by the
+  conditional probabilities), mixed with the plain guided ones by phi: diffusers' ``rescale_noise_cfg``
+  (Lin et al. 2024) on log-probabilities, where it acts as a temperature that undoes guidance's sharpening.
+- ``guided_kinds``: guidance chooses only among the values of these event kinds (``"Note_Pitch"``,
+  ``"Beat"``, ...), each kind keeping the probability the conditional model gives it; every other
+  kind, and the choice of the next event's kind (another note, a new onset, a new bar: the density),
+  is the conditional model's. None (default): guidance on the whole distribution.
+
 Remote-code file: imports only torch and transformers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from transformers import LogitsProcessor
 
+from .errors import ModelInputError
 from .kv_cache import PreallocatedCache
+from .vocab import split_event
 
 
 class StyleGuidanceLogitsProcessor(LogitsProcessor):
@@ -39,13 +56,43 @@ class StyleGuidanceLogitsProcessor(LogitsProcessor):
         guidance: the scale ``s`` (1: no guidance).
         unstyled_token_id: id of ``Composer_None``.
         pad_token_id: the padding id, to find each row's first token in a left-padded prompt.
+        warmup: events of context over which the scale ramps from 1 to ``guidance`` (0: no ramp).
+        rescale: phi, the share of the guided log-probabilities rescaled to the conditional spread (0: none).
+        guided_kinds: event kinds whose values guidance chooses (None: the whole distribution); needs
+            ``model.config.event_vocabulary``.
     """
 
-    def __init__(self, model: Any, guidance: float, unstyled_token_id: int, pad_token_id: int):
+    def __init__(
+        self,
+        model: Any,
+        guidance: float,
+        unstyled_token_id: int,
+        pad_token_id: int,
+        *,
+        warmup: int = 0,
+        rescale: float = 0.0,
+        guided_kinds: Sequence[str] | None = None,
+    ):
+        if not warmup >= 0:
+            raise ModelInputError(f"style_guidance_warmup must be at least 0 events, got {warmup}")
+        if not 0.0 <= rescale <= 1.0:
+            raise ModelInputError(f"style_guidance_rescale must be between 0 and 1, got {rescale}")
         self.model = model
         self.guidance = float(guidance)
         self.unstyled_token_id = unstyled_token_id
         self.pad_token_id = pad_token_id
+        self.warmup, self.rescale = int(warmup), float(rescale)
+        self._kinds: torch.Tensor | None = None  # [V] kind index of each token
+        self._guided: torch.Tensor | None = None  # [K] whether guidance chooses among a kind's values
+        if guided_kinds is not None:
+            kinds = [split_event(token)[0] for token in getattr(model.config, "event_vocabulary", None) or []]
+            unknown = sorted(set(guided_kinds) - set(kinds))
+            if not kinds or unknown:
+                raise ModelInputError(f"style_guidance_kinds: {unknown or list(guided_kinds)} not event kinds of the "
+                                      f"vocabulary ({', '.join(sorted(set(kinds)))})")
+            names = list(dict.fromkeys(kinds))
+            self._kinds = torch.tensor([names.index(kind) for kind in kinds])
+            self._guided = torch.tensor([name in guided_kinds for name in names])
         self._cache: Any = None
         self._attention_mask: torch.Tensor | None = None  # [B, T] of what the unstyled cache holds
 
@@ -74,7 +121,45 @@ class StyleGuidanceLogitsProcessor(LogitsProcessor):
             return scores
         styled = torch.log_softmax(scores.float(), dim=-1)  # [B, V]
         unstyled = torch.log_softmax(self._unstyled_logits(input_ids).float(), dim=-1)  # [B, V]
-        return (unstyled + self.guidance * (styled - unstyled)).to(scores.dtype)
+        return self.combine(styled, unstyled, self._scale(input_ids)).to(scores.dtype)
+
+    def _scale(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Each row's guidance scale: ``guidance``, ramped over the first ``warmup`` events of its context. [B, 1]"""
+        scale = torch.full((input_ids.shape[0], 1), self.guidance, device=input_ids.device)
+        if self.warmup:
+            length = (input_ids != self.pad_token_id).sum(dim=-1, keepdim=True).float()  # [B, 1]
+            scale = 1.0 + (scale - 1.0) * (length / self.warmup).clamp(max=1.0)
+        return scale
+
+    def combine(self, styled: torch.Tensor, unstyled: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """Guided log-probabilities (up to a constant per row) from the styled and unstyled log-probabilities
+        [B, V] and the scale [B, 1], with the processor's rescale and guided kinds."""
+        guided = unstyled + scale * (styled - unstyled)  # [B, V]
+        if self.rescale:
+            weights = styled.exp()  # the conditional distribution: where the spread matters
+            spread_styled, spread_guided = (_weighted_std(values, weights) for values in (styled, guided))  # [B, 1]
+            guided = guided * (self.rescale * spread_styled / spread_guided.clamp(min=1e-6) + 1.0 - self.rescale)
+        if self._kinds is None:
+            return guided
+        kinds = self._kinds.to(styled.device)
+        guided = torch.log_softmax(guided, dim=-1)
+        within = guided - _kind_logsumexp(guided, kinds, len(self._guided))  # log p(value | kind), guided
+        kept = within + _kind_logsumexp(styled, kinds, len(self._guided))  # times the conditional p(kind)
+        return torch.where(self._guided.to(styled.device)[kinds], kept, styled)
+
+
+def _weighted_std(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Standard deviation of each row of ``values`` [B, V] under the distribution ``weights`` [B, V]. [B, 1]"""
+    mean = (weights * values).sum(dim=-1, keepdim=True)
+    return (weights * (values - mean) ** 2).sum(dim=-1, keepdim=True).sqrt()
+
+
+def _kind_logsumexp(values: torch.Tensor, kinds: torch.Tensor, n_kinds: int) -> torch.Tensor:
+    """log of the total probability of each token's kind, per token: ``logsumexp`` over the tokens of the
+    same kind. ``values`` [B, V] log-probabilities, ``kinds`` [V]. [B, V]"""
+    peak = values.max(dim=-1, keepdim=True).values  # [B, 1], for a stable exp
+    totals = torch.zeros(values.shape[0], n_kinds, device=values.device).index_add_(1, kinds, (values - peak).exp())
+    return totals.clamp(min=torch.finfo(totals.dtype).tiny).log()[:, kinds] + peak  # an empty kind: a tiny total, not -inf
 
 
 __all__ = ["StyleGuidanceLogitsProcessor"]

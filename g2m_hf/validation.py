@@ -63,6 +63,13 @@ def probability(name: str, value: object) -> float:
     return value
 
 
+def unit_interval(name: str, value: object) -> float:
+    """A number in [0, 1] (a mixing weight: 0 and 1 are both settings)."""
+    if not 0 <= _number(name, value, False) <= 1:
+        raise InvalidArgumentError(name, value, "must be between 0 and 1")
+    return value
+
+
 def fraction(name: str, value: object) -> float:
     """A number in [0, 1) (a share set aside, e.g. for validation: 1 would leave nothing to train on)."""
     if not 0 <= _number(name, value, False) < 1:
@@ -151,5 +158,6 @@ __all__ = [
     "positive_float",
     "port",
     "positive_int",
+    "unit_interval",
     "probability",
 ]

@@ -579,6 +579,9 @@ model = AutoModelForCausalLM.from_pretrained({str(model_folder)!r}, trust_remote
 vocab = model.config.event_vocabulary
 torch.manual_seed(0)
 out = model.generate(torch.tensor([[vocab.index("Composer_Bach")]]), max_new_tokens=80, max_bars=3)
-print(json.dumps([vocab[i] for i in out[0].tolist()]))
+guided = model.generate(torch.tensor([[vocab.index("Composer_Bach")]]), max_new_tokens=80, max_bars=3,
+                        style_guidance=2.0, style_guidance_kinds=["Note_Pitch"], style_guidance_rescale=0.5)
+print(json.dumps([[vocab[i] for i in row[0].tolist()] for row in (out, guided)]))
 """)
-    assert check_piece(result, max_bars=3) is None
+    for events in result:  # plain, and with style guidance (its options too)
+        assert check_piece(events, max_bars=3) is None

@@ -211,6 +211,8 @@ def test_prompt_from_start_keeps_the_opening_bars(model, tokenizer, tmp_path):
         ({"bars": 1, "time_signature": "3/4"}, "pickup"),
         ({"prompt_bars": 2}, "prompt_bars"),
         ({"prompt_from": "middle"}, "prompt_from"),
+        ({"style_guidance_rescale": 1.5}, "style_guidance_rescale: 1.5 .must be between 0 and 1"),
+        ({"style_guidance_warmup": -3}, "style_guidance_warmup"),
     ],
 )
 def test_bad_options_are_refused_before_any_work(tokenizer, options, message):
@@ -314,3 +316,30 @@ def test_should_stop_and_on_bar_stop_the_generation(model, tokenizer):
     with pytest.raises(GenerationCancelled, match="enough"):
         generate_midi(model, tokenizer, seed=1, bars=200, on_bar=cancel_at_the_third_bar)
     assert len(bars) == 3
+
+
+@pytest.mark.slow
+def test_longform_benchmark_measures_the_register_of_every_8_bar_section():
+    """A short run of benchmarks/longform.py (the bundled model, 16 bars, 3 real works): its register table."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "longform.py"), "--quick", "--bars", "16"],
+        capture_output=True, text=True, timeout=1200, cwd=root,
+    )
+    assert done.returncode in (0, 1), done.stderr[-2000:]  # 1: a criterion missed, still a full report
+    report = done.stdout[done.stdout.index("5. register"):]
+    low, high = (float(x) for x in re.search(r"mean pitch ([\d.]+)\.\.([\d.]+)", report).groups())
+    assert 40 < low < high < 90
+    rows = re.findall(r"^\s+(\d+)-(\d+)\s+([\d.]+)\s+([\d.]+)\s+(yes|NO)$", report, re.MULTILINE)
+    assert [(int(a), int(b)) for a, b, *_ in rows] == [(0, 7), (8, 15)]
+    for *_, pitch, share, kept in rows:  # each verdict follows the printed figures and the real range
+        share_low, share_high = (float(x) for x in re.search(r"share >= C4 ([\d.]+)\.\.([\d.]+)", report).groups())
+        inside = low <= float(pitch) <= high and share_low <= float(share) <= share_high
+        assert (kept == "yes") == inside or abs(float(pitch) - low) < 0.1 or abs(float(pitch) - high) < 0.1
+    kept_count = int(re.search(r"keeping the register: (\d+) of 2", report).group(1))
+    assert kept_count == sum(kept == "yes" for *_, kept in rows)

@@ -110,6 +110,90 @@ def test_processor_with_scale_one_leaves_scores_alone():
     assert processor(torch.tensor([[ID["Composer_Bach"]]] * 2), scores) is scores
 
 
+def _log_probs(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Styled and unstyled log-probabilities of two rows over the test vocabulary. [2, V] each"""
+    generator = torch.Generator().manual_seed(seed)
+    styled, unstyled = (torch.log_softmax(3 * torch.randn(2, len(VOCAB), generator=generator), -1) for _ in range(2))
+    return styled, unstyled
+
+
+def _kind_mass(log_probs: torch.Tensor, kind: str) -> torch.Tensor:
+    """Total probability of the tokens of one event kind, per row. [B]"""
+    columns = [index for index, token in enumerate(VOCAB) if token.rpartition("_")[0] == kind]
+    return torch.softmax(log_probs, -1)[:, columns].sum(-1)
+
+
+def test_guided_kinds_keep_the_conditional_kind_choice_and_guide_within_a_kind():
+    styled, unstyled = _log_probs(0)
+    scale = torch.full((2, 1), 3.0)
+    plain = StyleGuidanceLogitsProcessor(tiny_model(), 3.0, ID["Composer_None"], PAD).combine(styled, unstyled, scale)
+    processor = StyleGuidanceLogitsProcessor(tiny_model(), 3.0, ID["Composer_None"], PAD, guided_kinds=["Note_Pitch"])
+    mixed = torch.log_softmax(processor.combine(styled, unstyled, scale), -1)
+    for kind in ("Note_Pitch", "Beat", "Bar", "Note_Duration"):  # every kind as likely as without guidance
+        assert torch.allclose(_kind_mass(mixed, kind), _kind_mass(styled, kind), atol=1e-5)
+    assert not torch.allclose(_kind_mass(torch.log_softmax(plain, -1), "Note_Pitch"), _kind_mass(styled, "Note_Pitch"), atol=1e-3)
+    pitches = [ID[f"Note_Pitch_{p}"] for p in (40, 60, 80)]
+    beats = [ID[f"Beat_{b}"] for b in (0, 12, 24)]
+    # pitches compare as plain guidance has them; other values as the conditional model has them
+    assert torch.allclose(mixed[:, pitches].diff(dim=-1), plain[:, pitches].diff(dim=-1), atol=1e-4)
+    assert torch.allclose(mixed[:, beats].diff(dim=-1), styled[:, beats].diff(dim=-1), atol=1e-4)
+    with pytest.raises(ModelInputError, match="Note_Pitchh"):
+        StyleGuidanceLogitsProcessor(tiny_model(), 3.0, ID["Composer_None"], PAD, guided_kinds=["Note_Pitchh"])
+
+
+def _spread(log_probs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    mean = (weights * log_probs).sum(-1, keepdim=True)
+    return (weights * (log_probs - mean) ** 2).sum(-1).sqrt()
+
+
+def test_rescale_brings_the_guided_spread_back_to_the_conditional_one():
+    styled, unstyled = _log_probs(1)
+    scale = torch.full((2, 1), 3.0)
+
+    def combined(phi: float) -> torch.Tensor:
+        processor = StyleGuidanceLogitsProcessor(tiny_model(), 3.0, ID["Composer_None"], PAD, rescale=phi)
+        return processor.combine(styled, unstyled, scale)
+
+    weights = styled.exp()
+    plain, half, full = combined(0.0), combined(0.5), combined(1.0)
+    assert torch.allclose(plain, unstyled + 3.0 * (styled - unstyled))
+    assert torch.allclose(_spread(full, weights), _spread(styled, weights), rtol=1e-4)
+    assert _spread(styled, weights).lt(_spread(half, weights)).all() and _spread(half, weights).lt(_spread(plain, weights)).all()
+    # rescaling is a temperature: the order of the tokens stays guidance's
+    assert torch.equal(full.argsort(-1), plain.argsort(-1))
+    with pytest.raises(ModelInputError, match="rescale"):
+        StyleGuidanceLogitsProcessor(tiny_model(), 3.0, ID["Composer_None"], PAD, rescale=1.5)
+
+
+def test_warmup_ramps_the_scale_over_the_context_length():
+    processor = StyleGuidanceLogitsProcessor(tiny_model(), 3.0, ID["Composer_None"], PAD, warmup=10)
+    rows = torch.full((3, 20), PAD)
+    for row, length in enumerate((1, 5, 20)):  # left-padded contexts of 1, 5 and 20 events
+        rows[row, 20 - length :] = ID["Bar_None"]
+    assert processor._scale(rows).flatten().tolist() == pytest.approx([1.2, 2.0, 3.0])
+
+
+def test_guidance_options_come_from_the_call_or_the_generation_config_and_change_the_piece():
+    model = tiny_model(2)
+    prompt = torch.tensor([[ID["Composer_Bach"]]])
+    torch.manual_seed(1)
+    plain = model.generate(prompt, max_new_tokens=300, max_bars=4, style_guidance=3.0)
+    torch.manual_seed(1)
+    shaped = model.generate(prompt, max_new_tokens=300, max_bars=4, style_guidance=3.0,
+                            style_guidance_kinds=["Note_Pitch"], style_guidance_warmup=20, style_guidance_rescale=0.5)
+    assert not torch.equal(plain, shaped)
+    model.generation_config.style_guidance_kinds = ["Note_Pitch"]
+    model.generation_config.style_guidance_warmup = 20
+    model.generation_config.style_guidance_rescale = 0.5
+    torch.manual_seed(1)
+    assert torch.equal(shaped, model.generate(prompt, max_new_tokens=300, max_bars=4, style_guidance=3.0))
+    for row in shaped.tolist():
+        events = events_of(row)
+        assert check_piece(events, max_bars=4) is None and round_trips(events)
+    with pytest.raises(ModelInputError, match="warmup"):
+        model.generate(prompt, max_new_tokens=4, style_guidance=2.0, style_guidance_warmup=-1)
+
+
 # --- recognition and its interval ------------------------------------------------------------------
 
 
