@@ -89,15 +89,20 @@ def plot_metric_distributions(
     return _save(figure, path)
 
 
-def plot_piano_roll(midi, path: str | os.PathLike, title: str = "") -> Path:
+def plot_piano_roll(
+    midi, path: str | os.PathLike, title: str = "", marked: tuple[float, float] | None = None
+) -> Path:
     """A piano roll of a ``pretty_midi.PrettyMIDI``: one bar per note (time in seconds, MIDI pitch),
-    bar lines at the time-signature events (the REMI decoder writes one per bar), C's labelled."""
+    bar lines at the time-signature events (the REMI decoder writes one per bar), C's labelled;
+    ``marked``: a (start, end) stretch in seconds shaded (the bars `infill_midi` wrote)."""
     notes = [note for instrument in midi.instruments for note in instrument.notes]
     end = max([note.end for note in notes] + [midi.get_end_time(), 1.0])
     figure = Figure(figsize=(min(30.0, 4.0 + end / 4.0), 4.0), layout="constrained")
     axes = figure.add_subplot()
     for change in midi.time_signature_changes:
         axes.axvline(change.time, color="0.85", linewidth=0.6, zorder=0)
+    if marked is not None:
+        axes.axvspan(*marked, color="tab:orange", alpha=0.15, linewidth=0, zorder=0)
     by_pitch: dict[int, list[tuple[float, float]]] = {}
     for note in notes:
         by_pitch.setdefault(note.pitch, []).append((note.start, note.end - note.start))

@@ -252,6 +252,22 @@ class G2MTokenizer(PreTrainedTokenizerFast):
         self._tokenizer.model = WordLevel({token: index for index, token in enumerate(events)}, unk_token=_NO_UNK)
         return len(events) - 1
 
+    def add_events(self, events: Iterable[str]) -> list[int]:
+        """Append the ``events`` the vocabulary lacks, in the order given; return the ids of all of them.
+
+        As `add_composer`: existing ids do not change (resize a model's embeddings to ``len(tokenizer)``
+        before it learns the new events). Used for the infilling tokens (`vocab.INFILL_TOKENS`).
+        """
+        events = check_vocabulary(list(dict.fromkeys(events)), "events")
+        known = self.event_vocabulary
+        new = [token for token in events if token not in set(known)]
+        if new:
+            if len(self) != self.vocab_size:
+                raise VocabularyError("add_events() cannot follow add_tokens(): the new ids are already taken")
+            known = known + new
+            self._tokenizer.model = WordLevel({token: index for index, token in enumerate(known)}, unk_token=_NO_UNK)
+        return self.events_to_ids(events)
+
     # --- MIDI ------------------------------------------------------------------------------
 
     def encode_midi(self, midi: Any, composer: str | None = None, **options: Any) -> list[int]:
