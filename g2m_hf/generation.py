@@ -451,11 +451,26 @@ def prepare_infill(
         RemiError: the piece cannot be read or converted.
         InvalidArgumentError: a bad range or time signature (``spell`` turns argument names into options).
     """
-    tokens = infill.InfillTokens.of(tokenizer)
+    infill.InfillTokens.of(tokenizer)  # no infill tokens: refused before the file is read
     name = split_event(tokenizer.composer_token(composer))[1]
-    ids = np.asarray(tokenizer.encode_midi(piece, composer=name), dtype=np.int64)
-    bounds = infill.bar_bounds(ids, tokens)
+    ids = tokenizer.encode_midi(piece, composer=name)
     source = os.fspath(piece) if isinstance(piece, (str, os.PathLike)) else "the piece"
+    return infill_request(tokenizer, ids, bars, time_signature, source, spell)
+
+
+def infill_request(
+    tokenizer: G2MTokenizer,
+    ids: Sequence[int],
+    bars: tuple[int, int],
+    time_signature: str | Sequence[str] | None = None,
+    source: str = "the piece",
+    spell: Callable[[str], str] = str,
+) -> InfillRequest:
+    """`prepare_infill` for a piece already encoded (``ids``: a whole piece, its composer token first)."""
+    tokens = infill.InfillTokens.of(tokenizer)
+    ids = np.asarray(ids, dtype=np.int64)
+    name = split_event(tokenizer.ids_to_events(ids[:1])[0])[1]
+    bounds = infill.bar_bounds(ids, tokens)
     try:
         first, stop = infill.check_bars(bars, len(bounds) - 1, source)
     except InvalidArgumentError as error:
@@ -524,8 +539,26 @@ def infill_midi(
         InvalidArgumentError: a bad range, time signature or sampling option (`prepare_infill`), or a span
             too long for the model's window.
     """
-    sampling = _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance)
+    _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance)  # before the file is read
     request = prepare_infill(tokenizer, piece, bars, composer, time_signature)
+    return sample_infills(model, tokenizer, request, num_pieces, seed, batch_size, temperature, top_p, style_guidance,
+                          progress)
+
+
+def sample_infills(
+    model: G2MForCausalLM,
+    tokenizer: G2MTokenizer,
+    request: InfillRequest,
+    num_pieces: int = 1,
+    seed: int = 0,
+    batch_size: int = 4,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    style_guidance: float | None = None,
+    progress: bool = False,
+) -> list[GeneratedPiece]:
+    """`infill_midi` for a checked request (a piece already encoded: evaluation, the app)."""
+    sampling = _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance)
     infill.require_infill_tokens((getattr(model.config, "event_vocabulary", None) or [])[: model.config.vocab_size],
                                  "the model")
     tokens, ids, first, stop = request.tokens, request.piece, request.first, request.stop
@@ -630,7 +663,9 @@ __all__ = [
     "generate_midi",
     "InfillRequest",
     "infill_midi",
+    "infill_request",
     "prepare_infill",
+    "sample_infills",
     "load_model",
     "load_model_as",
     "load_tokenizer",

@@ -266,3 +266,52 @@ def test_the_command_line_refuses_bad_requests_in_one_line(midi_file, tmp_path, 
                                 "--num-pieces", "2", "--output-dir", out])
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [f"Bach_{n}{s}" for n in (0, 1) for s in (".mid", ".png", ".txt")]
+
+
+# --- the evaluation script ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("infill_model")
+    model = tiny_model(5, vocabulary=VOCAB)
+    model.config.training_window = 300
+    model.save_pretrained(folder)
+    infill_tokenizer().save_pretrained(folder)
+    return folder
+
+
+def test_the_evaluation_script_measures_all_three_systems(model_folder, pieces, tmp_path):
+    from training import infill_eval
+
+    paths = []
+    for index, events in enumerate(pieces[:2]):
+        paths.append(tmp_path / f"{index}.mid")
+        events_to_midi(events).write(str(paths[-1]))
+    output = tmp_path / "figures.json"
+    figures = infill_eval.main(["--model", str(model_folder), "--midi", *map(str, paths), "--composer", "bach",
+                                "--gap-bars", "2", "--context-bars", "2", "--gaps", "2", "--output", str(output)])
+    assert figures["pieces"] == 2 and figures["gaps"] == 4
+    original = figures["measures"]["original"]
+    for system in infill_eval.SYSTEMS:
+        assert figures["measures"][system]["density_gap"]["n"] == 4
+    assert 0 <= original["pitch_class_distance"]["mean"] <= 1 and 0 <= original["key_agreement"]["mean"] <= 1
+    assert all(0 < figures["nll"][kind]["mean"] < 20 for kind in ("infilling", "continuation"))
+    assert output.is_file()
+
+
+def test_measures_of_a_span_against_its_context():
+    from training.infill_eval import key_of, span_measures
+
+    def bar(*pitches: int) -> list[str]:
+        return ["Bar_None", "Time_Signature_4/4", "Beat_0"] + [t for p in pitches for t in (f"Note_Pitch_{p}",
+                                                                                         "Note_Duration_480")]
+
+    c_major = (72, 67, 64, 60)
+    events = ["Composer_Bach", "Tempo_80", "BOS_None", *bar(*c_major), *bar(74, 71, 67, 55), *bar(66, 61),
+              *bar(*c_major), "EOS_None"]  # fmt: skip
+    measures = span_measures(events, 2, 3, 1)
+    assert measures["density_gap"] == 2  # 2 notes against 4 per bar
+    assert measures["range_gap"] == (abs(61 - 55) + abs(66 - 74)) / 2
+    assert measures["boundary_distance"] == (abs(66 - 72) + abs(61 - 60)) / 2
+    assert key_of(np.array(c_major * 3), np.full(12, 480)) == 0  # C major
