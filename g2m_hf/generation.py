@@ -594,8 +594,8 @@ def sample_infills(
                 do_sample=True,
                 **sampling,
             )
-            for row in output[:, len(prompt) :].cpu().numpy():
-                span = row[: int(np.argmax(row == tokens.end))] if tokens.end in row else row
+            for row in output.cpu().numpy():
+                _, span, _ = infill.unarrange(row[row != tokenizer.pad_token_id], tokens)
                 whole = infill.splice(ids, first, stop, span, tokens)
                 pieces.append(GeneratedPiece(request.composer, tokenizer.ids_to_events(whole),
                                              tokenizer.decode_midi(whole), int(bounds[first]), request.bars))

@@ -103,7 +103,8 @@ def unarrange(ids: np.ndarray, tokens: InfillTokens) -> tuple[np.ndarray, np.nda
     if not placeholders.size or starts.size != 1 or placeholders[-1] - placeholders[0] + 1 != placeholders.size:
         raise VocabularyError("not an infilling sequence: it needs one run of Infill_Bar and one Infill_Start")
     start = int(starts[0])
-    stop = start + 1 + int(np.argmax(ids[start + 1 :] == tokens.end)) if tokens.end in ids[start + 1 :] else len(ids)
+    ends = np.flatnonzero(ids[start + 1 :] == tokens.end)
+    stop = start + 1 + int(ends[0]) if ends.size else len(ids)
     return ids[: placeholders[0]], ids[start + 1 : stop], ids[placeholders[-1] + 1 : start]
 
 

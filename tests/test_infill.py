@@ -79,6 +79,18 @@ def bars_of(events: list[str]) -> list[list[str]]:
 # --- the layout -----------------------------------------------------------------------------------
 
 
+def test_infill_tokens_come_after_every_existing_id_and_survive_saving(tmp_path):
+    tokenizer = G2MTokenizer()
+    before = tokenizer.event_vocabulary
+    tokenizer.add_composer("Haydn")
+    ids = layout.add_infill_tokens(tokenizer)
+    assert ids == [len(before) + 1, len(before) + 2, len(before) + 3]
+    assert tokenizer.event_vocabulary[: len(before)] == before  # plain REMI ids untouched
+    assert layout.add_infill_tokens(tokenizer) == ids and len(tokenizer) == len(before) + 4  # idempotent
+    tokenizer.save_pretrained(tmp_path)
+    assert G2MTokenizer.from_pretrained(tmp_path).event_vocabulary == tokenizer.event_vocabulary
+
+
 def test_training_examples_put_back_together_give_the_window_and_fit_it(corpus_midi):
     tokenizer = infill_tokenizer()
     collator = G2MDataCollator(tokenizer, max_length=256, infill_rate=1.0, augment=False, seed=0)
@@ -315,3 +327,21 @@ def test_measures_of_a_span_against_its_context():
     assert measures["range_gap"] == (abs(61 - 55) + abs(66 - 74)) / 2
     assert measures["boundary_distance"] == (abs(66 - 72) + abs(61 - 60)) / 2
     assert key_of(np.array(c_major * 3), np.full(12, 480)) == 0  # C major
+
+
+def test_the_bundled_model_infills_closer_to_the_context_than_continuation():
+    """The figures training/infill_eval.py measured on the held-out test pieces when the bundled model was
+    built (training/build_default_model.sh writes them into the model folder)."""
+    import json
+
+    from g2m_hf.generation import DEFAULT_MODEL_DIR
+
+    path = DEFAULT_MODEL_DIR / "infill_evaluation.json"
+    if not path.is_file():
+        pytest.skip("the bundled model was built without infilling examples (no infill_evaluation.json)")
+    figures = json.loads(path.read_text())
+    assert figures["gaps"] >= 20 and figures["gap_bars"] == 4
+    assert figures["nll"]["infilling"]["mean"] < figures["nll"]["continuation"]["mean"]
+    measures = figures["measures"]
+    for measure in ("boundary_distance", "pitch_class_distance"):
+        assert measures["infilled"][measure]["mean"] < measures["continuation"][measure]["mean"], measure
