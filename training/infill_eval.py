@@ -30,9 +30,9 @@ Each span is compared with the ``--context-bars`` bars before and after it (lowe
     how the last infilled bar leads into the suffix: the outer voices' pitch distance (mean of top and
     bass, semitones) between the span's last onset and the first onset after it.
 
-And the model's negative log-likelihood per event of the real span, under infilling (both sides read)
-and under continuation (the bars before only), with the same context budget: how much the suffix tells
-the model. The figures go to ``--output`` (JSON) and to the console; figures for the README and the model
+And the model's negative log-likelihood per event of the real span under infilling (the bars around the
+gap that fit half the window) and under continuation from the same bars before the gap alone: how much
+the suffix tells the model. The figures go to ``--output`` (JSON) and to the console; figures for the README and the model
 card come from this script.
 """
 
@@ -50,7 +50,6 @@ import numpy as np
 import torch
 
 from g2m_hf import fileio, infill
-from g2m_hf.data import context_start, prefixed_window
 from g2m_hf.errors import G2MError
 from g2m_hf.generation import infill_request, load_model, load_tokenizer, sample_infills
 from g2m_hf.grammar import RemiGrammarLogitsProcessor
@@ -105,17 +104,15 @@ def span_measures(events: Sequence[str], first: int, stop: int, context_bars: in
 
 
 def span_nll(model: Any, ids: np.ndarray, first: int, stop: int, tokens: infill.InfillTokens) -> dict[str, float]:
-    """Mean negative log-likelihood per event of the real bars ``first..stop-1`` of ``ids`` read after the
-    infilling context (both sides) and after the bars before them only, each within half the model's
-    window (as generation builds its contexts)."""
+    """Mean negative log-likelihood per event of the real bars ``first..stop-1`` of ``ids``, read after the
+    infilling context (the bars around the gap that fit half the model's window, as `infill_midi` builds
+    it) and after the same bars before the gap without the rest: the difference is what the suffix tells
+    the model."""
     budget = int(training_window(model.config) * CONTEXT_FRACTION)
     bounds = infill.bar_bounds(ids, tokens)
     span = ids[bounds[first] : bounds[stop]]
-    prefix = ids[: bounds[first]]
-    contexts = {
-        "infilling": infill.infill_context(ids, first, stop, budget, tokens),
-        "continuation": prefixed_window(prefix, context_start(len(prefix), bounds[:first], budget)),
-    }
+    prompt = infill.infill_context(ids, first, stop, budget, tokens)
+    contexts = {"infilling": prompt, "continuation": infill.unarrange(prompt, tokens)[0]}
     result = {}
     for name, context in contexts.items():
         sequence = torch.as_tensor(np.concatenate([context, span]))[None]  # [1, T]
