@@ -6,7 +6,7 @@ from .configuration_g2m import G2MConfig
 from .data import G2MDataCollator, build_dataset, composer_balanced_weights
 from .errors import G2MError, RemiError, VocabularyError
 from .evaluation import default_classifier_path
-from .generation import GeneratedPiece, default_base_model_path, default_model_path, generate_midi
+from .generation import GeneratedPiece, default_base_model_path, default_model_path, generate_midi, infill_midi
 from .grammar import RemiGrammarLogitsProcessor
 from .metrics import compute_metrics
 from .modeling_g2m import (
@@ -40,6 +40,7 @@ __all__ = [
     "default_classifier_path",
     "default_model_path",
     "generate_midi",
+    "infill_midi",
     "compute_metrics",
     "midi_to_events",
     "events_to_midi",

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from . import corpus, fileio, midi_reader, remi, validation, vocab
+from . import corpus, fileio, infill, midi_reader, remi, validation, vocab
 from .corpus import CONVERSION_VERSION, MUSIC21_VERSION, Source, source_events, source_midi
 from .errors import DataError, OutputExistsError, VocabularyError
 from .extras import require
@@ -503,8 +503,14 @@ class G2MDataCollator:
        the shifts in ``transpose_range`` that keep all the window's pitches in 21..108;
     3. right-padding with PAD to the batch's longest window.
 
-    Returns ``input_ids``, ``attention_mask`` and ``labels`` (``input_ids`` with PAD -> -100; the
-    model shifts them), each a LongTensor ``[batch, longest window]``.
+    With ``infill_rate`` > 0, that share of the windows become bar-infilling examples (`infill.training_example`:
+    a span of 1 to ``infill_max_bars`` whole bars moved behind the rest of the window); such a window is cut
+    ``infill_max_bars + 2`` tokens shorter, so the example fits ``max_length`` too. The tokenizer needs the
+    infill tokens (`infill.add_infill_tokens`).
+
+    Returns ``input_ids``, ``attention_mask`` and ``labels`` (``input_ids`` with PAD -> -100, and the
+    infill placeholders and span start, which mark the example's choices, not the music; the model shifts
+    them), each a LongTensor ``[batch, longest window]``.
 
     Randomness comes from torch's global RNG (seeded by Trainer, ``set_seed`` and the
     dataloader's per-worker seeding), or from a private generator when ``seed`` is given.
@@ -517,6 +523,8 @@ class G2MDataCollator:
         random_windows: random start; False: every window starts at the piece start (evaluation).
         include_piece_end: windows may end with the piece's last bar and EOS (see `window_stop`).
         seed: seed of a private generator (reproducible batches outside Trainer, tests).
+        infill_rate: share of the windows made infilling examples (0: none, every draw as before).
+        infill_max_bars: longest span an infilling example rewrites.
     """
 
     tokenizer: Any
@@ -526,10 +534,17 @@ class G2MDataCollator:
     random_windows: bool = True
     include_piece_end: bool = True
     seed: int | None = None
+    infill_rate: float = 0.0
+    infill_max_bars: int = infill.DEFAULT_MAX_SPAN_BARS
 
     def __post_init__(self) -> None:
         if self.max_length <= PREFIX_LENGTH + 1:
             raise DataError(f"max_length must exceed {PREFIX_LENGTH + 1} (prefix plus a token), got {self.max_length}")
+        if not 0 <= self.infill_rate <= 1:
+            raise DataError(f"infill_rate must be in [0, 1], got {self.infill_rate}")
+        if self.infill_rate and not 0 < self.infill_max_bars < self.max_length // 4:
+            raise DataError(f"infill_max_bars must be in 1..{self.max_length // 4 - 1}, got {self.infill_max_bars}")
+        self._infill = infill.InfillTokens.of(self.tokenizer) if self.infill_rate else None
         low, high = self.transpose_range
         if not low <= 0 <= high:
             raise DataError(f"transpose_range must contain 0, got {self.transpose_range}")
@@ -555,21 +570,30 @@ class G2MDataCollator:
         for row, window in enumerate(windows):  # input_ids: [B, T], right-padded
             input_ids[row, : len(window)] = torch.from_numpy(window)
         padding = input_ids == self._pad_id
+        unlearnt = padding
+        if self._infill is not None:
+            unlearnt = unlearnt | torch.isin(input_ids, torch.tensor(self._infill.unlearnt))
         return {
             "input_ids": input_ids,
             "attention_mask": (~padding).long(),
-            "labels": input_ids.masked_fill(padding, -100),
+            "labels": input_ids.masked_fill(unlearnt, -100),
         }
 
     def _window(self, feature: Mapping[str, Any]) -> np.ndarray:
-        """The (prefixed, transposed) window of one piece, as an int64 array."""
+        """The (prefixed, transposed) window of one piece, or its infilling example, as an int64 array."""
         ids = np.asarray(feature["input_ids"], dtype=np.int64)  # [N]
         bars = feature.get("bar_offsets")
         bars = np.flatnonzero(ids == self._bar_id) if bars is None else np.asarray(bars, dtype=np.int64)
-        starts = window_starts(len(ids), bars, self.max_length) if self.random_windows else [0]
+        # The draw is skipped at rate 0, so plain training draws exactly the windows it always did.
+        infilling = self._infill is not None and self._random() < self.infill_rate
+        max_length = self.max_length - (self.infill_max_bars + 2 if infilling else 0)  # room for the layout
+        starts = window_starts(len(ids), bars, max_length) if self.random_windows else [0]
         start = starts[self._randint(len(starts))]
-        stop = window_stop(len(ids), bars, start, self.max_length, self.include_piece_end)
+        stop = window_stop(len(ids), bars, start, max_length, self.include_piece_end)
         window = prefixed_window(ids, start, stop)
+        if infilling:
+            example = infill.training_example(window, self._infill, self._randint, self.infill_max_bars)
+            window = window if example is None else example
         return self._transpose(window) if self.augment else window
 
     def _transpose(self, window: np.ndarray) -> np.ndarray:
@@ -589,6 +613,10 @@ class G2MDataCollator:
     def _randint(self, high: int) -> int:
         """A uniform draw from ``0..high-1``."""
         return int(torch.randint(high, (1,), generator=self._generator))
+
+    def _random(self) -> float:
+        """A uniform draw from [0, 1)."""
+        return float(torch.rand(1, generator=self._generator))
 
 
 def composer_balanced_weights(

@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 from transformers.generation.streamers import BaseStreamer
 
-from . import fileio, validation
+from . import fileio, infill, validation
 from .configuration_g2m import G2MConfig
 from .errors import G2MError, InvalidArgumentError, ModelNotFoundError
-from .grammar import RemiGrammarLogitsProcessor
+from .grammar import InfillGrammarLogitsProcessor, RemiGrammarLogitsProcessor
 from .hub import check_hub_model
-from .longform import sample_long
+from .longform import CONTEXT_FRACTION, sample_long, training_window
 from .modeling_g2m import G2MForCausalLM
 from .tokenization_g2m import G2MTokenizer
 from .vocab import BAR_TOKEN, EOS_TOKEN, NO_COMPOSER, TEMPO_CLASSES, TIME_SIGNATURES, bar_geometry, event, split_event
@@ -162,7 +163,8 @@ class GeneratedPiece:
     composer: str  # the composer name without "Composer_" ("None": unconditioned)
     events: list[str]  # Composer_..., Tempo_..., BOS_None, bars..., EOS_None
     midi: pretty_midi.PrettyMIDI
-    prompt_length: int  # how many of `events` came from the prompt
+    prompt_length: int  # how many of `events` came from the prompt (`infill_midi`: the events before the span)
+    infilled_bars: tuple[int, int] | None = None  # `infill_midi`: the bars it wrote (counted from 1, inclusive)
 
 
 PROMPT_FROM = ("end", "start")
@@ -271,6 +273,38 @@ def check_prompt_room(
         raise InvalidArgumentError(spell("bars"), bars, f"the prompt already has {prompt_bars} bars")
 
 
+def _sampling_options(
+    num_pieces: int,
+    batch_size: int,
+    temperature: float | None,
+    top_p: float | None,
+    style_guidance: float | None,
+    style_guidance_warmup: int | None = None,
+    style_guidance_rescale: float | None = None,
+    style_guidance_kinds: Sequence[str] | None = None,
+) -> dict[str, object]:
+    """Check the counts and sampling settings shared by `generate_midi` and `infill_midi` (`InvalidArgumentError`);
+    the sampling settings given, as `generate` keyword arguments."""
+    for name, count in (("num_pieces", num_pieces), ("batch_size", batch_size)):
+        validation.positive_int(name, count)
+    if temperature is not None:
+        validation.positive_float("temperature", temperature)
+    if top_p is not None:
+        validation.probability("top_p", top_p)
+    if style_guidance is not None:
+        validation.non_negative_float("style_guidance", style_guidance)
+    if style_guidance_warmup is not None:
+        validation.non_negative_int("style_guidance_warmup", style_guidance_warmup)
+    if style_guidance_rescale is not None:
+        validation.unit_interval("style_guidance_rescale", style_guidance_rescale)
+    settings = (
+        ("temperature", temperature), ("top_p", top_p), ("style_guidance", style_guidance),
+        ("style_guidance_warmup", style_guidance_warmup), ("style_guidance_rescale", style_guidance_rescale),
+        ("style_guidance_kinds", style_guidance_kinds),
+    )
+    return {key: value for key, value in settings if value is not None}
+
+
 class _ProgressStreamer(BaseStreamer):
     """Feeds a tqdm bar from `generate`: the events sampled for the current batch, as the bar's postfix."""
 
@@ -364,30 +398,14 @@ def generate_midi(
     """
     check_generation_options(bars, duration, tempo, time_signature, fixed_time_signature, prompt_midi,
                              prompt_from, prompt_bars, max_bars, max_events)
-    for name, count in (("num_pieces", num_pieces), ("batch_size", batch_size)):
-        validation.positive_int(name, count)
-    if temperature is not None:
-        validation.positive_float("temperature", temperature)
-    if top_p is not None:
-        validation.probability("top_p", top_p)
-    if style_guidance is not None:
-        validation.non_negative_float("style_guidance", style_guidance)
-    if style_guidance_warmup is not None:
-        validation.non_negative_int("style_guidance_warmup", style_guidance_warmup)
-    if style_guidance_rescale is not None:
-        validation.unit_interval("style_guidance_rescale", style_guidance_rescale)
+    sampling = _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance, style_guidance_warmup,
+                                 style_guidance_rescale, style_guidance_kinds)
     names = [split_event(tokenizer.composer_token(name))[1] for name in composers]  # validates every name
     prompts = {
         name: prompt_ids(tokenizer, name, prompt_midi, prompt_bars, prompt_from, tempo) for name in dict.fromkeys(names)
     }
     requests = [name for name in names for _ in range(num_pieces)]
     check_prompt_room(tokenizer, prompts.values(), bars, max_events)
-    settings = (
-        ("temperature", temperature), ("top_p", top_p), ("style_guidance", style_guidance),
-        ("style_guidance_warmup", style_guidance_warmup), ("style_guidance_rescale", style_guidance_rescale),
-        ("style_guidance_kinds", style_guidance_kinds),
-    )
-    sampling = {key: value for key, value in settings if value is not None}
 
     bar = None
     if progress:
@@ -429,6 +447,200 @@ def generate_midi(
     return pieces
 
 
+# --- bar infilling: rewriting bars in the middle of a piece (layout: infill.py) ------------------------
+
+
+@dataclass
+class InfillRequest:
+    """A checked request to rewrite bars of a piece (`prepare_infill`)."""
+
+    composer: str  # the composer name without "Composer_"
+    piece: np.ndarray  # the whole piece's token ids, with its composer token and EOS
+    first: int  # the span: bars first..stop-1, counted from 0
+    stop: int
+    signatures: list[str]  # the time signature of each bar of the span
+    tokens: infill.InfillTokens
+
+    @property
+    def bars(self) -> tuple[int, int]:
+        """The span as a musician counts it: from 1, inclusive."""
+        return self.first + 1, self.stop
+
+
+def prepare_infill(
+    tokenizer: G2MTokenizer,
+    piece: str | os.PathLike | bytes,
+    bars: tuple[int, int],
+    composer: str | None,
+    time_signature: str | Sequence[str] | None = None,
+    spell: Callable[[str], str] = str,
+) -> InfillRequest:
+    """Check an infilling request without a model, before any work: the tokenizer has the infill tokens,
+    the piece reads, ``bars`` (from 1, inclusive) is a range of its bars that is not all of them, and the
+    span's signatures (``time_signature``: one for every bar of the span, or one per bar; default: those of
+    the bars it replaces) keep the rest of the piece reading back the same (a new first bar may not make a
+    pickup, a shorter span may not make a held note collide with a kept one).
+
+    Raises:
+        VocabularyError: no infill tokens, or an unknown composer.
+        RemiError: the piece cannot be read or converted.
+        InvalidArgumentError: a bad range or time signature (``spell`` turns argument names into options).
+    """
+    infill.InfillTokens.of(tokenizer)  # no infill tokens: refused before the file is read
+    name = split_event(tokenizer.composer_token(composer))[1]
+    ids = tokenizer.encode_midi(piece, composer=name)
+    source = os.fspath(piece) if isinstance(piece, (str, os.PathLike)) else "the piece"
+    return infill_request(tokenizer, ids, bars, time_signature, source, spell)
+
+
+def infill_request(
+    tokenizer: G2MTokenizer,
+    ids: Sequence[int],
+    bars: tuple[int, int],
+    time_signature: str | Sequence[str] | None = None,
+    source: str = "the piece",
+    spell: Callable[[str], str] = str,
+) -> InfillRequest:
+    """`prepare_infill` for a piece already encoded (``ids``: a whole piece, its composer token first)."""
+    tokens = infill.InfillTokens.of(tokenizer)
+    ids = np.asarray(ids, dtype=np.int64)
+    name = split_event(tokenizer.ids_to_events(ids[:1])[0])[1]
+    bounds = infill.bar_bounds(ids, tokens)
+    try:
+        first, stop = infill.check_bars(bars, len(bounds) - 1, source)
+    except InvalidArgumentError as error:
+        raise InvalidArgumentError(spell(error.name), error.value, error.why) from None
+    events = tokenizer.ids_to_events(ids)
+    own = [split_event(events[bounds[bar] + 1])[1] for bar in range(first, stop)]
+    if time_signature is None:
+        signatures = own
+    else:
+        signatures = [time_signature] * len(own) if isinstance(time_signature, str) else list(time_signature)
+        wrong = [s for s in signatures if s not in TIME_SIGNATURES]
+        if len(signatures) != len(own) or wrong:
+            raise InvalidArgumentError(spell("time_signature"), time_signature,
+                                       f"one of {', '.join(TIME_SIGNATURES)}, or one per bar of the {len(own)}")
+        empty = [token for s in signatures for token in (BAR_TOKEN, event("Time_Signature", s))]
+        kept = events[: bounds[first]] + empty + events[bounds[stop] :]
+        if _reads_back(events) and not _reads_back(kept):
+            raise InvalidArgumentError(spell("time_signature"), time_signature,
+                                       "the kept bars would not read back the same with it (a first bar that "
+                                       "becomes a pickup, or a held note that now meets a kept one)")
+    return InfillRequest(name, ids, first, stop, signatures, tokens)
+
+
+def _reads_back(events: list[str]) -> bool:
+    """Whether ``events`` decode to MIDI that re-encodes to them."""
+    from .remi import events_to_midi, midi_to_events
+
+    composer = split_event(events[0])[1]
+    return midi_to_events(events_to_midi(events), composer=composer) == events
+
+
+def infill_midi(
+    model: G2MForCausalLM,
+    tokenizer: G2MTokenizer,
+    piece: str | os.PathLike | bytes,
+    *,
+    bars: tuple[int, int],
+    composer: str | None,
+    num_pieces: int = 1,
+    seed: int = 0,
+    time_signature: str | Sequence[str] | None = None,
+    batch_size: int = 4,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    style_guidance: float | None = None,
+    progress: bool = False,
+) -> list[GeneratedPiece]:
+    """Rewrite bars ``bars`` (counted from 1, inclusive: ``(9, 12)``) of the MIDI file ``piece`` in the
+    style of ``composer``, ``num_pieces`` times; every `GeneratedPiece` holds the whole spliced piece.
+
+    The model reads the bars on both sides of the gap (`infill.infill_context`: those that fit half its
+    training window, so a piece of any length works) and writes the span after them (bar infilling,
+    `infill.py`); `InfillGrammarLogitsProcessor` makes the span exactly that many bars, in the time
+    signatures of the bars it replaces (or ``time_signature``: one for all, or one per bar), valid in its
+    piece. The kept bars are the file's events unchanged, event for event; when the file's events read back
+    the same from MIDI (as a generated piece's do), so do the spliced piece's. ``prompt_length`` of a piece
+    is the number of events before the span, ``infilled_bars`` the bars written.
+
+    ``temperature``, ``top_p`` and ``style_guidance`` are those of `generate_midi`; the same arguments and
+    ``seed`` give the same pieces; ``progress`` shows a tqdm bar.
+
+    Raises:
+        VocabularyError: the tokenizer or the model has no infill tokens (a model trained without
+            infilling examples), or an unknown composer.
+        RemiError: ``piece`` cannot be read.
+        InvalidArgumentError: a bad range, time signature or sampling option (`prepare_infill`), or a span
+            too long for the model's window.
+    """
+    _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance)  # before the file is read
+    request = prepare_infill(tokenizer, piece, bars, composer, time_signature)
+    return sample_infills(model, tokenizer, request, num_pieces, seed, batch_size, temperature, top_p, style_guidance,
+                          progress)
+
+
+def sample_infills(
+    model: G2MForCausalLM,
+    tokenizer: G2MTokenizer,
+    request: InfillRequest,
+    num_pieces: int = 1,
+    seed: int = 0,
+    batch_size: int = 4,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    style_guidance: float | None = None,
+    progress: bool = False,
+) -> list[GeneratedPiece]:
+    """`infill_midi` for a checked request (a piece already encoded: evaluation, the app)."""
+    sampling = _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance)
+    infill.require_infill_tokens((getattr(model.config, "event_vocabulary", None) or [])[: model.config.vocab_size],
+                                 "the model")
+    tokens, ids, first, stop = request.tokens, request.piece, request.first, request.stop
+    window = training_window(model.config)
+    prompt = infill.infill_context(ids, first, stop, int(window * CONTEXT_FRACTION), tokens)
+    if len(prompt) + 2 * (stop - first) + 1 > window:
+        raise InvalidArgumentError("bars", f"{first + 1}-{stop}",
+                                   f"too many bars to rewrite at once for the model's window of {window} events")
+    bounds = infill.bar_bounds(ids, tokens)
+    before, after = ids[: bounds[first]], ids[bounds[stop] :]
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=num_pieces, unit="piece", desc="infilling")
+    pieces: list[GeneratedPiece] = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for start in range(0, num_pieces, batch_size):
+            rows = min(batch_size, num_pieces - start)
+            grammar = InfillGrammarLogitsProcessor(tokenizer.event_vocabulary, before, request.signatures, after,
+                                                   max_length=window)
+            input_ids = torch.as_tensor(prompt).repeat(rows, 1).to(model.device)
+            output = model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                max_length=window,
+                remi_grammar=False,
+                logits_processor=[grammar],
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokens.end,
+                do_sample=True,
+                **sampling,
+            )
+            for row in output.cpu().numpy():
+                _, span, _ = infill.unarrange(row[row != tokenizer.pad_token_id], tokens)
+                whole = infill.splice(ids, first, stop, span, tokens)
+                pieces.append(GeneratedPiece(request.composer, tokenizer.ids_to_events(whole),
+                                             tokenizer.decode_midi(whole), int(bounds[first]), request.bars))
+            if bar is not None:
+                bar.update(rows)
+    if bar is not None:
+        bar.close()
+    return pieces
+
+
 # --- writing pieces (shared by g2m-generate and g2m-demo) ---------------------------------------
 
 PIECE_SUFFIXES = (".mid", ".txt", ".png", ".wav", ".musicxml")
@@ -448,21 +660,34 @@ def output_stem(directory: Path, composer: str, taken: set[str], overwrite: bool
         n += 1
 
 
+def infilled_seconds(midi: pretty_midi.PrettyMIDI, first: int, last: int) -> tuple[float, float]:
+    """Where bars ``first..last`` (from 1, inclusive) of a decoded piece start and end, in seconds (the
+    REMI decoder writes a time-signature event at every bar line)."""
+    lines = [change.time for change in midi.time_signature_changes] + [midi.get_end_time()]
+    return lines[first - 1], lines[min(last, len(lines) - 1)]
+
+
 def write_piece(
     piece: GeneratedPiece, stem: Path, audio: bool = False, piano_roll: bool = True, score: bool = False
 ) -> None:
     """The piece as MIDI, as its event list (one per line), with ``piano_roll`` as a piano-roll image
-    (matplotlib: the ``notation`` extra), with ``score`` as MusicXML (`g2m_hf.notation.write_score`: the
-    ``notation`` extra) and, with ``audio``, as a WAV file rendered with the default SoundFont
-    (`g2m_hf.audio.render_audio`: the ``audio`` extra); each file atomically, the WAV last (a piece
-    without notes has none)."""
+    (matplotlib: the ``notation`` extra; infilled bars shaded), with ``score`` as MusicXML
+    (`g2m_hf.notation.write_score`: the ``notation`` extra) and, with ``audio``, as a WAV file rendered with
+    the default SoundFont (`g2m_hf.audio.render_audio`: the ``audio`` extra); each file atomically, the WAV
+    last (a piece without notes has none)."""
     with fileio.atomic_path(stem.with_suffix(".mid")) as partial:
         piece.midi.write(str(partial))
     fileio.write_text(stem.with_suffix(".txt"), "\n".join(piece.events) + "\n")
     if piano_roll:
         from .plotting import plot_piano_roll
 
-        plot_piano_roll(piece.midi, stem.with_suffix(".png"), title=f"{piece.composer} ({stem.name})")
+        title = f"{piece.composer} ({stem.name})"
+        marked = None
+        if piece.infilled_bars is not None:
+            first, last = piece.infilled_bars
+            marked = infilled_seconds(piece.midi, first, last)
+            title += f", bars {first}-{last} infilled"
+        plot_piano_roll(piece.midi, stem.with_suffix(".png"), title=title, marked=marked)
     if score:
         from .notation import write_score
 
@@ -481,6 +706,11 @@ __all__ = [
     "default_base_model_path",
     "default_model_path",
     "generate_midi",
+    "InfillRequest",
+    "infill_midi",
+    "infill_request",
+    "prepare_infill",
+    "sample_infills",
     "load_model",
     "load_model_as",
     "load_tokenizer",

@@ -45,6 +45,9 @@ from .vocab import (
     BOS_TOKEN,
     EOS_TOKEN,
     FULL_BAR_TICKS,
+    INFILL_END_TOKEN,
+    INFILL_START_TOKEN,
+    INFILL_TOKENS,
     MAX_GRIDS,
     PAD_TOKEN,
     PITCH_MAX,
@@ -498,6 +501,168 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
         return scores.masked_fill(~allowed, float("-inf"))
 
 
+# --- bar infilling: the rules for a span written after the rest of the piece -----------------------------
+
+
+class InfillGrammarLogitsProcessor(LogitsProcessor):
+    """Mask every token that would make a rewritten span of bars invalid in its piece (bar infilling,
+    ``g2m_hf/infill.py``).
+
+    The model writes the span after ``Infill_Start``; this processor allows exactly ``len(signatures)``
+    bars, bar ``j`` in ``signatures[j]``, with the rules of `RemiGrammarLogitsProcessor` inside them, and
+    then ``Infill_End``. It reads the piece around the gap so that the spliced piece decodes to MIDI and
+    re-encodes to the same events: notes still sounding from ``before`` keep their pitches busy at the
+    span's start; a span note may not outlast the next onset of its pitch in ``after`` (MIDI would merge
+    the two) nor the piece's last bar. The state is that of the whole piece, whatever context the model
+    reads.
+
+    Args:
+        vocabulary_or_tokenizer: the event strings in id order (with the `vocab.INFILL_TOKENS`) or a tokenizer.
+        before: ids of the piece up to the span: its head (Composer, Tempo, BOS) and whole bars.
+        signatures: the time signature of each bar of the span.
+        after: ids of the bars after the span (an EOS is ignored).
+        max_length: total length of the sequences at which ``generate`` stops (prompt included); every row
+            is steered to end the span by then. ``None``: no length budget.
+
+    Rows may hold any prompt that ends with ``Infill_Start`` (left-padded); what comes after their last
+    ``Infill_Start`` is the span. A row that has written ``Infill_End`` keeps it allowed.
+    """
+
+    def __init__(
+        self,
+        vocabulary_or_tokenizer: Sequence[str] | object,
+        before: Sequence[int],
+        signatures: Sequence[str],
+        after: Sequence[int],
+        max_length: int | None = None,
+    ):
+        events = _event_vocabulary(vocabulary_or_tokenizer)
+        missing = [token for token in INFILL_TOKENS if token not in events]
+        if missing:
+            raise InvalidArgumentError("vocabulary_or_tokenizer", f"missing {', '.join(missing)}", "no infill tokens")
+        if not signatures or any(s not in TIME_SIGNATURES for s in signatures):
+            raise InvalidArgumentError("signatures", list(signatures), f"one or more of {', '.join(TIME_SIGNATURES)}")
+        self.tables = _TokenTables(events)
+        self.max_length = max_length
+        self.start_id, self.end_id = events.index(INFILL_START_TOKEN), events.index(INFILL_END_TOKEN)
+        self._signatures = torch.tensor([TIME_SIGNATURES.index(s) for s in signatures])  # [K]
+        self.span_bars = len(signatures)
+
+        start = _RowState(1, torch.device("cpu"))  # the piece where the span starts
+        for token in before:
+            start.advance(torch.tensor([int(token)]), self.tables)
+        self._start = start
+        span_ticks = int(self.tables.bar_ticks[self._signatures].sum())
+        after_start = int(start.bar_start + start.bar_ticks) + span_ticks
+        # A pitch's deadline: its first onset after the span; the piece's end: the end of its last bar.
+        self._deadline = torch.full((_PITCH_SLOTS,), _INF, dtype=torch.long)
+        bar_start, ticks, grid = after_start, 0, 0
+        for token in after:
+            cls, value = int(self.tables.token_class[token]), int(self.tables.token_value[token])
+            if cls == BAR:
+                bar_start, grid = bar_start + ticks, 0
+            elif cls == TIME_SIGNATURE:
+                ticks = int(self.tables.bar_ticks[value])
+            elif cls == BEAT:
+                grid = value
+            elif cls == PITCH:
+                onset = bar_start + grid * TICKS_PER_GRID
+                self._deadline[value] = min(int(self._deadline[value]), onset)
+        self._piece_end = bar_start + ticks
+        self._state: _RowState | None = None
+        self._seen: torch.Tensor | None = None
+        self._done: torch.Tensor | None = None  # [B] rows that wrote Infill_End
+
+    def _sync(self, input_ids: torch.Tensor) -> _RowState:
+        """The state after ``input_ids``: one incremental step when it adds one column to the input seen
+        last, else parsed again from each row's last ``Infill_Start``."""
+        seen = self._seen
+        if seen is not None and seen.shape[1] + 1 == input_ids.shape[1] and torch.equal(seen, input_ids[:, :-1]):
+            self._step(input_ids[:, -1])
+        elif seen is None or not torch.equal(seen, input_ids):
+            batch, length = input_ids.shape
+            self.tables.to(input_ids.device)
+            self._state = self._start.select(torch.zeros(batch, dtype=torch.long))
+            for name, value in vars(self._state).items():
+                setattr(self._state, name, value.to(input_ids.device))
+            self._done = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
+            columns = torch.arange(length, device=input_ids.device)
+            opened = torch.where(input_ids == self.start_id, columns, -1).amax(1)  # [B] last Infill_Start
+            pad = torch.full((batch,), self.tables.pad_id, dtype=torch.long, device=input_ids.device)
+            for column in range(int(opened.clamp(min=0).min()) + 1, length):
+                self._step(torch.where(opened < column, input_ids[:, column], pad))
+        self._seen = input_ids
+        return self._state
+
+    def _step(self, tokens: torch.Tensor) -> None:
+        self._state.advance(tokens, self.tables)
+        self._done |= tokens == self.end_id
+
+    def allowed_mask(self, input_ids: torch.Tensor, vocab_size: int | None = None) -> torch.Tensor:
+        """``[B, V]`` bool: which tokens may follow each row of ``input_ids`` (``[B, L]``)."""
+        s = self._sync(input_ids)
+        t = self.tables
+        device = input_ids.device
+        deadline, signatures = self._deadline.to(device), self._signatures.to(device)
+        written = s.n_bars - int(self._start.n_bars)  # [B] bars of the span opened so far
+        phase = s.phase
+        in_bar = (written > 0) & ((phase == TIME_SIGNATURE) | (phase == DURATION)) & ~self._done
+        bars_left = self.span_bars - written  # bars not opened yet
+        tick = s.bar_start + s.grid.clamp(min=0) * TICKS_PER_GRID  # [B] the current Beat's tick
+
+        def sounding_ok(onset: torch.Tensor, pitch_end: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
+            """A note of each pitch may start at ``onset`` and last one ``unit``: free, ending before the
+            pitch's next onset after the span and before the piece's end. Shapes broadcast ([..., 128])."""
+            end = onset + unit
+            return (pitch_end <= onset) & (end <= deadline) & (end < self._piece_end)
+
+        # cost: tokens still needed to close the span once the token is written (Bar, TS per bar left, End)
+        close = 2 * bars_left + 1  # [B] from inside a bar
+        costs = torch.full((input_ids.shape[0], t.num_slots), _INF, dtype=torch.long, device=device)
+        opening = (written == 0) & ~self._done
+        costs[:, 4] = torch.where(opening | (in_bar & (bars_left > 0)), 1 + 2 * (bars_left - 1) + 1, _INF)  # Bar
+        signature = signatures[(written - 1).clamp(0, self.span_bars - 1)]  # [B] this bar's signature
+        rows = torch.arange(input_ids.shape[0], device=device)
+        costs[rows, t.ts_slot + signature] = torch.where((phase == BAR) & (written > 0), close, _INF)
+
+        grids = torch.arange(MAX_GRIDS, device=device)  # [G]
+        beat_tick = s.bar_start.unsqueeze(1) + grids * TICKS_PER_GRID  # [B, G]
+        free = sounding_ok(beat_tick.unsqueeze(2), s.pitch_end.unsqueeze(1), s.unit.view(-1, 1, 1)).any(2)  # [B, G]
+        beat_ok = in_bar.unsqueeze(1) & (grids > s.grid.unsqueeze(1)) & (grids < s.bar_grids.unsqueeze(1)) & free
+        costs[:, t.beat_slot : t.pitch_slot] = torch.where(beat_ok, (2 + close).unsqueeze(1), _INF)
+
+        pitches = torch.arange(_PITCH_SLOTS, device=device)
+        on_beat = ((phase == BEAT) | (phase == DURATION)) & (written > 0) & ~self._done
+        pitch_ok = on_beat.unsqueeze(1) & (pitches < s.last_pitch.unsqueeze(1))
+        pitch_ok &= sounding_ok(tick.unsqueeze(1), s.pitch_end, s.unit.unsqueeze(1))  # [B, P]
+        costs[:, t.pitch_slot : t.duration_slot] = torch.where(pitch_ok, (1 + close).unsqueeze(1), _INF)
+
+        d = t.duration_values.unsqueeze(0)  # [1, D]
+        note_end = tick.unsqueeze(1) + d  # [B, D]
+        pending_deadline = deadline[s.pending_pitch].unsqueeze(1)  # [B, 1]
+        duration_ok = ((phase == PITCH) & ~self._done).unsqueeze(1) & (d % s.unit.unsqueeze(1) == 0)
+        duration_ok &= (d <= s.bar_ticks.unsqueeze(1)) & (note_end <= pending_deadline) & (note_end < self._piece_end)
+        costs[:, t.duration_slot :] = torch.where(duration_ok, close.unsqueeze(1), _INF)
+
+        valid = (costs < _INF) & t.slot_present
+        end_ok = (in_bar & (bars_left == 0)) | self._done  # [B]
+        if self.max_length is not None:
+            budget = self.max_length - input_ids.shape[1]  # tokens that may still come, this one included
+            fits = valid & (costs <= budget - 1)
+            valid = torch.where(fits.any(1, keepdim=True) | end_ok.unsqueeze(1), fits, valid)
+        vocab_size = vocab_size or t.vocab_size
+        slots = torch.zeros(vocab_size, dtype=torch.long, device=device)
+        n = min(vocab_size, t.vocab_size)
+        slots[:n] = t.token_slot[:n]
+        allowed = valid[:, slots]  # [B, V]
+        allowed[:, self.end_id] = end_ok
+        return allowed
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        allowed = self.allowed_mask(input_ids, scores.shape[-1])  # [B, V]
+        return scores.masked_fill(~allowed, float("-inf"))
+
+
 # --- what G2MForCausalLM.generate hands to GenerationMixin.generate -----------------------------
 
 
@@ -581,6 +746,7 @@ def remi_generate_arguments(
 __all__ = [
     "SPEC_GENERATION_DEFAULTS",
     "SPEC_MAX_LENGTH",
+    "InfillGrammarLogitsProcessor",
     "RemiGrammarLogitsProcessor",
     "duration_ticks",
     "remi_generate_arguments",

@@ -101,10 +101,14 @@ _NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _BLACK_KEYS = {1, 3, 6, 8, 10}
 
 
-def plot_piano_roll(midi, path: str | os.PathLike, title: str = "", bars_per_row: int | None = None) -> Path:
+def plot_piano_roll(
+    midi, path: str | os.PathLike, title: str = "", bars_per_row: int | None = None,
+    marked: tuple[float, float] | None = None,
+) -> Path:
     """A piano roll of a ``pretty_midi.PrettyMIDI`` laid out like a score: rows of ``bars_per_row`` bars
     (default 4, or 8 for pieces longer than 16 bars), bar lines numbered, faint beat lines, the black keys
-    shaded and the C's and G's named on the pitch axis. Bars come from the file's time signatures."""
+    shaded and the C's and G's named on the pitch axis. Bars come from the file's time signatures.
+    ``marked``: a (start, end) stretch in seconds shaded (the bars `infill_midi` wrote)."""
     notes = [note for instrument in midi.instruments for note in instrument.notes]
     end = max([note.end for note in notes] + [midi.get_end_time(), 1e-3])
     starts = [float(t) for t in midi.get_downbeats()] or [0.0]
@@ -139,6 +143,9 @@ def plot_piano_roll(midi, path: str | os.PathLike, title: str = "", bars_per_row
             axes.axvline(start, color="0.35", linewidth=0.9, zorder=1)
             axes.text(start, high + 0.4, f" {number}", fontsize=7, va="bottom", ha="left", color="0.3")
         axes.axvline(last, color="0.35", linewidth=0.9, zorder=1)
+        if marked is not None and marked[0] < last and marked[1] > first:
+            axes.axvspan(max(marked[0], first), min(marked[1], last), color="tab:orange", alpha=0.15, linewidth=0,
+                         zorder=0)
         for pitch, spans in by_pitch.items():
             axes.broken_barh(spans, (pitch - 0.42, 0.84), facecolors="tab:blue", edgecolors="navy",
                              linewidth=0.3, zorder=2)

@@ -244,13 +244,25 @@ class G2MTokenizer(PreTrainedTokenizerFast):
             pass
         if not name or "_" in name or any(char.isspace() for char in name):
             raise VocabularyError(f"composer name {name!r} must be non-empty, without whitespace or '_'")
-        if len(self) != self.vocab_size:
-            # tokens from add_tokens() hold the ids after the vocabulary; appending would reuse them
-            raise VocabularyError("add_composer() cannot follow add_tokens(): the new id is already taken")
-        events = self.event_vocabulary + [event(COMPOSER, name)]
-        # Swapping the model keeps the backend's special-token table valid: their ids are unchanged.
-        self._tokenizer.model = WordLevel({token: index for index, token in enumerate(events)}, unk_token=_NO_UNK)
-        return len(events) - 1
+        return self.add_events([event(COMPOSER, name)])[0]
+
+    def add_events(self, events: Iterable[str]) -> list[int]:
+        """Append the ``events`` the vocabulary lacks, in the order given; return the ids of all of them.
+
+        As `add_composer`: existing ids do not change (resize a model's embeddings to ``len(tokenizer)``
+        before it learns the new events). Used for the infilling tokens (`vocab.INFILL_TOKENS`).
+        """
+        events = check_vocabulary(list(dict.fromkeys(events)), "events")
+        known = self.event_vocabulary
+        new = [token for token in events if token not in set(known)]
+        if new:
+            if len(self) != self.vocab_size:
+                # tokens from add_tokens() hold the ids after the vocabulary; appending would reuse them
+                raise VocabularyError("cannot add events after add_tokens(): the new ids are already taken")
+            known = known + new
+            # Swapping the model keeps the backend's special-token table valid: their ids are unchanged.
+            self._tokenizer.model = WordLevel({token: index for index, token in enumerate(known)}, unk_token=_NO_UNK)
+        return self.events_to_ids(events)
 
     # --- MIDI ------------------------------------------------------------------------------
 

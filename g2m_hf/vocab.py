@@ -51,6 +51,15 @@ NO_COMPOSER = "None"
 
 PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, BAR_TOKEN = "PAD_None", "BOS_None", "EOS_None", "Bar_None"
 
+INFILL_BAR_TOKEN, INFILL_START_TOKEN, INFILL_END_TOKEN = "Infill_Bar", "Infill_Start", "Infill_End"
+"""Bar infilling (``g2m_hf/infill.py``): one ``Infill_Bar`` stands in for each bar of the span to rewrite,
+``Infill_Start`` opens the span written after the rest of the piece, ``Infill_End`` closes it."""
+
+INFILL_TOKENS: tuple[str, ...] = (INFILL_BAR_TOKEN, INFILL_START_TOKEN, INFILL_END_TOKEN)
+"""Not in `complete_event_space`: a model learns them only when trained with infilling examples, and
+they are appended after the existing ids (``G2MTokenizer.add_events``), so plain REMI ids, the converter
+and converted original checkpoints are untouched."""
+
 
 def event(name: str, value: object) -> str:
     """Format one event the way the original does: ``Name_Value``."""

@@ -59,3 +59,7 @@ fi
   --pretrained g2m_hf/default_base_model --finetuned outputs/default_finetune \
   --reference-data data/mastery --evaluation-dir outputs/default_evaluation \
   --style-guidance 2 --temperature 1.0 --top-p 0.95 --output g2m_hf/default_model --overwrite
+
+# bar infilling on the held-out test pieces: 4-bar gaps, infilled against the real bars and continuation
+"$PYTHON" training/infill_eval.py --model g2m_hf/default_model --dataset data/mastery --split test \
+  --output g2m_hf/default_model/infill_evaluation.json

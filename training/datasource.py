@@ -37,6 +37,7 @@ from datasets import DatasetDict
 from g2m_hf.corpus import corpus_sources, midi_sources
 from g2m_hf.data import G2MDataCollator, add_composers, encode_sources, split_dataset
 from g2m_hf.errors import DataError, VocabularyError
+from g2m_hf.infill import add_infill_tokens
 from g2m_hf.vocab import NO_COMPOSER
 
 from .config import BuildSpec, DataSection
@@ -126,6 +127,15 @@ def _build(spec: BuildSpec, tokenizer: Any) -> TrainingData:
     return TrainingData(splits, described, added)
 
 
+def add_collator_tokens(tokenizer: Any, data_config: DataSection) -> list[int]:
+    """Append the tokens the recipe's collator writes that ``tokenizer`` lacks (the infill tokens with
+    ``data.collator.infill_rate`` > 0); their ids. Call it after `load_training_data` (which may add
+    composers, whose ids must stay those of the dataset) and before the model is sized."""
+    if not data_config.collator.get("infill_rate"):
+        return []
+    return add_infill_tokens(tokenizer)
+
+
 def align_tokenizer(tokenizer: Any, splits: DatasetDict, where: str) -> list[str]:
     """Make ``tokenizer``'s composer ids those the dataset was encoded with; return the composers added.
 
@@ -163,8 +173,10 @@ def lm_collators(
     tokenizer: Any, data_config: DataSection, seed: int, process_index: int
 ) -> tuple[StreamSeededCollator, G2MDataCollator]:
     """The training collator (random windows and transpositions, resumable) and the evaluation one
-    (every piece from its start, untransposed, so evaluation losses compare across runs)."""
+    (every piece from its start, untransposed and never an infilling example, so evaluation losses
+    compare across runs)."""
     options = {"max_length": data_config.max_length, **data_config.collator}
     train = G2MDataCollator(tokenizer, **options)
-    evaluation = G2MDataCollator(tokenizer, **{**options, "augment": False, "random_windows": False})
+    plain = {"augment": False, "random_windows": False, "infill_rate": 0.0}
+    evaluation = G2MDataCollator(tokenizer, **{**options, **plain})
     return StreamSeededCollator(train, seed=seed, process_index=process_index), evaluation

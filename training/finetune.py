@@ -67,7 +67,7 @@ from training.common import (
     train_language_model,
 )
 from training.config import DataSection, FinetuneSection, load_recipe, typed_section
-from training.datasource import TrainingData, load_training_data
+from training.datasource import TrainingData, add_collator_tokens, load_training_data
 from training.errors import ConfigError
 
 MODES = ("full", "peft")
@@ -119,6 +119,7 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
         ) from None
     with args.main_process_first(desc="loading the dataset"):
         data = load_training_data(invocation.data, tokenizer)
+    new_tokens = add_collator_tokens(tokenizer, invocation.data)  # infill tokens: new rows, existing ids unchanged
     model = load_base_model(pretrained, tokenizer, settings.style_adapter_layers)
     if settings.general_dataset:
         with args.main_process_first(desc="loading the general dataset"):
@@ -127,7 +128,7 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
     # What "every composer" means for this model (g2m-generate --composer all): those it has now seen.
     model.config.trained_composers = sorted(set(model.config.trained_composers or []) | set(composers))
     if mode == "peft":
-        model = add_peft_adapter(model, settings.peft, composer_token_ids(tokenizer, composers))
+        model = add_peft_adapter(model, settings.peft, composer_token_ids(tokenizer, composers) + new_tokens)
     share = settings.general_share if settings.general_dataset else None
     weights = composer_balanced_weights(data.splits["train"], unlabelled_share=share) if settings.balanced else None
     return train_language_model(

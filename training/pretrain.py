@@ -43,7 +43,7 @@ from training.common import (
     train_language_model,
 )
 from training.config import section
-from training.datasource import load_training_data
+from training.datasource import add_collator_tokens, load_training_data
 
 
 def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> dict:
@@ -62,6 +62,8 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
     config = model_config(section(recipe, "model"), tokenizer)  # a bad model section fails before the data work
     with args.main_process_first(desc="loading the dataset"):  # the first process builds, the others read the cache
         data = load_training_data(invocation.data, tokenizer)
+    if add_collator_tokens(tokenizer, invocation.data):  # infill tokens, after any composers the data added
+        config = model_config(section(recipe, "model"), tokenizer)
     model = G2MForCausalLM(config)
     model.generation_config = spec_generation_config(model.config)
     return train_language_model(invocation, args, resume, model, tokenizer, data, task="pretrain", callbacks=callbacks)
