@@ -18,11 +18,14 @@ class) and at ``--tempo 120``, as ``g2m-generate`` works: load the model and tok
 write every piece's .mid/.txt/.png. One piece (``--bars`` bars), and ``--pieces`` pieces in one call
 (batches of 4). Goal (issue 26): one piece >= 5x real time, 6 pieces in one call >= 10x.
 
+Part 3, style: float32 and int8 pieces from the same seeds, judged by both bundled classifiers
+(`evaluation.measure_style`), with their texture: do the faster weights keep the style?
+
 Variants run interleaved (A B C A B C ...) so that a change of the machine's load hits all of them.
 
     nice python benchmarks/realtime.py                       # the whole run, ~20-40 minutes here
     nice python benchmarks/realtime.py --quick               # a smoke run (2 bars, one composer)
-    nice python benchmarks/realtime.py --part step           # the decoding step only
+    nice python benchmarks/realtime.py --part step           # the decoding step only (also: realtime, style)
 """
 
 from __future__ import annotations
@@ -283,15 +286,52 @@ def print_realtime(results: dict, args) -> None:
                       + f" | {rtf[1] / rtf[0]:.2f} | {rtf[2] / rtf[0]:.2f} |")
 
 
+# --- part 3: style of the faster weights ----------------------------------------------------------
+
+
+def style_part(args) -> dict:
+    """Recognition (both bundled judges) and texture of float32 and int8 pieces, same seeds, one-forward guidance."""
+    from g2m_hf.evaluation import FEATURE_CLASSIFIER_FILE, ComposerClassifier, default_classifier_path
+    from g2m_hf.evaluation.style import feature_judge, measure_style, network_judge
+
+    folder = default_classifier_path()
+    judges = {"network": network_judge(ComposerClassifier.from_pretrained(folder)),
+              "features": feature_judge(folder / FEATURE_CLASSIFIER_FILE)}
+    tokenizer = load_tokenizer()
+    results = {}
+    for dtype in ("float32", "int8"):
+        start = time.perf_counter()
+        results[dtype] = measure_style(load_model_as(dtype=dtype), tokenizer, args.composers, judges,
+                                       pieces_per_composer=args.style_pieces, seed=args.seed, bars=args.bars,
+                                       batch_size=args.style_pieces)
+        results[dtype]["seconds"] = time.perf_counter() - start
+    return results
+
+
+def print_style(results: dict, args) -> None:
+    print(f"\n{args.style_pieces} pieces per composer, {args.bars} bars, seed {args.seed}, guidance at the default")
+    print("| weights | composer | network judge | feature judge | notes/bar | onsets/bar | <=16th | seconds |")
+    print("|---|---|---|---|---|---|---|---|")
+    for dtype, r in results.items():
+        for composer in args.composers:
+            rates = [r["recognition"][judge]["per_composer"][composer]["rate"] for judge in ("network", "features")]
+            d = r["described"][composer]
+            print(f"| {dtype} | {composer} | {rates[0]:.2f} | {rates[1]:.2f} | {d['notes_per_bar']:.1f} | "
+                  f"{d['onsets_per_bar']:.1f} | {d['dur_16th_or_less']:.2f} | {r['seconds']:.0f} |")
+        means = [r["recognition"][judge]["mean"] for judge in ("network", "features")]
+        print(f"| {dtype} | mean | {means[0]:.2f} | {means[1]:.2f} | | | | |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("step", "realtime", "both"), default="both")
+    parser.add_argument("--part", nargs="+", choices=("step", "realtime", "style"), default=["step", "realtime", "style"])
     parser.add_argument("--composers", nargs="+", default=["Bach", "Beethoven", "Mozart"])
     parser.add_argument("--bars", type=int, default=16)
     parser.add_argument("--pieces", type=int, default=6)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--tempos", nargs="+", default=["model", "120"], help="'model': the model's choice")
     parser.add_argument("--step-bars", type=int, default=8)
+    parser.add_argument("--style-pieces", type=int, default=8, help="pieces per composer judged per weight type")
     parser.add_argument("--repeats", type=int, default=2, help="repeats of each step measure (the best is kept)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier on a busy machine)")
     parser.add_argument("--output", type=Path, help="also write every figure to this JSON file")
@@ -300,17 +340,21 @@ def main() -> None:
     args.tempos = [None if t == "model" else int(t) for t in args.tempos]
     if args.quick:
         args.composers, args.bars, args.pieces, args.step_bars, args.repeats = ["Mozart"], 2, 2, 1, 1
+        args.style_pieces = 2
         args.tempos = [120]
     torch.set_num_threads(args.threads)
     print(f"load average {os.getloadavg()}, torch threads {torch.get_num_threads()}: figures measured on a "
           "shared machine; the ratios are the result")
     results: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k != "output"}}
-    if args.part in ("step", "both"):
+    if "step" in args.part:
         results["step"] = step_part(args)
         print_step(results["step"])
-    if args.part in ("realtime", "both"):
+    if "realtime" in args.part:
         results["realtime"] = realtime_part(args)
         print_realtime(results["realtime"], args)
+    if "style" in args.part:
+        results["style"] = style_part(args)
+        print_style(results["style"], args)
     if args.output:
         args.output.write_text(json.dumps(results, indent=1, default=str))
 
