@@ -575,6 +575,10 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         )
         guidance = [p for p in logits_processor if isinstance(p, StyleGuidanceLogitsProcessor) and p.guidance != 1]
         if guidance:  # its unstyled rows go through the model with the styled ones (one forward per step)
+            beams = next((b for b in (kwargs.get("num_beams"), getattr(generation_config, "num_beams", None),
+                                      self.generation_config.num_beams) if b is not None), 1)
+            if beams > 1:  # beam search reorders the cache by beam, which knows nothing of the unstyled rows
+                raise ModelInputError("style_guidance works with sampling or greedy search, not with num_beams > 1")
             kwargs["style_guidance_processor"] = guidance[0]
         return super().generate(
             inputs, generation_config=generation_config, logits_processor=logits_processor, **kwargs

@@ -102,6 +102,8 @@ def test_guidance_default_comes_from_the_generation_config_and_bad_values_are_re
     assert torch.equal(configured_zero, model.generate(prompt, max_new_tokens=40, style_guidance=0.0))
     with pytest.raises(ModelInputError, match="style_guidance"):
         model.generate(prompt, max_new_tokens=4, style_guidance=-1.0)
+    with pytest.raises(ModelInputError, match="num_beams"):  # the beams' cache reordering would mix up the rows
+        model.generate(prompt, max_new_tokens=4, style_guidance=2.0, num_beams=2, do_sample=False)
 
 
 def test_one_forward_guidance_is_the_two_forward_distribution_on_the_bundled_model():
