@@ -67,18 +67,20 @@ class StyleGuidanceLogitsProcessor(LogitsProcessor):
         copy under ``Composer_None`` (its style token, and its first token when the call starts the
         sequence: ``past_length == 0``). Returns input ids [2B, T], attention mask [2B, past + T],
         position ids [2B, T] and style token ids [2B]."""
-        batch_size = input_ids.shape[0]
-        rows = torch.arange(batch_size, device=input_ids.device)
-        if attention_mask is None:
-            first = torch.zeros(batch_size, dtype=torch.long, device=input_ids.device)
-        else:
-            first = attention_mask.long().argmax(dim=-1)  # [B] each row's first attended token (left padding)
-        if style_token_ids is None:  # only a call that starts the sequence sees its first tokens
-            style_token_ids = input_ids[rows, first]
         unstyled = input_ids
-        if past_length == 0:
+        if past_length == 0:  # the call that starts the sequences: each row's first attended token is its composer
+            batch_size = input_ids.shape[0]
+            rows = torch.arange(batch_size, device=input_ids.device)
+            if attention_mask is None:
+                first = torch.zeros(batch_size, dtype=torch.long, device=input_ids.device)
+            else:
+                first = attention_mask.long().argmax(dim=-1)  # [B] (left padding)
+            if style_token_ids is None:
+                style_token_ids = input_ids[rows, first]
             unstyled = input_ids.clone()
             unstyled[rows, first] = self.unstyled_token_id
+        elif style_token_ids is None:
+            raise ModelInputError("a cached step under style guidance needs style_token_ids (the composer tokens)")
         none = torch.full_like(style_token_ids, self.unstyled_token_id)
 
         def twice(tensor: torch.Tensor | None) -> torch.Tensor | None:
