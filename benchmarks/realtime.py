@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -177,9 +178,13 @@ def step_part(args) -> dict:
         for _ in range(args.repeats):
             for name in VARIANTS:
                 dtype, path = run_variant(name)
-                with path:
+                parts: dict[str, float] = {}
+                with path, timed_parts(parts):
                     sample = _generate_timed(models[name], tokenizer, batch_size, settings)
                 timings[name].append(sample["seconds"] / sample["steps"] * 1000)
+                if timings[name][-1] == min(timings[name]):  # the parts of the fastest repeat
+                    results.setdefault("parts", {})[f"{name} B{batch_size}"] = {
+                        key: value / sample["steps"] * 1000 for key, value in parts.items()}
                 events[name] = sample["events"]
                 results.setdefault("seconds", {}).setdefault(f"{name} B{batch_size}", []).append(sample["seconds"])
         for name in VARIANTS:
@@ -196,6 +201,40 @@ def step_part(args) -> dict:
     for batch_size in (1, 4):
         results[f"grammar B{batch_size}"] = min(grammar_ms(tokenizer, rows[:batch_size]) for _ in range(args.repeats))
     return results
+
+
+@contextlib.contextmanager
+def timed_parts(parts: dict[str, float]):
+    """Adds the seconds spent in the model's forward, the grammar and the whole processors list into ``parts``."""
+    from transformers.generation.logits_process import LogitsProcessorList as Processors
+
+    targets = {"forward": (G2MForCausalLM, "forward"), "grammar": (RemiGrammarLogitsProcessor, "__call__"),
+               "processors": (Processors, "__call__")}
+    originals = {name: getattr(owner, attribute) for name, (owner, attribute) in targets.items()}
+    inside_processors = [0]
+
+    def timed(name, function):
+        @functools.wraps(function)  # generate reads the forward's signature
+        def call(*args, **kwargs):
+            start, inside = time.perf_counter(), inside_processors[0]
+            inside_processors[0] += name == "processors"
+            try:
+                return function(*args, **kwargs)
+            finally:
+                inside_processors[0] -= name == "processors"
+                seconds = time.perf_counter() - start
+                parts[name] = parts.get(name, 0.0) + seconds
+                if name == "forward" and inside:  # the baseline's second forward, run by its processor
+                    parts["forward in processors"] = parts.get("forward in processors", 0.0) + seconds
+        return call
+
+    for name, (owner, attribute) in targets.items():
+        setattr(owner, attribute, timed(name, originals[name]))
+    try:
+        yield parts
+    finally:
+        for name, (owner, attribute) in targets.items():
+            setattr(owner, attribute, originals[name])
 
 
 def _generate_timed(model, tokenizer, batch_size, settings) -> dict:
@@ -227,13 +266,18 @@ def print_step(results: dict) -> None:
         cells = " | ".join(f"{results[f'forward {name} B{b}']:.2f}" for b in (1, 2, 4, 8))
         print(f"| forward, {VARIANTS[name][0]} (ms) | {cells} |")
     print(f"| grammar processor (ms) | {results['grammar B1']:.2f} | | {results['grammar B4']:.2f} | |")
+    print("\nInside generate (ms per step, the fastest repeat; the two-forward path's second forward runs "
+          "inside its processor):")
+    print("| path | batch | step | model forward(s) | grammar | other processors | the rest (generate, sampling) |")
+    print("|---|---|---|---|---|---|---|")
     for batch_size in (1, 4):
-        step = results[f"one-forward B{batch_size}"]["ms_per_step"]
-        forward = results[f"forward one-forward B{2 * batch_size}"]
-        grammar = results[f"grammar B{batch_size}"]
-        print(f"batch {batch_size}, one-forward float32: step {step:.2f} ms = forward of {2 * batch_size} rows "
-              f"{forward:.2f} + grammar {grammar:.2f} + the rest {step - forward - grammar:.2f} (generate, guidance "
-              "combination, temperature/top-p, sampling)")
+        for name in VARIANTS:
+            step = results[f"{name} B{batch_size}"]["ms_per_step"]
+            p = results["parts"][f"{name} B{batch_size}"]
+            inner = p.get("forward in processors", 0.0)
+            others = p["processors"] - p["grammar"] - inner
+            print(f"| {name} | {batch_size} | {step:.2f} | {p['forward']:.2f} | {p['grammar']:.2f} | "
+                  f"{others:.2f} | {step - p['processors'] - p['forward'] + inner:.2f} |")
 
 
 # --- part 2: real-time factor ----------------------------------------------------------------------
