@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace existing files instead of picking new names")
     parser.add_argument(
         "--dtype", choices=WEIGHT_DTYPES, default="int8",
-        help="weights: int8 (default: dynamic quantization, about 1.6x float32's speed on CPU, next-token "
+        help="weights: int8 (default: dynamic quantization, about 1.4x float32's speed per step on CPU, next-token "
              "distributions within 0.03 of float32's, the same style figures; docs/speed.md), float32, or bfloat16",
     )
     return parser
