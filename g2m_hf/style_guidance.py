@@ -18,8 +18,8 @@ One forward per step: `G2MForCausalLM.generate` hands the processor to the model
 rows]``, through one key/value cache of 2B rows (`pair_inputs`), returns the styled logits to
 `generate` and leaves the unstyled ones here (`keep_styled`) for `__call__`. A decoding step of a small
 model on a CPU is bound by reading the weights, which the two halves share: the batch of 2B costs
-about 1.2 to 1.3 forwards of B instead of 2 (benchmarks/realtime.py, docs/speed.md). The distribution is the same as with
-two separate forwards, up to float rounding (tests/test_style.py).
+about 1.2 to 1.3 forwards of B instead of 2 (benchmarks/realtime.py, docs/speed.md). The distribution
+is the same as with two separate forwards, up to float rounding (tests/test_style.py).
 
 Remote-code file: imports only torch and transformers.
 """
