@@ -30,7 +30,7 @@ Remote-code file: standard library, torch, transformers and relative imports onl
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -105,6 +105,13 @@ def _event_vocabulary(vocabulary_or_tokenizer: Sequence[str] | object) -> list[s
             "or a G2MTokenizer",
         )
     return list(events)
+
+
+def may_occur(rows: torch.Tensor) -> bool:
+    """Whether any row of the mask ``rows`` ``[B]`` is set; always True off the CPU, where reading the mask would
+    wait for the device. The grammar skips the work of token kinds no row has (a decoding step of a small batch
+    touches one or two kinds), which leaves every result as it was: the skipped work changes no row."""
+    return rows.device.type != "cpu" or bool(rows.any())
 
 
 class _TokenTables:
@@ -211,25 +218,29 @@ class _RowState:
 
         is_bar, is_beat, is_ts = cls == BAR, cls == BEAT, cls == TIME_SIGNATURE
         is_pitch, is_duration = cls == PITCH, cls == DURATION
-        # Bar: the new bar starts where the previous one ends; its length comes with Time_Signature.
-        self.bar_start = torch.where(is_bar, self.bar_start + self.bar_ticks, self.bar_start)
-        self.n_bars += is_bar
-        signature = value.clamp(max=len(TIME_SIGNATURES) - 1)
-        self.bar_ticks = torch.where(is_ts, tables.bar_ticks[signature], self.bar_ticks)
-        self.bar_grids = torch.where(is_ts, tables.bar_grids[signature], self.bar_grids)
-        self.unit = torch.where(is_ts, tables.bar_units[signature], self.unit)
-        self.first_bar_ticks = torch.where(is_ts & (self.n_bars == 1), self.bar_ticks, self.first_bar_ticks)
-        self.tempo = torch.where(cls == TEMPO, value, self.tempo)
-        self.grid = torch.where(is_bar, -1, torch.where(is_beat, value, self.grid))
-        self.last_pitch = torch.where(is_bar | is_beat, _NO_PITCH, torch.where(is_pitch, value, self.last_pitch))
-        self.pending_pitch = torch.where(is_pitch, value, self.pending_pitch)
-        # Note_Duration: the pending note ends at its Beat's tick plus the duration.
-        end = self.bar_start + self.grid.clamp(min=0) * TICKS_PER_GRID + value  # [B]
-        self.max_end = torch.where(is_duration, torch.maximum(self.max_end, end), self.max_end)
-        slot = self.pending_pitch.unsqueeze(1)  # [B, 1]
-        previous_end = self.pitch_end.gather(1, slot).squeeze(1)  # [B]
-        new_end = torch.where(is_duration, torch.maximum(previous_end, end), previous_end)
-        self.pitch_end.scatter_(1, slot, new_end.unsqueeze(1))
+        # Each update below changes only the rows its mask selects; one that no row needs is skipped.
+        if may_occur(is_bar):  # the new bar starts where the previous one ends; its length comes with Time_Signature
+            self.bar_start = torch.where(is_bar, self.bar_start + self.bar_ticks, self.bar_start)
+            self.n_bars += is_bar
+        if may_occur(is_ts):
+            signature = value.clamp(max=len(TIME_SIGNATURES) - 1)
+            self.bar_ticks = torch.where(is_ts, tables.bar_ticks[signature], self.bar_ticks)
+            self.bar_grids = torch.where(is_ts, tables.bar_grids[signature], self.bar_grids)
+            self.unit = torch.where(is_ts, tables.bar_units[signature], self.unit)
+            self.first_bar_ticks = torch.where(is_ts & (self.n_bars == 1), self.bar_ticks, self.first_bar_ticks)
+        if may_occur(cls == TEMPO):
+            self.tempo = torch.where(cls == TEMPO, value, self.tempo)
+        if may_occur(is_bar | is_beat | is_pitch):
+            self.grid = torch.where(is_bar, -1, torch.where(is_beat, value, self.grid))
+            self.last_pitch = torch.where(is_bar | is_beat, _NO_PITCH, torch.where(is_pitch, value, self.last_pitch))
+            self.pending_pitch = torch.where(is_pitch, value, self.pending_pitch)
+        if may_occur(is_duration):  # the pending note ends at its Beat's tick plus the duration
+            end = self.bar_start + self.grid.clamp(min=0) * TICKS_PER_GRID + value  # [B]
+            self.max_end = torch.where(is_duration, torch.maximum(self.max_end, end), self.max_end)
+            slot = self.pending_pitch.unsqueeze(1)  # [B, 1]
+            previous_end = self.pitch_end.gather(1, slot).squeeze(1)  # [B]
+            new_end = torch.where(is_duration, torch.maximum(previous_end, end), previous_end)
+            self.pitch_end.scatter_(1, slot, new_end.unsqueeze(1))
         self.phase = torch.where(cls == SKIP, self.phase, cls)
 
     def select(self, rows: torch.Tensor) -> _RowState:
@@ -416,46 +427,62 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
         def only(condition: torch.Tensor, cost) -> torch.Tensor:
             return torch.where(condition, cost, _INF)
 
+        def group(condition: torch.Tensor, width: int, costs: Callable[[], torch.Tensor]) -> torch.Tensor:
+            """``[B, width]`` costs of a group of slots that only rows in ``condition`` ``[B]`` may emit; not
+            computed when no row may (`may_occur`): after a Note_Pitch, say, only the durations are."""
+            if not may_occur(condition):
+                return torch.full((phase.shape[0], width), _INF, dtype=torch.long, device=phase.device)
+            return only(condition.unsqueeze(1), costs())
+
         composer = only(phase == _START, _COST_AFTER_COMPOSER)
         tempo = only(phase == COMPOSER, _COST_AFTER_TEMPO)
         bos = only(phase == TEMPO, _COST_AFTER_BOS)
-        next_bar = 1 + self._signature_costs(s, s.n_bars + 1, bar_end).amin(1)  # [B]
         bar_allowed = (in_bar | (phase == BOS)) & (s.n_bars < self._bar_limit)
         missing = self._bars_to_target(s, bar_end, s.n_bars)
         if missing is not None:  # the bar that meets the length target is the last one
             bar_allowed &= (missing > 0) | (phase == BOS)
-        bar = only(bar_allowed, next_bar)
+
+        def next_bar() -> torch.Tensor:  # Bar, then the cheapest signature of the next bar [B, 1]
+            return 1 + self._signature_costs(s, s.n_bars + 1, bar_end).amin(1, keepdim=True)
+
+        bar = group(bar_allowed, 1, next_bar).squeeze(1)  # [B]
         can_end = in_bar & (self._finish_cost(s, s.max_end, bar_end, s.n_bars, s.first_bar_ticks) == 1)
         eos = only(can_end | (phase == EOS), 0)
-        signature = only((phase == BAR).unsqueeze(1), self._signature_costs(s, s.n_bars, s.bar_start))  # [B, S]
+        num_signatures = len(TIME_SIGNATURES)
+        signature = group(phase == BAR, num_signatures, lambda: self._signature_costs(s, s.n_bars, s.bar_start))
 
-        # Beat g: later than the current one, inside the bar, with some pitch free to start there;
-        # cheapest completion is one note of the shortest duration, then finishing the bar.
-        grids = torch.arange(MAX_GRIDS, device=phase.device)  # [G]
-        beat_tick = s.bar_start.unsqueeze(1) + grids * TICKS_PER_GRID  # [B, G]
-        piano = s.pitch_end[:, PITCH_MIN : PITCH_MAX + 1]  # [B, 88]
-        free = (piano.unsqueeze(1) <= beat_tick.unsqueeze(2)).any(2)  # [B, G]
-        beat_ok = in_bar.unsqueeze(1) & (grids > s.grid.unsqueeze(1)) & (grids < s.bar_grids.unsqueeze(1)) & free
-        shortest_end = torch.maximum(s.max_end.unsqueeze(1), beat_tick + s.unit.unsqueeze(1))  # [B, G]
-        beat_cost = 2 + self._finish_cost(s, shortest_end, bar_end.unsqueeze(1), s.n_bars.unsqueeze(1),
-                                          s.first_bar_ticks.unsqueeze(1))
-        beat = only(beat_ok, beat_cost)  # [B, G]
+        def beat_costs() -> torch.Tensor:
+            """Beat g: later than the current one, inside the bar, with some pitch free to start there;
+            cheapest completion is one note of the shortest duration, then finishing the bar. [B, G]"""
+            grids = torch.arange(MAX_GRIDS, device=phase.device)  # [G]
+            beat_tick = s.bar_start.unsqueeze(1) + grids * TICKS_PER_GRID  # [B, G]
+            piano = s.pitch_end[:, PITCH_MIN : PITCH_MAX + 1]  # [B, 88]
+            free = (piano.unsqueeze(1) <= beat_tick.unsqueeze(2)).any(2)  # [B, G]
+            beat_ok = (grids > s.grid.unsqueeze(1)) & (grids < s.bar_grids.unsqueeze(1)) & free
+            shortest_end = torch.maximum(s.max_end.unsqueeze(1), beat_tick + s.unit.unsqueeze(1))  # [B, G]
+            cost = 2 + self._finish_cost(s, shortest_end, bar_end.unsqueeze(1), s.n_bars.unsqueeze(1),
+                                         s.first_bar_ticks.unsqueeze(1))
+            return only(beat_ok, cost)
 
-        # Note_Pitch p on the current Beat: descending, and not while the same pitch still sounds.
-        pitches = torch.arange(_PITCH_SLOTS, device=phase.device)  # [P]
-        pitch_phase = (phase == BEAT) | (phase == DURATION)
-        pitch_ok = pitch_phase.unsqueeze(1) & (pitches < s.last_pitch.unsqueeze(1)) & (s.pitch_end <= tick.unsqueeze(1))
-        pitch_cost = 1 + self._finish_cost(s, torch.maximum(s.max_end, tick + s.unit), bar_end, s.n_bars,
-                                           s.first_bar_ticks)  # [B]
-        pitch = only(pitch_ok, pitch_cost.unsqueeze(1))  # [B, P]
+        def pitch_costs() -> torch.Tensor:
+            """Note_Pitch p on the current Beat: descending, and not while the same pitch still sounds. [B, P]"""
+            pitches = torch.arange(_PITCH_SLOTS, device=phase.device)  # [P]
+            pitch_ok = (pitches < s.last_pitch.unsqueeze(1)) & (s.pitch_end <= tick.unsqueeze(1))
+            cost = 1 + self._finish_cost(s, torch.maximum(s.max_end, tick + s.unit), bar_end, s.n_bars,
+                                         s.first_bar_ticks)  # [B]
+            return only(pitch_ok, cost.unsqueeze(1))
 
-        # Note_Duration d: a multiple of the bar's unit, at most one bar.
-        d = t.duration_values.unsqueeze(0)  # [1, D]
-        unit = s.unit.unsqueeze(1)
-        duration_ok = (phase == PITCH).unsqueeze(1) & (d % unit == 0) & (d <= s.bar_ticks.unsqueeze(1))
-        note_end = torch.maximum(s.max_end.unsqueeze(1), tick.unsqueeze(1) + d)  # [B, D]
-        duration = only(duration_ok, self._finish_cost(s, note_end, bar_end.unsqueeze(1), s.n_bars.unsqueeze(1),
+        def duration_costs() -> torch.Tensor:
+            """Note_Duration d: a multiple of the bar's unit, at most one bar. [B, D]"""
+            d = t.duration_values.unsqueeze(0)  # [1, D]
+            duration_ok = (d % s.unit.unsqueeze(1) == 0) & (d <= s.bar_ticks.unsqueeze(1))
+            note_end = torch.maximum(s.max_end.unsqueeze(1), tick.unsqueeze(1) + d)  # [B, D]
+            return only(duration_ok, self._finish_cost(s, note_end, bar_end.unsqueeze(1), s.n_bars.unsqueeze(1),
                                                        s.first_bar_ticks.unsqueeze(1)))
+
+        beat = group(in_bar, MAX_GRIDS, beat_costs)
+        pitch = group((phase == BEAT) | (phase == DURATION), _PITCH_SLOTS, pitch_costs)
+        duration = group(phase == PITCH, len(t.duration_values), duration_costs)
 
         never = torch.full_like(phase, _INF)
         columns = [never, composer, tempo, bos, bar, eos]

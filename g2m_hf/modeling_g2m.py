@@ -483,6 +483,7 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         logits_to_keep: int = 0,
+        style_guidance_processor: StyleGuidanceLogitsProcessor | None = None,
         **loss_kwargs,
     ) -> CausalLMOutputWithPast:
         r"""
@@ -490,10 +491,21 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
             labels: target ids [B, T], unshifted (the loss predicts `labels[:, 1:]` from the positions before);
                 -100 and the padding id are ignored.
             logits_to_keep: compute logits for the last this many positions only (0: all), as in generation.
+            style_guidance_processor: set by `generate` under style guidance: every row also runs under
+                ``Composer_None`` in the same batch (the cache holds 2B rows); the styled outputs are
+                returned and the unstyled next-token logits left with the processor.
             loss_kwargs: passed to the loss (e.g. `num_items_in_batch` from `Trainer`).
 
         The other arguments are those of [`G2MModel.forward`].
         """
+        guidance = style_guidance_processor
+        if guidance is not None:
+            if input_ids is None or labels is not None:
+                raise ModelInputError("style_guidance_processor needs input_ids and no labels (it serves generation)")
+            past_length = cache.get_seq_length() if cache is not None else 0
+            input_ids, attention_mask, position_ids, style_token_ids = guidance.pair_inputs(
+                input_ids, attention_mask, position_ids, style_token_ids, past_length
+            )  # [2B, ...]: the styled rows, then the same rows under Composer_None
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -507,6 +519,8 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         )
         hidden_states = outputs.last_hidden_state[:, -logits_to_keep:]  # -0 keeps every position
         logits = self.lm_head(self.dropout(hidden_states))  # [B, T, V]
+        if guidance is not None:
+            logits = guidance.keep_styled(logits)  # [2B, T, V] -> the styled [B, T, V]
 
         loss = None
         if labels is not None:
@@ -514,12 +528,12 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
                 labels = labels.masked_fill(labels == self.config.pad_token_id, -100)
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **loss_kwargs)
 
+        hidden, attentions = outputs.hidden_states, outputs.attentions
+        if guidance is not None:  # the styled rows' only
+            hidden = None if hidden is None else tuple(h.chunk(2)[0] for h in hidden)
+            attentions = None if attentions is None else tuple(a.chunk(2)[0] for a in attentions)
         return CausalLMOutputWithPast(
-            loss=loss,
-            logits=logits,
-            cache=outputs.cache,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
+            loss=loss, logits=logits, cache=outputs.cache, hidden_states=hidden, attentions=attentions
         )
 
     def prepare_inputs_for_generation(self, input_ids: torch.LongTensor, attention_mask=None, **kwargs) -> dict:
@@ -567,6 +581,13 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         generation_config, logits_processor, kwargs = remi_generate_arguments(
             self, inputs, generation_config, logits_processor, kwargs, remi_grammar, max_bars, max_events
         )
+        guidance = [p for p in logits_processor if isinstance(p, StyleGuidanceLogitsProcessor) and p.guidance != 1]
+        if guidance:  # its unstyled rows go through the model with the styled ones (one forward per step)
+            beams = next((b for b in (kwargs.get("num_beams"), getattr(generation_config, "num_beams", None),
+                                      self.generation_config.num_beams) if b is not None), 1)
+            if beams > 1:  # beam search reorders the cache by beam, which knows nothing of the unstyled rows
+                raise ModelInputError("style_guidance works with sampling or greedy search, not with num_beams > 1")
+            kwargs["style_guidance_processor"] = guidance[0]
         return super().generate(
             inputs, generation_config=generation_config, logits_processor=logits_processor, **kwargs
         )

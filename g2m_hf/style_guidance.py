@@ -11,8 +11,15 @@ log-probabilities are pushed away from that unstyled prediction:
 ``s = 1`` is plain sampling; ``s > 1`` exaggerates what distinguishes the composer from general music
 (Ho & Salimans 2022; as transformers' `UnbatchedClassifierFreeGuidanceLogitsProcessor`, which cannot
 be used as it is: a cached G2M step needs its style token, and the unstyled sequence differs from the
-styled one in its first token only). The unstyled sequence keeps its own key/value cache, so guidance
-costs one more forward of the batch per step.
+styled one in its first token only).
+
+One forward per step: `G2MForCausalLM.generate` hands the processor to the model's forward
+(``style_guidance_processor``), which runs every row twice in ONE batch, ``[styled rows; unstyled
+rows]``, through one key/value cache of 2B rows (`pair_inputs`), returns the styled logits to
+`generate` and leaves the unstyled ones here (`keep_styled`) for `__call__`. A decoding step of a small
+model on a CPU is bound by reading the weights, which the two halves share: the batch of 2B costs
+about 1.2 to 1.3 forwards of B instead of 2 (benchmarks/realtime.py, docs/speed.md). The distribution
+is the same as with two separate forwards, up to float rounding (tests/test_style.py).
 
 Plain guidance extrapolates every difference from the general corpus, the texture's too (issue 25: slow
 tempo classes, short note values, the bass). Three options change how far and where it pushes:
@@ -40,7 +47,6 @@ import torch
 from transformers import LogitsProcessor
 
 from .errors import ModelInputError
-from .kv_cache import PreallocatedCache
 from .vocab import split_event
 
 
@@ -93,27 +99,62 @@ class StyleGuidanceLogitsProcessor(LogitsProcessor):
             names = list(dict.fromkeys(kinds))
             self._kinds = torch.tensor([names.index(kind) for kind in kinds])
             self._guided = torch.tensor([name in guided_kinds for name in names])
-        self._cache: Any = None
-        self._attention_mask: torch.Tensor | None = None  # [B, T] of what the unstyled cache holds
+        self._unstyled: torch.Tensor | None = None  # [B, V] logits the last forward left for the next call
+
+    def pair_inputs(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        style_token_ids: torch.Tensor | None,
+        past_length: int,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
+        """The forward's inputs for ``[styled rows; unstyled rows]``: every tensor's rows twice, the second
+        copy under ``Composer_None`` (its style token, and its first token when the call starts the
+        sequence: ``past_length == 0``). Returns input ids [2B, T], attention mask [2B, past + T],
+        position ids [2B, T] and style token ids [2B]."""
+        unstyled = input_ids
+        if past_length == 0:  # the call that starts the sequences: each row's first attended token is its composer
+            batch_size = input_ids.shape[0]
+            rows = torch.arange(batch_size, device=input_ids.device)
+            if attention_mask is None:
+                first = torch.zeros(batch_size, dtype=torch.long, device=input_ids.device)
+            else:
+                first = attention_mask.long().argmax(dim=-1)  # [B] (left padding)
+            if style_token_ids is None:
+                style_token_ids = input_ids[rows, first]
+            unstyled = input_ids.clone()
+            unstyled[rows, first] = self.unstyled_token_id
+        elif style_token_ids is None:
+            raise ModelInputError("a cached step under style guidance needs style_token_ids (the composer tokens)")
+        none = torch.full_like(style_token_ids, self.unstyled_token_id)
+
+        def twice(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else torch.cat([tensor, tensor])
+
+        return (
+            torch.cat([input_ids, unstyled]),
+            twice(attention_mask),
+            twice(position_ids),
+            torch.cat([style_token_ids, none]),
+        )
+
+    def keep_styled(self, logits: torch.Tensor) -> torch.Tensor:
+        """The styled half of a paired forward's logits ``[2B, T, V]``, keeping the unstyled half's last
+        position for the next `__call__`. [B, T, V]"""
+        styled, unstyled = logits.chunk(2)
+        self._unstyled = unstyled[:, -1]
+        return styled
 
     def _unstyled_logits(self, input_ids: torch.Tensor) -> torch.Tensor:
         """The model's next-token logits for ``input_ids`` with each row's first token made unstyled. [B, V]"""
-        batch_size = input_ids.shape[0]
-        style = torch.full((batch_size,), self.unstyled_token_id, dtype=torch.long, device=input_ids.device)
-        if self._attention_mask is None:  # first step: the whole prompt
-            mask = (input_ids != self.pad_token_id).long()  # [B, T]; prompts are left-padded
-            first = mask.argmax(dim=-1)  # [B]
-            new_tokens = input_ids.clone()
-            new_tokens[torch.arange(batch_size, device=input_ids.device), first] = self.unstyled_token_id
-            self._cache = PreallocatedCache() if self.model.dtype == torch.float32 else None
-        else:  # later steps: the token sampled last (finished rows keep attending, as generate does)
-            new_tokens = input_ids[:, self._attention_mask.shape[1] :]  # [B, 1]
-            mask = torch.cat([self._attention_mask, torch.ones_like(new_tokens)], dim=1)
-        output = self.model(
-            new_tokens, attention_mask=mask, cache=self._cache, style_token_ids=style, use_cache=True, logits_to_keep=1
-        )
-        self._cache, self._attention_mask = output.cache, mask
-        return output.logits[:, -1]  # [B, V]
+        unstyled, self._unstyled = self._unstyled, None
+        if unstyled is None or unstyled.shape[0] != input_ids.shape[0]:
+            raise ModelInputError(
+                "StyleGuidanceLogitsProcessor: the model's forward made no unstyled logits for this step; "
+                "generate with style_guidance=s (G2MForCausalLM.generate passes the processor to the forward)"
+            )
+        return unstyled
 
     @torch.no_grad()
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:

@@ -102,6 +102,37 @@ def test_guidance_default_comes_from_the_generation_config_and_bad_values_are_re
     assert torch.equal(configured_zero, model.generate(prompt, max_new_tokens=40, style_guidance=0.0))
     with pytest.raises(ModelInputError, match="style_guidance"):
         model.generate(prompt, max_new_tokens=4, style_guidance=-1.0)
+    with pytest.raises(ModelInputError, match="num_beams"):  # the beams' cache reordering would mix up the rows
+        model.generate(prompt, max_new_tokens=4, style_guidance=2.0, num_beams=2, do_sample=False)
+
+
+def test_one_forward_guidance_is_the_two_forward_distribution_on_the_bundled_model():
+    # issue 26: the styled and unstyled rows share one batched forward and one cache of 2B rows; the guided
+    # next-token distribution is the one of two separate full forwards (styled; first token Composer_None)
+    model, tokenizer = load_model(), load_tokenizer()
+    scale = model.generation_config.style_guidance
+    assert scale != 1.0
+    prompt = torch.tensor([[PAD, ID["Composer_Bach"]], [ID["Composer_Mozart"], ID["Tempo_120"]]])  # left padding
+    recorder = _Recorder()
+    torch.manual_seed(0)
+    model.generate(prompt, attention_mask=(prompt != PAD).long(), max_new_tokens=60,
+                   logits_processor=LogitsProcessorList([recorder]))
+    assert len(recorder.calls) == 60
+    none = tokenizer.convert_tokens_to_ids("Composer_None")
+    for input_ids, scores in recorder.calls[::7]:
+        for index, row in enumerate(input_ids.tolist()):
+            ids = [token for token in row if token != PAD]
+            styled, unstyled = _next_log_probs(model, ids), _next_log_probs(model, [none] + ids[1:])
+            expected = torch.softmax(unstyled + scale * (styled - unstyled), dim=-1)
+            got = torch.softmax(scores[index], dim=-1)
+            assert float(0.5 * (got - expected).abs().sum()) < 1e-5, ids
+            assert torch.allclose(got, expected, atol=1e-6), ids
+
+
+def test_guidance_processor_refuses_to_run_without_the_paired_forward():
+    processor = StyleGuidanceLogitsProcessor(tiny_model(), 2.0, ID["Composer_None"], PAD)
+    with pytest.raises(ModelInputError, match="no unstyled logits"):
+        processor(torch.tensor([[ID["Composer_Bach"]]]), torch.randn(1, len(VOCAB)))
 
 
 def test_processor_with_scale_one_leaves_scores_alone():
