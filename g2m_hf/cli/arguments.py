@@ -70,6 +70,27 @@ output_dir = _argument_type(validation.output_dir, str, "a path")
 output_file = _argument_type(validation.output_file, str, "a path")
 
 
+
+def option_name(name: str) -> str:
+    """The option of a library argument, for the messages of checks that run after parsing:
+    ``max_bars`` -> ``--max-bars``."""
+    return "--" + name.replace("_", "-")
+
+
+def add_sampling_options(parser: argparse.ArgumentParser) -> None:
+    """``--temperature``, ``--top-p`` and ``--style-guidance``: the sampling of `generate_midi` and
+    `infill_midi`, each defaulting to the model's generation config."""
+    parser.add_argument("--temperature", type=positive_float, default=None,
+                        help="sampling temperature (default: the model's generation config)")
+    parser.add_argument("--top-p", type=probability, default=None,
+                        help="nucleus probability (default: the model's generation config)")
+    parser.add_argument(
+        "--style-guidance", type=non_negative_float, default=None, metavar="S",
+        help="classifier-free guidance on the composer: 1 = none, larger = a stronger style "
+        "(default: the model's generation config, else 1)",
+    )
+
+
 def fail(prog: str, error: BaseException | str) -> int:
     """Print ``prog: error: <message>`` on one line (whitespace collapsed) and return exit code 2."""
     print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
@@ -78,6 +99,8 @@ def fail(prog: str, error: BaseException | str) -> int:
 
 __all__ = [
     "ArgumentParser",
+    "add_sampling_options",
+    "option_name",
     "existing_dir",
     "existing_file",
     "existing_path",

@@ -5,23 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import extras
-from ..errors import AudioError, G2MError
+from ..errors import G2MError
 from ..generation import (
     PROMPT_FROM,
-    WEIGHT_DTYPES,
     check_generation_options,
     check_prompt_room,
     generate_midi,
     load_model_as,
     load_tokenizer,
-    output_stem,
     prompt_ids,
     trained_composers,
-    write_piece,
 )
 from ..vocab import TEMPO_CLASSES, TIME_SIGNATURES
 from . import arguments
+from . import pieces as pieces_cli
 
 PROG = "g2m-generate"
 
@@ -41,15 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--num-pieces", type=arguments.positive_int, default=1, help="pieces per composer (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same pieces")
-    parser.add_argument("--temperature", type=arguments.positive_float, default=None,
-                        help="sampling temperature (default: the model's generation config)")
-    parser.add_argument("--top-p", type=arguments.probability, default=None,
-                        help="nucleus probability (default: the model's generation config)")
-    parser.add_argument(
-        "--style-guidance", type=arguments.non_negative_float, default=None, metavar="S",
-        help="classifier-free guidance on the composer: 1 = none, larger = a stronger style "
-        "(default: the model's generation config, else 1)",
-    )
+    arguments.add_sampling_options(parser)
     length = parser.add_argument_group("length and form (a piece may be longer than the model's training window)")
     length.add_argument("--bars", type=arguments.positive_int, default=None, help="exactly this many bars per piece")
     length.add_argument("--duration", type=arguments.positive_float, default=None, metavar="SECONDS",
@@ -71,37 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --prompt-from start: bars to keep (default 4)")
     parser.add_argument("--batch-size", type=arguments.positive_int, default=4,
                         help="pieces sampled together (default 4)")
-    parser.add_argument("--output-dir", type=arguments.output_dir, default="generated",
-                        help="where to write the files (default ./generated)")
-    parser.add_argument("--audio", action="store_true",
-                        help="also write <composer>_<n>.wav, rendered with the General MIDI SoundFont of pretty_midi")
-    parser.add_argument("--score", action="store_true",
-                        help="also write <composer>_<n>.musicxml, a two-staff piano score (MuseScore, Finale, Dorico, Sibelius)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing files instead of picking new names")
-    parser.add_argument(
-        "--dtype", choices=WEIGHT_DTYPES, default="int8",
-        help="weights: int8 (default: dynamic quantization, about 1.4x float32's speed per step on CPU, next-token "
-             "distributions within 0.03 of float32's, the same style figures; docs/speed.md), float32, or bfloat16",
-    )
+    pieces_cli.add_piece_output_options(parser)
     return parser
-
-
-def _option(name: str) -> str:
-    """The option of a `generate_midi` argument: ``max_bars`` -> ``--max-bars``."""
-    return "--" + name.replace("_", "-")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.audio:  # a missing extra is named before any work, in one line
-            for module in extras.AUDIO_MODULES:
-                extras.require(module, "audio", "--audio")
-        if args.score:
-            extras.require("music21", "notation", "--score")
+        pieces_cli.require_output_extras(args)  # a missing extra is named before any work, in one line
         check_generation_options(
             args.bars, args.duration, args.tempo, args.time_signature, args.fixed_time_signature, args.prompt_midi,
-            args.prompt_from, args.prompt_bars, args.max_bars, args.max_events, spell=_option,
+            args.prompt_from, args.prompt_bars, args.max_bars, args.max_events, spell=arguments.option_name,
         )
         # Check the request against the tokenizer before loading the weights: bad input fails fast.
         tokenizer = load_tokenizer(args.model)
@@ -111,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             tokenizer.composer_token(composer)  # VocabularyError listing the known composers
         if args.prompt_midi is not None:
             prompt = prompt_ids(tokenizer, composers[0], args.prompt_midi, args.prompt_bars, args.prompt_from)  # RemiError
-            check_prompt_room(tokenizer, [prompt], args.bars, args.max_events, spell=_option)
+            check_prompt_room(tokenizer, [prompt], args.bars, args.max_events, spell=arguments.option_name)
         model = load_model_as(args.model, args.dtype)
         pieces = generate_midi(
             model,
@@ -138,20 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     except (G2MError, FileNotFoundError) as error:
         return arguments.fail(PROG, error)
 
-    directory = args.output_dir
-    directory.mkdir(parents=True, exist_ok=True)
-    piano_roll = extras.available("matplotlib")
-    if not piano_roll:
-        print(f"{PROG}: no piano rolls (.png) without matplotlib: pip install \"g2m_hf[notation]\"", file=sys.stderr)
-    taken: set[str] = set()
-    for piece in pieces:
-        stem = output_stem(directory, piece.composer, taken, args.overwrite)
-        try:
-            write_piece(piece, stem, audio=args.audio, piano_roll=piano_roll, score=args.score)
-        except AudioError as error:  # a piece without notes: its other files are written, it has no sound
-            print(f"{PROG}: no WAV for {stem}.mid: {error}", file=sys.stderr)
-        bars = piece.events.count("Bar_None")
-        print(f"{stem}.mid  {len(piece.events)} events, {bars} bars")
+    pieces_cli.write_pieces(PROG, pieces, args)
     return 0
 
 

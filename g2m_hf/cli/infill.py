@@ -12,19 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import AudioError, G2MError
+from ..errors import G2MError
 from ..generation import (
-    WEIGHT_DTYPES,
     infill_midi,
     load_model_as,
     load_tokenizer,
-    output_stem,
     prepare_infill,
-    write_piece,
 )
 from ..infill import parse_bars
 from ..vocab import TIME_SIGNATURES
 from . import arguments
+from . import pieces as pieces_cli
 
 PROG = "g2m-infill"
 
@@ -34,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Rewrite bars in the middle of a MIDI file in a composer's style; the model reads the bars on "
         "both sides. Writes <composer>_<n>.mid, the event list (.txt), a piano roll (.png) and with --audio a .wav "
-        "per rewritten piece, each the whole piece.",
+        "and --score a .musicxml per rewritten piece, each the whole piece.",
     )
     parser.add_argument("piece", type=arguments.existing_file, help="the MIDI file to rewrite bars of")
     parser.add_argument("--bars", required=True, metavar="FIRST-LAST",
@@ -46,37 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same pieces")
     parser.add_argument("--time-signature", choices=TIME_SIGNATURES, default=None, metavar="N/D",
                         help="the new bars' time signature (default: those of the bars they replace)")
-    parser.add_argument("--temperature", type=arguments.positive_float, default=None,
-                        help="sampling temperature (default: the model's generation config)")
-    parser.add_argument("--top-p", type=arguments.probability, default=None,
-                        help="nucleus probability (default: the model's generation config)")
-    parser.add_argument("--style-guidance", type=arguments.non_negative_float, default=None, metavar="S",
-                        help="classifier-free guidance on the composer: 1 = none, larger = a stronger style "
-                        "(default: the model's generation config, else 1)")
+    arguments.add_sampling_options(parser)
     parser.add_argument("--batch-size", type=arguments.positive_int, default=4,
                         help="versions sampled together (default 4)")
-    parser.add_argument("--output-dir", type=arguments.output_dir, default="generated",
-                        help="where to write the files (default ./generated)")
-    parser.add_argument("--audio", action="store_true",
-                        help="also write <composer>_<n>.wav, rendered with the General MIDI SoundFont of pretty_midi")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing files instead of picking new names")
-    parser.add_argument("--dtype", choices=WEIGHT_DTYPES, default="float32",
-                        help="weights: float32 (default), bfloat16, or int8 (dynamic quantization, fastest on CPU)")
+    pieces_cli.add_piece_output_options(parser)
     return parser
-
-
-def _option(name: str) -> str:
-    """The option of an `infill_midi` argument: ``time_signature`` -> ``--time-signature``."""
-    return "--" + name.replace("_", "-")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        pieces_cli.require_output_extras(args)  # a missing extra is named before any work, in one line
         bars = parse_bars(args.bars)
         # The request is checked against the tokenizer and the file before the weights are loaded.
         tokenizer = load_tokenizer(args.model)
-        request = prepare_infill(tokenizer, args.piece, bars, args.composer, args.time_signature, spell=_option)
+        request = prepare_infill(tokenizer, args.piece, bars, args.composer, args.time_signature, spell=arguments.option_name)
         model = load_model_as(args.model, args.dtype)
         pieces = infill_midi(
             model,
@@ -96,17 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     except (G2MError, FileNotFoundError) as error:
         return arguments.fail(PROG, error)
 
-    directory = args.output_dir
-    directory.mkdir(parents=True, exist_ok=True)
-    taken: set[str] = set()
-    for piece in pieces:
-        stem = output_stem(directory, piece.composer, taken, args.overwrite)
-        try:
-            write_piece(piece, stem, audio=args.audio)
-        except AudioError as error:  # a piece without notes: its other files are written, it has no sound
-            print(f"{PROG}: no WAV for {stem}.mid: {error}", file=sys.stderr)
-        first, last = piece.infilled_bars
-        print(f"{stem}.mid  {len(piece.events)} events, bars {first}-{last} rewritten")
+    pieces_cli.write_pieces(PROG, pieces, args)
     return 0
 
 
