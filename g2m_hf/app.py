@@ -408,11 +408,12 @@ def can_stream_audio() -> bool:
 
 
 def _piece_label(name: str, number: int, piece: PieceFiles) -> str:
-    label = (f"{name} {number}: {piece.bars} bars, {piece.music_seconds:.0f} s of music made in "
-             f"{piece.generation_seconds:.1f} s ({piece.real_time_factor:.1f}x real time)")
-    if piece.infilled_bars is not None:
-        label += ", bars {}-{} infilled (shaded on the piano roll)".format(*piece.infilled_bars)
-    return label
+    if piece.infilled_bars is not None:  # the whole piece's music was not all made here: no real-time factor
+        first, last = piece.infilled_bars
+        return (f"{name} {number}: bars {first}-{last} of {piece.bars} rewritten in {piece.generation_seconds:.1f} s "
+                "(shaded on the piano roll)")
+    return (f"{name} {number}: {piece.bars} bars, {piece.music_seconds:.0f} s of music made in "
+            f"{piece.generation_seconds:.1f} s ({piece.real_time_factor:.1f}x real time)")
 
 
 def _piece_slots() -> list:

@@ -90,12 +90,41 @@ def test_the_infill_tab_infills_an_upload_and_marks_the_bars(infill_server, piec
                 page.get_by_label(label).fill(bar)
                 page.get_by_label(label).press("Enter")
             page.get_by_role("button", name="Infill", exact=True).click()
-            page.get_by_text("Bach 1: 4 bars").filter(has_text="bars 2-2 infilled").wait_for(timeout=120_000)
+            page.get_by_text("Bach 1: bars 2-2 of 4 rewritten").wait_for(timeout=120_000)
             expect(page.locator("audio[src]").first).to_be_attached()
             roll = page.locator("img[src*='Bach_1.png']")
             expect(roll).to_have_count(1)
             page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=roll.element_handle())
             expect(page.locator("a[download='Bach_1.mid']")).to_have_count(1)
             expect(page.locator(".g2m-score svg g.measure")).to_have_count(BARS)
+
+            # the piece just made, infilled again: bars 3-4 of it
+            page.get_by_role("button", name="Take the last generated piece").click()
+            expect(page.locator("#infill-midi").get_by_role("cell", name="Bach_1.mid")).to_be_visible()
+            for label, bar in (("First bar to rewrite", "3"), ("Last bar to rewrite", "4")):
+                page.get_by_label(label).fill(bar)
+                page.get_by_label(label).press("Enter")
+            page.get_by_role("button", name="Infill", exact=True).click()
+            page.get_by_text("Bach 1: bars 3-4 of 4 rewritten").wait_for(timeout=120_000)
         finally:
             browser.close()
+
+
+def test_infilling_stops_on_cancel_and_at_the_time_limit_and_frees_the_model(infill_model_folder, piece):
+    import threading
+
+    from g2m_hf.app import Generator, ServingLimits
+    from g2m_hf.errors import GenerationCancelled, TimeLimitError
+
+    generator = Generator(infill_model_folder, ServingLimits(time_limit=0.0))  # every step is past the limit
+    try:
+        with pytest.raises(TimeLimitError, match="time limit of 0 s"):
+            generator.infill(str(piece), 2, 3, "Bach", 1.1, 0.99, 0)
+        cancelled = threading.Event()
+        cancelled.set()
+        with pytest.raises(GenerationCancelled) as error:
+            generator.infill(str(piece), 2, 3, "Bach", 1.1, 0.99, 0, cancel=cancelled)
+        assert not isinstance(error.value, TimeLimitError)
+        assert not generator.lock.locked() and generator.requests == 0
+    finally:
+        generator.close()
