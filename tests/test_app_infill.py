@@ -44,7 +44,7 @@ def bars_of(events: list[str]) -> list[list[str]]:
 
 
 @pytest.mark.slow
-def test_the_infill_api_by_keyword_keeps_the_other_bars(infill_server, piece, tmp_path):
+def test_the_infill_api_by_keyword_keeps_the_other_bars(infill_server, infill_model_folder, piece, tmp_path):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
@@ -59,6 +59,14 @@ def test_the_infill_api_by_keyword_keeps_the_other_bars(infill_server, piece, tm
     assert Path(wav).suffix == ".wav" and Path(score).suffix == ".musicxml"
     assert Path(piano_roll).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert client.predict(**arguments, api_name="/infill")[3].split() == events  # same seed, same piece
+    # the same piece in this process, from the Python API, with the app's weights (int8)
+    from g2m_hf import infill_midi
+    from g2m_hf.app import DEFAULT_DTYPE
+    from g2m_hf.generation import load_model_as, load_tokenizer
+
+    (same,) = infill_midi(load_model_as(infill_model_folder, DEFAULT_DTYPE), load_tokenizer(infill_model_folder), piece,
+                          bars=(2, 3), composer="Mozart", seed=1, temperature=1.1, top_p=0.99, style_guidance=1.0)
+    assert same.events == events
 
     one = client.predict(**{**arguments, "first_bar": 4, "last_bar": 4}, api_name="/infill")[3].split()
     assert bars_of(one)[:3] == bars_of(original)[:3] and len(bars_of(one)) == BARS
