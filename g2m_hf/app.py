@@ -490,6 +490,9 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
         if path is None:
             raise gr.Error("No piece generated yet in this page: generate one first (or upload a MIDI file).",
                            print_exception=False)
+        if not Path(path).is_file():  # the app keeps the files of its last KEPT_REQUESTS requests only
+            raise gr.Error("The last piece's files are gone (the server keeps its latest requests' only): "
+                           "download it and upload it here.", print_exception=False)
         return path
 
     def generate(composer: str, bars: int, temperature: float, top_p: float, seed: int,
