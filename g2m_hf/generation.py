@@ -22,7 +22,7 @@ from transformers.generation.streamers import BaseStreamer
 
 from . import fileio, infill, validation
 from .configuration_g2m import G2MConfig
-from .errors import G2MError, InvalidArgumentError, ModelNotFoundError
+from .errors import G2MError, GenerationCancelled, InvalidArgumentError, ModelNotFoundError
 from .grammar import InfillGrammarLogitsProcessor, RemiGrammarLogitsProcessor
 from .hub import check_hub_model
 from .longform import CONTEXT_FRACTION, sample_long, training_window
@@ -322,6 +322,21 @@ class _ProgressStreamer(BaseStreamer):
         pass
 
 
+class _StopWhenAsked(BaseStreamer):
+    """Asks ``should_stop`` at every step of `generate` (a streamer sees each one) and stops it with
+    `GenerationCancelled`, as `longform.sample_long` does for continuations."""
+
+    def __init__(self, should_stop: Callable[[], bool]):
+        self.should_stop = should_stop
+
+    def put(self, value: torch.Tensor) -> None:
+        if self.should_stop():
+            raise GenerationCancelled("infilling stopped before the end of the span")
+
+    def end(self) -> None:
+        pass
+
+
 def generate_midi(
     model: G2MForCausalLM,
     tokenizer: G2MTokenizer,
@@ -591,8 +606,12 @@ def sample_infills(
     top_p: float | None = None,
     style_guidance: float | None = None,
     progress: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[GeneratedPiece]:
-    """`infill_midi` for a checked request (a piece already encoded: evaluation, the app)."""
+    """`infill_midi` for a checked request (a piece already encoded: evaluation, the app).
+
+    ``should_stop()`` is asked before every sampling step: True stops the infilling with
+    `GenerationCancelled` (a listener who left, a time limit), as in `generate_midi`."""
     sampling = _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance)
     infill.require_infill_tokens((getattr(model.config, "event_vocabulary", None) or [])[: model.config.vocab_size],
                                  "the model")
@@ -627,6 +646,7 @@ def sample_infills(
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokens.end,
                 do_sample=True,
+                streamer=None if should_stop is None else _StopWhenAsked(should_stop),
                 **sampling,
             )
             for row in output.cpu().numpy():

@@ -86,3 +86,11 @@ def corpus_midi(tmp_path_factory) -> dict[str, "os.PathLike"]:
         corpus.parse(work).write("midi", fp=str(path))
         paths[work] = path
     return paths
+
+
+@pytest.fixture(scope="session")
+def infill_model_folder(tmp_path_factory):
+    """A tiny random model folder that knows the infill tokens (tests/infill_model.py), once per session."""
+    from tests.infill_model import save_infill_model
+
+    return save_infill_model(tmp_path_factory.mktemp("infill_model"))

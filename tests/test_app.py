@@ -97,6 +97,10 @@ def test_the_page_generates_pieces_that_play_and_download(chromium, app_url, tmp
             message = page.get_by_text("broken.mid is a corrupt MIDI file")
             message.wait_for(timeout=60_000)
             assert "gradio" not in message.inner_text() and page.get_by_text("Traceback").count() == 0
+
+            # the Infill tab is there, and says in one line that this model cannot infill
+            page.get_by_role("tab", name="Infill").click()
+            expect(page.get_by_text("This model was not trained for infilling")).to_be_visible()
         finally:
             browser.close()
     assert outside == []
@@ -149,6 +153,11 @@ def test_the_generate_api_by_keyword(app_url, tmp_path):
             client.predict(**{**arguments, **bad}, api_name="/generate")
     assert client.predict(**arguments, api_name="/generate")[3] == events  # still serving
 
+    # the bundled model has no infill tokens yet: its infill endpoint refuses in one line, before any work
+    with pytest.raises(AppError, match="^This model was not trained for infilling"):
+        client.predict(midi=handle_file(str(tmp_path / "prompt.mid")), first_bar=1, last_bar=1, composer="Mozart",
+                       seed=0, temperature=1.1, top_p=0.99, style_guidance=1.0, api_name="/infill")
+
 
 def _broken(folder: Path) -> Path:
     (folder / "not.mid").write_bytes(b"MThd garbage")
@@ -188,5 +197,7 @@ def test_the_generator_checks_its_values_before_generating():
                          (dict(duration=1000), "duration must be from 0 to 120 seconds")]:
         with pytest.raises(G2MError, match=message):
             generator.write(**{**good, **bad})
+    with pytest.raises(G2MError, match="^This model was not trained for infilling"):
+        generator.infill(None, 2, 3, "Bach", 1.1, 0.99, 0)
     assert generator.requests == 0 and not any(generator.folder.iterdir())
     generator.folder.rmdir()

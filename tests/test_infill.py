@@ -18,8 +18,9 @@ from g2m_hf.errors import DataError, InvalidArgumentError, RemiError, Vocabulary
 from g2m_hf.generation import prepare_infill
 from g2m_hf.grammar import InfillGrammarLogitsProcessor, RemiGrammarLogitsProcessor
 from g2m_hf.remi import events_to_midi
-from g2m_hf.vocab import INFILL_TOKENS, complete_vocabulary
 from tests.cli import exit_code
+from tests.infill_model import INFILL_VOCAB as VOCAB
+from tests.infill_model import infill_tokenizer
 from tests.test_generation import (  # noqa: F401 (one_thread: the autouse fixture, for this module too)
     check_piece,
     one_thread,
@@ -27,15 +28,8 @@ from tests.test_generation import (  # noqa: F401 (one_thread: the autouse fixtu
     tiny_model,
 )
 
-VOCAB = complete_vocabulary() + list(INFILL_TOKENS)
 ID = {token: index for index, token in enumerate(VOCAB)}
 PAD = ID["PAD_None"]
-
-
-def infill_tokenizer() -> G2MTokenizer:
-    tokenizer = G2MTokenizer()
-    layout.add_infill_tokens(tokenizer)
-    return tokenizer
 
 
 TOKENS = layout.InfillTokens.of(infill_tokenizer())
@@ -283,17 +277,7 @@ def test_the_command_line_refuses_bad_requests_in_one_line(midi_file, tmp_path, 
 # --- the evaluation script ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("infill_model")
-    model = tiny_model(5, vocabulary=VOCAB)
-    model.config.training_window = 300
-    model.save_pretrained(folder)
-    infill_tokenizer().save_pretrained(folder)
-    return folder
-
-
-def test_the_evaluation_script_measures_all_three_systems(model_folder, pieces, tmp_path):
+def test_the_evaluation_script_measures_all_three_systems(infill_model_folder, pieces, tmp_path):
     from training import infill_eval
 
     paths = []
@@ -301,7 +285,7 @@ def test_the_evaluation_script_measures_all_three_systems(model_folder, pieces, 
         paths.append(tmp_path / f"{index}.mid")
         events_to_midi(events).write(str(paths[-1]))
     output = tmp_path / "figures.json"
-    figures = infill_eval.main(["--model", str(model_folder), "--midi", *map(str, paths), "--composer", "bach",
+    figures = infill_eval.main(["--model", str(infill_model_folder), "--midi", *map(str, paths), "--composer", "bach",
                                 "--gap-bars", "2", "--context-bars", "2", "--gaps", "2", "--output", str(output)])
     assert figures["pieces"] == 2 and figures["gaps"] == 4
     original = figures["measures"]["original"]

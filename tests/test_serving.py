@@ -79,9 +79,10 @@ def test_eight_clients_three_requests_each_are_all_served_each_with_its_own_piec
     assert answers[0, 0] != answers[0, 1], "different seeds, different pieces"
 
     # the same piece in this process, from the Python API, as the page asks for it
-    from g2m_hf.generation import generate_midi, load_model, load_tokenizer
+    from g2m_hf.app import DEFAULT_DTYPE
+    from g2m_hf.generation import generate_midi, load_model_as, load_tokenizer
 
-    (piece,) = generate_midi(load_model(), load_tokenizer(), composers=["Bach"], seed=2, bars=1, batch_size=1,
+    (piece,) = generate_midi(load_model_as(None, DEFAULT_DTYPE), load_tokenizer(), composers=["Bach"], seed=2, bars=1, batch_size=1,
                              temperature=1.1, top_p=0.99, style_guidance=2.0)
     assert answers[0, 2] == piece.events
 
