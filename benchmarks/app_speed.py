@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.app_se
 
 import torch
 
-from g2m_hf.generation import generate_midi, load_model, load_tokenizer, trained_composers, write_piece
+from g2m_hf.app import DEFAULT_DTYPE
+from g2m_hf.generation import generate_midi, load_model_as, load_tokenizer, trained_composers, write_piece
 from tests.app_server import AppServer, generate_in_page, open_browser
 
 
@@ -46,7 +47,7 @@ def main() -> None:
     parser.add_argument("--screenshot", type=Path, default=None, help="save the page after the last piece (PNG)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as the server (tests/app_server.py: OMP_NUM_THREADS=1), so both sides do the same work
-    tokenizer, model = load_tokenizer(), load_model()
+    tokenizer, model = load_tokenizer(), load_model_as(None, DEFAULT_DTYPE)  # the weights the page uses
     composers = trained_composers(tokenizer)
     python, web, first = {}, {}, {}
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
