@@ -514,7 +514,7 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
 
     guidance_default = getattr(generator.sampling, "style_guidance", None) or 1.0
     with gr.Blocks(title="G2M: composer-style piano music", analytics_enabled=False,
-                   delete_cache=(600, 3600), css=SCORE_CSS) as demo:
+                   delete_cache=(600, 3600)) as demo:
         gr.Markdown(
             "# G2M: composer-style piano music\n"
             "Choose a composer and press **Generate**: each piece plays in the page, with its score and piano roll, "
@@ -631,9 +631,10 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
 def launch_options(limits: ServingLimits, host: str = "127.0.0.1", port: int = 7860,
                    auth: tuple[str, str] | None = None) -> dict:
     """`gr.Blocks.launch` arguments for serving: the address, the upload limit, a login with ``auth``
-    (user, password), no share link, no tracebacks in the page."""
+    (user, password), no share link, no tracebacks in the page, and the page's style (Gradio 6 takes it
+    at launch)."""
     return dict(server_name=host, server_port=port, max_file_size=int(limits.max_upload_mb * 2**20), auth=auth,
-                share=False, show_error=False, quiet=True)
+                share=False, show_error=False, quiet=True, css=SCORE_CSS)
 
 
 __all__ = ["DEFAULT_DTYPE", "MAX_BARS", "MAX_PIECES", "MAX_SECONDS", "Generator", "PieceFiles", "ServingLimits", "build_app",

@@ -24,6 +24,7 @@ Needs the ``notation`` extra (music21; Verovio for `engrave_svg`).
 
 from __future__ import annotations
 
+import importlib.resources
 import io
 import os
 import warnings
@@ -566,6 +567,9 @@ def engrave_svg(score: str | os.PathLike | stream.Score, pages: int = 2) -> list
         text, label = musicxml_bytes(score).decode("utf-8"), "the score"
     verovio.enableLog(verovio.LOG_OFF)
     toolkit = verovio.toolkit()
+    # verovio sets its fonts' folder at import, for the importing thread only: a web server's worker
+    # thread would engrave without fonts and fail to load any but the smallest scores
+    toolkit.setResourcePath(str(importlib.resources.files("verovio") / "data"))
     toolkit.setOptions(ENGRAVING_OPTIONS)
     if not toolkit.loadData(text):
         raise NotationError(f"{label}: Verovio cannot read this MusicXML")

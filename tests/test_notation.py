@@ -162,6 +162,18 @@ def test_verovio_engraves_the_first_pages_with_every_note_head(corpus_scores):
     assert heads > sum(midi_notes(events).values()) and any('class="tie' in page for page in everything)
 
 
+def test_a_worker_thread_engraves_as_the_main_thread_does(corpus_scores):
+    """A web server engraves in its worker threads, where verovio's import-time fonts folder is not set."""
+    import threading
+
+    path = corpus_scores["ryansMammoth/AcrobatsHornpipe"][1]  # triplets: their numbers need the text font
+    engraved = {}
+    worker = threading.Thread(target=lambda: engraved.setdefault("pages", engrave_svg(path, pages=1)))
+    worker.start()
+    worker.join()
+    assert engraved["pages"] == engrave_svg(path, pages=1)
+
+
 # --- generated pieces ---------------------------------------------------------------------------------
 
 
