@@ -24,6 +24,7 @@ from ..generation import (
     write_piece,
 )
 from . import arguments
+from .pieces import piano_rolls_available
 
 PROG = "g2m-demo"
 
@@ -69,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return arguments.fail(PROG, error)
     directory = args.output_dir
     directory.mkdir(parents=True, exist_ok=True)
-    piano_roll = extras.available("matplotlib")
-    if not piano_roll:
-        print(f"{PROG}: no piano rolls (.png) without matplotlib: pip install \"g2m_hf[notation]\"", file=sys.stderr)
+    piano_roll = piano_rolls_available(PROG)
     taken: set[str] = set()
     for piece in pieces:
         stem = output_stem(directory, piece.composer, taken, overwrite=False)

@@ -41,14 +41,21 @@ def require_output_extras(args: argparse.Namespace) -> None:
 
 
 
+def piano_rolls_available(prog: str) -> bool:
+    """Whether piano rolls (.png) can be drawn: matplotlib is there (the ``notation`` extra); says so once
+    when it is not (the other files are still written)."""
+    if extras.available("matplotlib"):
+        return True
+    print(f"{prog}: no piano rolls (.png) without matplotlib: pip install \"g2m_hf[notation]\"", file=sys.stderr)
+    return False
+
+
 def write_pieces(prog: str, pieces: Iterable[GeneratedPiece], args: argparse.Namespace) -> None:
     """Write every piece into ``args.output_dir`` as `<composer>_<n>` (never over existing files without
     ``--overwrite``), with a piano roll when matplotlib is there, and print a line per piece."""
     directory = args.output_dir
     directory.mkdir(parents=True, exist_ok=True)
-    piano_roll = extras.available("matplotlib")
-    if not piano_roll:
-        print(f"{prog}: no piano rolls (.png) without matplotlib: pip install \"g2m_hf[notation]\"", file=sys.stderr)
+    piano_roll = piano_rolls_available(prog)
     taken: set[str] = set()
     for piece in pieces:
         stem = output_stem(directory, piece.composer, taken, args.overwrite)
@@ -62,4 +69,4 @@ def write_pieces(prog: str, pieces: Iterable[GeneratedPiece], args: argparse.Nam
         print(line)
 
 
-__all__ = ["add_piece_output_options", "require_output_extras", "write_pieces"]
+__all__ = ["add_piece_output_options", "piano_rolls_available", "require_output_extras", "write_pieces"]
