@@ -154,6 +154,7 @@ class _TokenTables:
         self.slot_present[self.token_slot[:-1]] = True
         self.slot_present[0] = False
         self.pad_id = events.index(PAD_TOKEN) if PAD_TOKEN in events else -1
+        self._column_slots: torch.Tensor | None = None  # `column_slots`' last answer
 
     def _classify(self, token: str, durations: list[int]) -> tuple[int, int, int]:
         """(class, value, slot) of one event string; anything unexpected is SKIP (never allowed)."""
@@ -182,6 +183,18 @@ class _TokenTables:
                      "token_slot", "slot_present"):
             setattr(self, name, getattr(self, name).to(device))
         return self
+
+    def column_slots(self, vocab_size: int, device: torch.device) -> torch.Tensor:
+        """``[V]`` slot of each column of the scores (built once per width and device); columns beyond the
+        vocabulary get the never-slot."""
+        slots = self._column_slots
+        if slots is None or slots.numel() != vocab_size or slots.device != device:
+            known = self.token_slot[: self.vocab_size].to(device)
+            slots = torch.zeros(vocab_size, dtype=torch.long, device=device)
+            n = min(vocab_size, known.numel())
+            slots[:n] = known[:n]
+            self._column_slots = slots
+        return slots
 
 
 class _RowState:
@@ -251,7 +264,18 @@ class _RowState:
         return selected
 
 
-class RemiGrammarLogitsProcessor(LogitsProcessor):
+class _GrammarMask(LogitsProcessor):
+    """A processor that masks the scores of every token its ``allowed_mask`` forbids."""
+
+    def allowed_mask(self, input_ids: torch.Tensor, vocab_size: int | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        allowed = self.allowed_mask(input_ids, scores.shape[-1])  # [B, V]
+        return scores.masked_fill(~allowed, float("-inf"))
+
+
+class RemiGrammarLogitsProcessor(_GrammarMask):
     """Mask every token that would make a row an invalid, non-round-tripping REMI piece.
 
     Allowed at each step: ``Composer`` -> ``Tempo`` -> ``BOS`` -> ``Bar``; after ``Bar`` a
@@ -326,7 +350,6 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
         self._eos_slot = 5
         self._state: _RowState | None = None
         self._seen: torch.Tensor | None = None  # the input_ids of the previous call
-        self._vocab_slots: torch.Tensor | None = None  # [V] slot per column of the scores
 
     # --- state tracking ---------------------------------------------------------------------
 
@@ -510,28 +533,13 @@ class RemiGrammarLogitsProcessor(LogitsProcessor):
         allowed = torch.where(allowed.any(1, keepdim=True), allowed, valid)
         stuck = ~allowed.any(1)
         allowed[:, self._eos_slot] |= stuck
-        return allowed[:, self._slots_for(vocab_size or self.tables.vocab_size, input_ids.device)]
-
-    def _slots_for(self, vocab_size: int, device: torch.device) -> torch.Tensor:
-        """``[V]`` slot of each score column; columns beyond the vocabulary get the never-slot."""
-        slots = self._vocab_slots
-        if slots is None or slots.numel() != vocab_size or slots.device != device:
-            known = self.tables.token_slot[: self.tables.vocab_size].to(device)
-            slots = torch.zeros(vocab_size, dtype=torch.long, device=device)
-            n = min(vocab_size, known.numel())
-            slots[:n] = known[:n]
-            self._vocab_slots = slots
-        return slots
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        allowed = self.allowed_mask(input_ids, scores.shape[-1])  # [B, V]
-        return scores.masked_fill(~allowed, float("-inf"))
+        return allowed[:, self.tables.column_slots(vocab_size or self.tables.vocab_size, input_ids.device)]
 
 
 # --- bar infilling: the rules for a span written after the rest of the piece -----------------------------
 
 
-class InfillGrammarLogitsProcessor(LogitsProcessor):
+class InfillGrammarLogitsProcessor(_GrammarMask):
     """Mask every token that would make a rewritten span of bars invalid in its piece (bar infilling,
     ``g2m_hf/infill.py``).
 
@@ -677,17 +685,9 @@ class InfillGrammarLogitsProcessor(LogitsProcessor):
             budget = self.max_length - input_ids.shape[1]  # tokens that may still come, this one included
             fits = valid & (costs <= budget - 1)
             valid = torch.where(fits.any(1, keepdim=True) | end_ok.unsqueeze(1), fits, valid)
-        vocab_size = vocab_size or t.vocab_size
-        slots = torch.zeros(vocab_size, dtype=torch.long, device=device)
-        n = min(vocab_size, t.vocab_size)
-        slots[:n] = t.token_slot[:n]
-        allowed = valid[:, slots]  # [B, V]
+        allowed = valid[:, t.column_slots(vocab_size or t.vocab_size, device)]  # [B, V]
         allowed[:, self.end_id] = end_ok
         return allowed
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        allowed = self.allowed_mask(input_ids, scores.shape[-1])  # [B, V]
-        return scores.masked_fill(~allowed, float("-inf"))
 
 
 # --- what G2MForCausalLM.generate hands to GenerationMixin.generate -----------------------------
