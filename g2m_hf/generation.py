@@ -22,10 +22,10 @@ from transformers.generation.streamers import BaseStreamer
 
 from . import fileio, infill, validation
 from .configuration_g2m import G2MConfig
-from .errors import G2MError, GenerationCancelled, InvalidArgumentError, ModelNotFoundError
+from .errors import G2MError, InvalidArgumentError, ModelNotFoundError
 from .grammar import InfillGrammarLogitsProcessor, RemiGrammarLogitsProcessor
 from .hub import check_hub_model
-from .longform import CONTEXT_FRACTION, sample_long, training_window
+from .longform import CONTEXT_FRACTION, StopWhenAsked, sample_long, training_window
 from .modeling_g2m import G2MForCausalLM
 from .tokenization_g2m import G2MTokenizer
 from .vocab import BAR_TOKEN, EOS_TOKEN, NO_COMPOSER, TEMPO_CLASSES, TIME_SIGNATURES, bar_geometry, event, split_event
@@ -319,21 +319,6 @@ class _ProgressStreamer(BaseStreamer):
             self.bar.set_postfix_str(f"event {self.steps}", refresh=True)
 
     def end(self) -> None:  # one window done; the batch may go on
-        pass
-
-
-class _StopWhenAsked(BaseStreamer):
-    """Asks ``should_stop`` at every step of `generate` (a streamer sees each one) and stops it with
-    `GenerationCancelled`, as `longform.sample_long` does for continuations."""
-
-    def __init__(self, should_stop: Callable[[], bool]):
-        self.should_stop = should_stop
-
-    def put(self, value: torch.Tensor) -> None:
-        if self.should_stop():
-            raise GenerationCancelled("infilling stopped before the end of the span")
-
-    def end(self) -> None:
         pass
 
 
@@ -646,7 +631,8 @@ def sample_infills(
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokens.end,
                 do_sample=True,
-                streamer=None if should_stop is None else _StopWhenAsked(should_stop),
+                streamer=None if should_stop is None else StopWhenAsked(
+                    should_stop, message="infilling stopped before the end of the span"),
                 **sampling,
             )
             for row in output.cpu().numpy():

@@ -60,7 +60,26 @@ def context(ids: np.ndarray, bar_id: int, window: int, fraction: float = CONTEXT
     return kept
 
 
-class _StepWatcher(BaseStreamer):
+class StopWhenAsked(BaseStreamer):
+    """A `generate` streamer that asks ``should_stop`` at every step and stops the sampling with
+    `GenerationCancelled` (``message``) when it says so; every step also goes on to ``streamer``."""
+
+    def __init__(self, should_stop: Callable[[], bool] | None, streamer: BaseStreamer | None = None,
+                 message: str = "generation stopped before the end of the piece"):
+        self.should_stop, self.streamer, self.message = should_stop, streamer, message
+
+    def put(self, value: torch.Tensor) -> None:
+        if self.streamer is not None:
+            self.streamer.put(value)
+        if self.should_stop is not None and self.should_stop():
+            raise GenerationCancelled(self.message)
+
+    def end(self) -> None:
+        if self.streamer is not None:
+            self.streamer.end()
+
+
+class _StepWatcher(StopWhenAsked):
     """Sees every sampled token: cuts each piece into finished bars for ``on_bar`` and asks ``should_stop``.
 
     A bar is finished when the next one starts (a Bar token) or the piece ends (EOS). Every piece's chunks,
@@ -70,16 +89,14 @@ class _StepWatcher(BaseStreamer):
     def __init__(self, prompts: Sequence[np.ndarray], bar_token_id: int, eos_token_id: int,
                  on_bar: Callable[[int, list[int]], None] | None, should_stop: Callable[[], bool] | None,
                  streamer: BaseStreamer | None):
+        super().__init__(should_stop, streamer)
         self.pending = [list(map(int, prompt)) for prompt in prompts]  # per piece: tokens not handed over yet
         self.bar_token_id, self.eos_token_id = bar_token_id, eos_token_id
-        self.on_bar, self.should_stop, self.streamer = on_bar, should_stop, streamer
+        self.on_bar = on_bar
         self.rows: list[int] = []  # the piece of each row of the current window
 
     def put(self, value: torch.Tensor) -> None:
-        if self.streamer is not None:
-            self.streamer.put(value)
-        if self.should_stop is not None and self.should_stop():
-            raise GenerationCancelled("generation stopped before the end of the piece")
+        super().put(value)
         if value.dim() > 1 or self.on_bar is None:  # the first call of every window carries its prompt
             return
         for piece, token in zip(self.rows, value.tolist()):
@@ -94,10 +111,6 @@ class _StepWatcher(BaseStreamer):
                 self.on_bar(piece, pending)
             else:
                 pending.append(token)
-
-    def end(self) -> None:
-        if self.streamer is not None:
-            self.streamer.end()
 
 
 def sample_long(
@@ -192,4 +205,4 @@ def _left_pad(rows: Sequence[np.ndarray], pad_id: int) -> tuple[torch.Tensor, to
     return input_ids, attention_mask
 
 
-__all__ = ["CONTEXT_FRACTION", "DEFAULT_TRAINING_WINDOW", "context", "sample_long", "training_window"]
+__all__ = ["CONTEXT_FRACTION", "DEFAULT_TRAINING_WINDOW", "StopWhenAsked", "context", "sample_long", "training_window"]
