@@ -102,22 +102,12 @@ def render_audio(
         AudioError: a missing or unreadable soundfont (SF3 compressed soundfonts included: the
             renderer reads SF2 only), an unreadable MIDI, a piece without notes, or a bad sample rate.
     """
-    midirenderer = require("midirenderer", "audio", "rendering audio")
-    soxr = require("soxr", "audio", "rendering audio")
-
     if not isinstance(sample_rate, int) or not 8000 <= sample_rate <= 192000:
         raise AudioError(f"sample_rate must be a whole number of Hz from 8000 to 192000, got {sample_rate!r}")
     data, parsed, name = _read_midi(midi)
     if not any(instrument.notes for instrument in parsed.instruments):
         raise AudioError(f"{name}: the piece has no notes, nothing to render")
-    font = read_soundfont(soundfont)
-    try:
-        rendered = midirenderer.render_wave_from(font, data)
-    except (RuntimeError, ValueError) as error:  # e.g. "SoundFont3 is not yet supported"
-        raise AudioError(f"{soundfont or default_soundfont()} / {name}: cannot render ({error})") from None
-    samples, rate = _decode_wav(rendered)
-    if rate != sample_rate:
-        samples = soxr.resample(samples, rate, sample_rate)
+    samples = _synthesize(read_soundfont(soundfont), data, sample_rate, f"{soundfont or default_soundfont()} / {name}")
     samples = _fit_length(samples, round((parsed.get_end_time() + RELEASE_SECONDS) * sample_rate), sample_rate)
     peak = float(np.abs(samples).max())
     if peak < _SILENT:
@@ -149,7 +139,6 @@ def render_stretch(
     """
     import pretty_midi
 
-    midirenderer = require("midirenderer", "audio", "rendering audio")
     length = max(0, round((end - start) * sample_rate))
     notes = [note for instrument in midi.instruments for note in instrument.notes
              if note.end + RELEASE_SECONDS > start and note.start < end]
@@ -162,13 +151,8 @@ def render_stretch(
     stretch.instruments.append(piano)
     buffer = io.BytesIO()
     stretch.write(buffer)
-    try:
-        rendered = midirenderer.render_wave_from(font or read_soundfont(soundfont), buffer.getvalue())
-    except (RuntimeError, ValueError) as error:
-        raise AudioError(f"{soundfont or default_soundfont()}: cannot render ({error})") from None
-    samples, rate = _decode_wav(rendered)
-    if rate != sample_rate:
-        samples = require("soxr", "audio", "rendering audio").resample(samples, rate, sample_rate)
+    samples = _synthesize(font or read_soundfont(soundfont), buffer.getvalue(), sample_rate,
+                          str(soundfont or default_soundfont()))
     first = round((start - onset) * sample_rate)
     samples = samples[max(0, first) : first + length]
     if first < 0:  # the stretch starts before its first note
@@ -224,6 +208,20 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
         writer.setframerate(sample_rate)
         writer.writeframes(pcm.T.tobytes())
     return buffer.getvalue()
+
+
+def _synthesize(font: bytes, midi: bytes, sample_rate: int, label: str) -> np.ndarray:
+    """A MIDI file's bytes rendered with a SoundFont's bytes, as float32 samples ``[n, channels]`` at
+    ``sample_rate``; `AudioError` naming ``label`` when the renderer refuses them."""
+    midirenderer = require("midirenderer", "audio", "rendering audio")
+    try:
+        rendered = midirenderer.render_wave_from(font, midi)
+    except (RuntimeError, ValueError) as error:  # e.g. "SoundFont3 is not yet supported"
+        raise AudioError(f"{label}: cannot render ({error})") from None
+    samples, rate = _decode_wav(rendered)
+    if rate != sample_rate:
+        samples = require("soxr", "audio", "rendering audio").resample(samples, rate, sample_rate)
+    return samples
 
 
 def _decode_wav(data: bytes) -> tuple[np.ndarray, int]:
