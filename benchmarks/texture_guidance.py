@@ -10,9 +10,15 @@ model (the same seeds for every composer and variant), and prints per composer:
   second; the share of notes a sixteenth or shorter (difference); the tempo classes chosen;
 - recognition by the bundled Transformer judge and the feature judge (rate per composer, and the mean).
 
-A variant is ``NAME:KEY=VALUE,...`` with keys ``g`` (the scale), ``warmup`` (events), ``rescale`` (phi)
-and ``kinds`` (event kinds whose values guidance chooses, ``+``-separated; ``values`` = every note
-kind: Beat, Note_Pitch, Note_Duration). Real pieces: the music21 corpus works of each composer
+A variant is ``NAME:KEY=VALUE,...`` with keys ``g`` (the scale), ``warmup`` (events), ``rescale`` (phi),
+``kinds`` (event kinds whose values guidance chooses, ``+``-separated; ``values`` = every note
+kind: Beat, Note_Pitch, Note_Duration) and ``texture`` (``composer``: each bar under the composer's real
+texture controls, the default of a model with texture-control tokens; ``free``: no control tokens).
+``--model`` picks another model folder (default: the bundled one); each row reports the CPU seconds per bar,
+and with ``--si`` the structureness indicators SI short / mid / long (the paper's form measure, on the first
+`DEFAULT_SI_MAX_SECONDS` of each piece; the real pieces' are in the model card). ``--midi-cache`` is
+where the real works' MIDI conversions are kept (the build script's ``data/cache/midi`` saves converting them
+again). Real pieces: the music21 corpus works of each composer
 (converted once and cached). ``--output`` keeps every generated piece's events (JSON) and ``--load``
 prints the table again from such files without generating.
 
@@ -37,13 +43,15 @@ from g2m_hf import fileio
 from g2m_hf.controls import TextureReference, composer_reference, piece_texture, section_register
 from g2m_hf.evaluation import ComposerClassifier
 from g2m_hf.evaluation.classifier import FEATURE_CLASSIFIER_FILE, default_classifier_path
+from g2m_hf.evaluation.folders import DEFAULT_SI_MAX_SECONDS
 from g2m_hf.evaluation.style import feature_judge, judge_pieces, network_judge
 from g2m_hf.generation import generate_midi, load_model, load_tokenizer
+from g2m_hf.metrics import structureness_indicators
 
 COMPOSERS = ("Bach", "Beethoven", "Mozart")
 NOTE_KINDS = ("Beat", "Note_Pitch", "Note_Duration")
 OPTION_NAMES = {"g": "style_guidance", "warmup": "style_guidance_warmup", "rescale": "style_guidance_rescale",
-                "kinds": "style_guidance_kinds"}
+                "kinds": "style_guidance_kinds", "texture": "composer_texture"}
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -56,13 +64,17 @@ def parse_variant(text: str) -> tuple[str, dict]:
             raise argparse.ArgumentTypeError(f"{text}: unknown key {key!r} (one of {', '.join(OPTION_NAMES)})")
         if key == "kinds":
             options[OPTION_NAMES[key]] = list(NOTE_KINDS) if value == "values" else value.split("+")
+        elif key == "texture":
+            if value not in ("composer", "free"):
+                raise argparse.ArgumentTypeError(f"{text}: texture is composer or free, not {value!r}")
+            options[OPTION_NAMES[key]] = value == "composer"
         else:
             options[OPTION_NAMES[key]] = int(value) if key == "warmup" else float(value)
     return name, options
 
 
-def generate(variants, composers, pieces, bars, seed, tempo, output=None) -> list[dict]:
-    model, tokenizer = load_model(), load_tokenizer()
+def generate(variants, composers, pieces, bars, seed, tempo, output=None, model_path=None) -> list[dict]:
+    model, tokenizer = load_model(model_path), load_tokenizer(model_path)
     runs = []
     for name, options in variants:
         for composer in composers:
@@ -71,7 +83,7 @@ def generate(variants, composers, pieces, bars, seed, tempo, output=None) -> lis
                                  batch_size=pieces, **options)
             events = [piece.events for piece in made]
             runs.append({"variant": name, "options": options, "composer": composer, "events": events,
-                         "cpu_seconds": time.process_time() - started})
+                         "cpu_seconds": time.process_time() - started, "bars": bars * pieces})
             print(f"  generated {name} {composer}: {sum(map(len, events))} events, "
                   f"{runs[-1]['cpu_seconds']:.0f} CPU s", file=sys.stderr, flush=True)
             if output:  # after every set: a long run stopped half-way keeps what it made
@@ -79,11 +91,17 @@ def generate(variants, composers, pieces, bars, seed, tempo, output=None) -> lis
     return runs
 
 
-def table(runs: list[dict], references: dict[str, TextureReference], judges: dict) -> None:
+def mean_si(pieces) -> str:
+    """``short / mid / long``: the mean structureness indicators of ``pieces`` (event lists or `PieceNotes`)."""
+    values = [structureness_indicators(piece, max_seconds=DEFAULT_SI_MAX_SECONDS) for piece in pieces]
+    return " / ".join(f"{np.mean([v[key] for v in values]):.2f}" for key in values[0])
+
+
+def table(runs: list[dict], references: dict[str, TextureReference], judges: dict, si: bool = False) -> None:
     variants = list(dict.fromkeys(run["variant"] for run in runs))
     print("variant | composer | pieces | sections kept (of all) | pieces keeping >= 7/8 | mean pitch first..last section "
           "| notes/bar (xreal) | onsets/bar (xreal) | notes/s (xreal) | <=16th (real) | tempo classes | "
-          + " | ".join(f"{judge} recognition" for judge in judges))
+          + " | ".join(f"{judge} recognition" for judge in judges) + " | CPU s / bar" + (" | SI short / mid / long" if si else ""))
     for variant in variants:
         chosen = [run for run in runs if run["variant"] == variant]
         composers = [run["composer"] for run in chosen for _ in run["events"]]
@@ -108,7 +126,8 @@ def table(runs: list[dict], references: dict[str, TextureReference], judges: dic
                   + " | ".join(f"{median[key]:.1f} (x{median[key] / real[key]:.2f})"
                                for key in ("notes_per_bar", "onsets_per_bar", "notes_per_second"))
                   + f" | {median['short_share']:.2f} ({real['short_share']:.2f}) | {tempi} (real {int(real['tempo'])}) | "
-                  + " | ".join(rates))
+                  + " | ".join(rates) + f" | {run['cpu_seconds'] / run.get('bars', np.nan):.2f}"
+                  + (f" | {mean_si(run['events'])}" if si else ""))
 
 
 def main() -> int:
@@ -119,6 +138,9 @@ def main() -> int:
     parser.add_argument("--bars", type=int, default=64)
     parser.add_argument("--tempo", type=int, default=None, help="fix the tempo class (default: the model chooses)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", help="model folder (default: the bundled model)")
+    parser.add_argument("--si", action="store_true", help="also the structureness indicators of every piece")
+    parser.add_argument("--midi-cache", help="folder of the real works' MIDI conversions (default: the datasets cache)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--corpus-limit", nargs="+", default=[], metavar="[COMPOSER=]N",
                         help="at most N real works per composer (COMPOSER=N: for that composer; default: all)")
@@ -129,10 +151,11 @@ def main() -> int:
     if args.load:
         runs = [run for path in args.load for run in json.loads(Path(path).read_text())]
     else:
-        runs = generate(args.variant, args.composer, args.pieces, args.bars, args.seed, args.tempo, args.output)
+        runs = generate(args.variant, args.composer, args.pieces, args.bars, args.seed, args.tempo, args.output,
+                        args.model)
     limits = dict(item.rpartition("=")[::2] for item in args.corpus_limit)  # {"": N, "Bach": N, ...}
     references = {
-        c: composer_reference(c, int(limits.get(c, limits.get("", 0))) or None)
+        c: composer_reference(c, int(limits.get(c, limits.get("", 0))) or None, args.midi_cache)
         for c in dict.fromkeys(run["composer"] for run in runs)
     }
     for composer, reference in references.items():
@@ -143,7 +166,7 @@ def main() -> int:
         "network": network_judge(ComposerClassifier.from_pretrained(default_classifier_path())),
         "features": feature_judge(default_classifier_path() / FEATURE_CLASSIFIER_FILE),
     }
-    table(runs, references, judges)
+    table(runs, references, judges, args.si)
     return 0
 
 

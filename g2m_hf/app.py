@@ -8,7 +8,8 @@ its piano roll and downloads. The same generation, for one piece, is the API end
     from gradio_client import Client
     wav, midi, piano_roll, events, score = Client("http://127.0.0.1:7860/").predict(
         composer="Bach", bars=8, temperature=1.0, top_p=0.95, seed=0, prompt_midi=None, prompt_bars=4,
-        api_name="/generate")   # optional: style_guidance=2.0, tempo="120", time_signature="3/4", duration=30
+        api_name="/generate")   # optional: style_guidance=2.0, tempo="120", time_signature="3/4", duration=30,
+                                # density="high", polyphony="low", register="mid" (default "composer's")
 
 The **Infill** tab rewrites bars of an uploaded MIDI file (or of the last piece made in the page) in a
 composer's style (`generation.sample_infills`; a model trained with infilling examples: others are refused in
@@ -48,6 +49,7 @@ import gradio as gr
 
 from . import infill
 from .audio import AudioStream, wav_bytes
+from .control_tokens import has_control_tokens
 from .errors import G2MError, GenerationCancelled, TimeLimitError, VocabularyError
 from .generation import (
     WEIGHT_DTYPES,
@@ -57,13 +59,14 @@ from .generation import (
     load_tokenizer,
     prepare_infill,
     sample_infills,
+    texture_request,
     trained_composers,
     write_piece,
 )
 from .midi_reader import SAFE_MIDI_LIMITS, MidiLimits
 from .notation import engrave_svg
 from .remi import events_to_midi, midi_to_events
-from .vocab import EOS_TOKEN, TEMPO_CLASSES, TICKS_PER_BEAT, TIME_SIGNATURES, bar_geometry, split_event
+from .vocab import CONTROL_LEVELS, EOS_TOKEN, TEMPO_CLASSES, TICKS_PER_BEAT, TIME_SIGNATURES, bar_geometry, split_event
 
 MAX_PIECES = 4
 """Pieces per request in the page (each gets its own player, piano roll and downloads)."""
@@ -76,6 +79,12 @@ MAX_SECONDS = 120
 
 MODEL_CHOICE = "model's choice"
 """The tempo / time-signature choice that leaves it to the model."""
+
+COMPOSER_TEXTURE = "composer's"
+"""The density / polyphony / register choice that follows the composer's real pieces bar by bar."""
+
+TEXTURE_CHOICES = (COMPOSER_TEXTURE, *CONTROL_LEVELS)
+"""What the form offers for each texture control (a model trained with texture-control tokens)."""
 
 KEPT_REQUESTS = 16
 """Requests whose files the app keeps in its own folder (Gradio serves its copies, cleared after an hour)."""
@@ -161,6 +170,7 @@ class Generator:
         self.models = {DEFAULT_DTYPE: load_model_as(model, DEFAULT_DTYPE)}
         self.sampling = self.models[DEFAULT_DTYPE].generation_config  # the model's temperature and top_p
         self.infill_refusal = _infill_refusal(self.tokenizer, self.models[DEFAULT_DTYPE])
+        self.texture_controls = has_control_tokens(self.tokenizer.event_vocabulary)  # the form offers the knobs
         self.lock = threading.Lock()  # the model: one generation at a time
         self.counting = threading.Lock()  # the request numbers and folders
         self.folder = Path(tempfile.mkdtemp(prefix="g2m-app-"))
@@ -173,14 +183,16 @@ class Generator:
     def write(self, composer: str, bars: int, temperature: float, top_p: float, seed: int, num_pieces: int = 1,
               dtype: str = DEFAULT_DTYPE, prompt_midi: str | None = None, prompt_bars: int = 4,
               style_guidance: float | None = None, tempo: str = MODEL_CHOICE,
-              time_signature: str = MODEL_CHOICE, duration: float = 0,
+              time_signature: str = MODEL_CHOICE, duration: float = 0, density: str = COMPOSER_TEXTURE,
+              polyphony: str = COMPOSER_TEXTURE, register: str = COMPOSER_TEXTURE,
               on_bar: Callable[[int, list[str]], None] | None = None,
               cancel: threading.Event | None = None) -> list[PieceFiles]:
         """Generate ``num_pieces`` pieces and write each one's files.
 
         ``duration`` > 0 asks for that many seconds of music (ending at a bar line) instead of ``bars``.
 
-        ``tempo`` and ``time_signature`` are the form's strings (`MODEL_CHOICE`: the model chooses).
+        ``tempo`` and ``time_signature`` are the form's strings (`MODEL_CHOICE`: the model chooses), and so are
+        ``density``, ``polyphony`` and ``register`` (`TEXTURE_CHOICES`; `COMPOSER_TEXTURE`: the composer's own).
 
         ``on_bar`` gets each finished bar (`generate_midi`); setting ``cancel`` stops the request (waiting
         for the model or generating) with `GenerationCancelled`; the time limit with `TimeLimitError`.
@@ -200,6 +212,9 @@ class Generator:
             raise G2MError(f"tempo must be one of {', '.join(map(str, TEMPO_CLASSES))}, got {tempo!r}")
         if time_signature not in (MODEL_CHOICE, *TIME_SIGNATURES):
             raise G2MError(f"time signature must be one of {', '.join(TIME_SIGNATURES)}, got {time_signature!r}")
+        texture = {kind: None if value == COMPOSER_TEXTURE else value
+                   for kind, value in (("density", density), ("polyphony", polyphony), ("register", register))}
+        texture_request(self.models[DEFAULT_DTYPE], self.tokenizer, **texture)  # a bad level, or no such tokens
         if prompt_midi is not None:
             self._check_upload(prompt_midi)
 
@@ -211,7 +226,7 @@ class Generator:
                 temperature=temperature, top_p=top_p, style_guidance=style_guidance, progress=True,
                 tempo=None if tempo == MODEL_CHOICE else int(tempo),
                 time_signature=None if time_signature == MODEL_CHOICE else time_signature,
-                on_bar=on_bar, should_stop=should_stop,
+                on_bar=on_bar, should_stop=should_stop, **texture,
             )
 
         return self._write_files(*self._sample(dtype, sample, cancel))
@@ -467,9 +482,9 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
     streaming = can_stream_audio()
 
     def generate_pieces(name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
-                        style_guidance, tempo, time_signature, duration):
+                        style_guidance, tempo, time_signature, duration, density, polyphony, register):
         form = (name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
-                style_guidance, tempo, time_signature, duration)
+                style_guidance, tempo, time_signature, duration, density, polyphony, register)
         for update in _streamed(generator, generator.write, form, prompt_midi, audio=streaming):
             if update is None:  # nothing new: a chance for Gradio to stop this handler
                 yield {live: gr.skip()}
@@ -497,10 +512,10 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
 
     def generate(composer: str, bars: int, temperature: float, top_p: float, seed: int,
                  prompt_midi: str | None, prompt_bars: int, style_guidance: float, tempo: str, time_signature: str,
-                 duration: float):
+                 duration: float, density: str, polyphony: str, register: str):
         """One piece: its WAV file, MIDI file, piano-roll PNG, event list (one event per line) and MusicXML score."""
         form = (composer, bars, temperature, top_p, seed, 1, DEFAULT_DTYPE, prompt_midi, prompt_bars, style_guidance,
-                tempo, time_signature, duration)
+                tempo, time_signature, duration, density, polyphony, register)
         for update in _streamed(generator, generator.write, form, prompt_midi):
             yield _api_answer(update)
 
@@ -547,6 +562,13 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
                                                              label="Time signature (first bar)")
                             duration = gr.Number(0, minimum=0, maximum=MAX_SECONDS, step=5,
                                                  label="Duration in seconds (0: the Bars above; else ends at the first bar line after)")
+                            with gr.Row(visible=generator.texture_controls):  # a model trained with them
+                                density = gr.Dropdown(list(TEXTURE_CHOICES), value=COMPOSER_TEXTURE,
+                                                      label="Density (notes per beat)")
+                                polyphony = gr.Dropdown(list(TEXTURE_CHOICES), value=COMPOSER_TEXTURE,
+                                                        label="Polyphony (notes per onset)")
+                                register = gr.Dropdown(list(TEXTURE_CHOICES), value=COMPOSER_TEXTURE,
+                                                       label="Register (how high)")
                         with gr.Accordion("Continue a MIDI file (optional)", open=False):
                             prompt_midi = gr.File(label="MIDI file", file_types=[".mid", ".midi"], type="filepath")
                             prompt_bars = gr.Slider(1, 16, value=4, step=1, label="Bars of it to keep")
@@ -592,7 +614,7 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
         generating = button.click(
             generate_pieces,
             inputs=[name, bars, temperature, top_p, seed, num_pieces, dtype, prompt_midi, prompt_bars,
-                    style_guidance, tempo, time_signature, duration],
+                    style_guidance, tempo, time_signature, duration, density, polyphony, register],
             outputs=[live, *slots, last_piece], api_visibility="private", concurrency_id="model",
             concurrency_limit=limits.concurrency,
         )
@@ -614,7 +636,7 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
         api_trigger.click(
             generate,
             inputs=[name, bars, temperature, top_p, seed, prompt_midi, prompt_bars, style_guidance, tempo, time_signature,
-                    duration],
+                    duration, density, polyphony, register],
             outputs=api_outputs, api_name="generate", concurrency_id="model", concurrency_limit=limits.concurrency,
         )
         infill_trigger.click(

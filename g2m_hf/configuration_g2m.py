@@ -61,6 +61,9 @@ class G2MConfig(PreTrainedConfig):
             pretraining and fine-tuning; 2400 for converted original checkpoints). Generation keeps every
             context within it, sliding over longer pieces (`longform`); `None`: unknown (generation
             assumes `longform.DEFAULT_TRAINING_WINDOW`).
+        composer_textures: each trained composer's real bar-by-bar texture (`control_tokens.ComposerTextures`:
+            per composer, one line of texture-control levels per training piece), measured by packaging; a
+            model with texture-control tokens follows it when no texture is asked for. `None`: none.
     """
 
     model_type = "g2m"
@@ -86,6 +89,7 @@ class G2MConfig(PreTrainedConfig):
     event_vocabulary: list[str] | None = None
     trained_composers: list[str] | None = None
     training_window: int | None = None
+    composer_textures: dict[str, list[str]] | None = None
 
     def __post_init__(self, **kwargs):
         self.style_adapter_layers = sorted(set(self.style_adapter_layers))

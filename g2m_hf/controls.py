@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .metrics import PieceLike, _as_notes
-from .vocab import TICKS_PER_BEAT
+from .vocab import CONTROL_LEVELS, TICKS_PER_BEAT
 
 MIDDLE_C = 60
 """MIDI pitch of middle C (C4): notes at or above it count as the upper register."""
@@ -78,10 +78,10 @@ def bar_attributes(piece: PieceLike) -> BarAttributes:
         return BarAttributes(counts, onsets, counts / onsets, pitch_sum / counts, high / counts)
 
 
-# --- per-bar classes: the planned texture-control tokens ----------------------------------------------
+# --- per-bar classes: what the texture-control tokens say ----------------------------------------------
 
-BAR_CLASS_LEVELS = ("low", "mid", "high")
-"""Named levels of every bar class (the control tokens' values, planned for the next retrain)."""
+BAR_CLASS_LEVELS = CONTROL_LEVELS
+"""Named levels of every bar class: the values of the texture-control tokens (`control_tokens`)."""
 
 BAR_CLASS_EDGES: dict[str, tuple[float, float]] = {
     "density": (3.5, 5.0),
@@ -94,16 +94,22 @@ level above it). ``density``: notes per quarter note (so that a 3/4 and a 4/4 ba
 music21 Bach, Beethoven and Mozart works (each composer weighted equally; docs/texture.md)."""
 
 
-def bar_classes(piece: PieceLike, edges: dict[str, tuple[float, float]] = BAR_CLASS_EDGES) -> dict[str, np.ndarray]:
-    """Each bar's level index (0 = low .. 2 = high) per class of ``edges``; -1 for a bar without notes. [n_bars]"""
+def bar_values(piece: PieceLike) -> dict[str, np.ndarray]:
+    """Each bar's value of every class of `BAR_CLASS_EDGES`: ``density`` (notes per quarter note), ``polyphony``
+    (notes per onset) and ``register`` (mean MIDI pitch); NaN polyphony and register without notes. [n_bars]"""
     notes = _as_notes(piece)
     attributes = bar_attributes(notes)
-    values = {
+    return {
         "density": attributes.notes / (notes.bar_ticks / TICKS_PER_BEAT),
         "polyphony": attributes.polyphony,
         "register": attributes.mean_pitch,
     }
-    silent = attributes.notes == 0
+
+
+def bar_classes(piece: PieceLike, edges: dict[str, tuple[float, float]] = BAR_CLASS_EDGES) -> dict[str, np.ndarray]:
+    """Each bar's level index (0 = low .. 2 = high) per class of ``edges``; -1 for a bar without notes. [n_bars]"""
+    values = bar_values(piece)
+    silent = ~np.isfinite(values["register"])
     return {name: np.where(silent, -1, np.searchsorted(edges[name], values[name], side="right")) for name in edges}
 
 
@@ -238,6 +244,7 @@ __all__ = [
     "TextureReference",
     "bar_attributes",
     "bar_classes",
+    "bar_values",
     "composer_reference",
     "piece_texture",
     "section_register",

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from . import corpus, fileio, infill, midi_reader, remi, validation, vocab
+from . import control_tokens, corpus, fileio, infill, midi_reader, remi, validation, vocab
 from .corpus import CONVERSION_VERSION, MUSIC21_VERSION, Source, source_events, source_midi
 from .errors import DataError, OutputExistsError, VocabularyError
 from .extras import require
@@ -508,9 +508,14 @@ class G2MDataCollator:
     ``infill_max_bars + 2`` tokens shorter, so the example fits ``max_length`` too. The tokenizer needs the
     infill tokens (`infill.add_infill_tokens`).
 
+    With ``control_rate`` > 0, that share of the windows carry texture-control tokens in a random share of their
+    bars (`control_tokens.training_controls`: after each such bar's Time_Signature, its density, polyphony and
+    register, measured after transposition); the window is cut at an earlier bar line when they would make it
+    longer than ``max_length``. The tokenizer needs the control tokens (`control_tokens.add_control_tokens`).
+
     Returns ``input_ids``, ``attention_mask`` and ``labels`` (``input_ids`` with PAD -> -100, and the
-    infill placeholders and span start, which mark the example's choices, not the music; the model shifts
-    them), each a LongTensor ``[batch, longest window]``.
+    infill placeholders, span start and control tokens, which mark the example's choices, not the music;
+    the model shifts them), each a LongTensor ``[batch, longest window]``.
 
     Randomness comes from torch's global RNG (seeded by Trainer, ``set_seed`` and the
     dataloader's per-worker seeding), or from a private generator when ``seed`` is given.
@@ -525,6 +530,7 @@ class G2MDataCollator:
         seed: seed of a private generator (reproducible batches outside Trainer, tests).
         infill_rate: share of the windows made infilling examples (0: none, every draw as before).
         infill_max_bars: longest span an infilling example rewrites.
+        control_rate: share of the windows that carry texture-control tokens (0: none, every draw as before).
     """
 
     tokenizer: Any
@@ -536,6 +542,7 @@ class G2MDataCollator:
     seed: int | None = None
     infill_rate: float = 0.0
     infill_max_bars: int = infill.DEFAULT_MAX_SPAN_BARS
+    control_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_length <= PREFIX_LENGTH + 1:
@@ -544,7 +551,13 @@ class G2MDataCollator:
             raise DataError(f"infill_rate must be in [0, 1], got {self.infill_rate}")
         if self.infill_rate and not 0 < self.infill_max_bars < self.max_length // 4:
             raise DataError(f"infill_max_bars must be in 1..{self.max_length // 4 - 1}, got {self.infill_max_bars}")
+        if not 0 <= self.control_rate <= 1:
+            raise DataError(f"control_rate must be in [0, 1], got {self.control_rate}")
         self._infill = infill.InfillTokens.of(self.tokenizer) if self.infill_rate else None
+        self._controls = control_tokens.ControlTokens.of(self.tokenizer) if self.control_rate else None
+        unlearnt = (self._infill.unlearnt if self._infill else ()) + tuple(
+            self._controls.ids.ravel().tolist() if self._controls else ())
+        self._unlearnt = torch.tensor(unlearnt, dtype=torch.long)
         low, high = self.transpose_range
         if not low <= 0 <= high:
             raise DataError(f"transpose_range must contain 0, got {self.transpose_range}")
@@ -570,9 +583,7 @@ class G2MDataCollator:
         for row, window in enumerate(windows):  # input_ids: [B, T], right-padded
             input_ids[row, : len(window)] = torch.from_numpy(window)
         padding = input_ids == self._pad_id
-        unlearnt = padding
-        if self._infill is not None:
-            unlearnt = unlearnt | torch.isin(input_ids, torch.tensor(self._infill.unlearnt))
+        unlearnt = padding | torch.isin(input_ids, self._unlearnt) if len(self._unlearnt) else padding
         return {
             "input_ids": input_ids,
             "attention_mask": (~padding).long(),
@@ -591,10 +602,16 @@ class G2MDataCollator:
         start = starts[self._randint(len(starts))]
         stop = window_stop(len(ids), bars, start, max_length, self.include_piece_end)
         window = prefixed_window(ids, start, stop)
+        if self.augment:
+            window = self._transpose(window)
+        # The draw is skipped at rate 0 too; controls are measured on the transposed notes they describe.
+        if self._controls is not None and self._random() < self.control_rate:
+            vocabulary = self.tokenizer.event_vocabulary
+            window = control_tokens.training_controls(window, vocabulary, self._controls, self._random, max_length)
         if infilling:
             example = infill.training_example(window, self._infill, self._randint, self.infill_max_bars)
             window = window if example is None else example
-        return self._transpose(window) if self.augment else window
+        return window
 
     def _transpose(self, window: np.ndarray) -> np.ndarray:
         """``window`` with every Note_Pitch moved by a random shift that keeps all pitches on the piano."""

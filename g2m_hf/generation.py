@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from transformers.generation.streamers import BaseStreamer
 
-from . import fileio, infill, validation
+from . import control_tokens, fileio, infill, validation
 from .configuration_g2m import G2MConfig
 from .errors import G2MError, InvalidArgumentError, ModelNotFoundError
 from .grammar import InfillGrammarLogitsProcessor, RemiGrammarLogitsProcessor
@@ -349,6 +349,10 @@ def generate_midi(
     style_guidance_warmup: int | None = None,
     style_guidance_rescale: float | None = None,
     style_guidance_kinds: Sequence[str] | None = None,
+    density: str | float | None = None,
+    polyphony: str | float | None = None,
+    register: str | float | None = None,
+    composer_texture: bool = True,
 ) -> list[GeneratedPiece]:
     """Generate ``num_pieces`` pieces per composer (in the order given), in batches of ``batch_size``.
 
@@ -380,6 +384,14 @@ def generate_midi(
     spread) and ``style_guidance_kinds`` (event kinds whose values guidance chooses, e.g.
     ``["Note_Pitch"]``; the rest is the conditional model's). The
     same arguments and ``seed`` give the same pieces; the global torch random state is left untouched.
+
+    Texture (a model trained with texture-control tokens, `control_tokens`): every bar is written under a
+    density, polyphony and register level. By default each piece follows real pieces of its composer bar by
+    bar (``config.composer_textures``), at the tempo class of the first of them unless ``tempo`` or
+    ``prompt_midi`` sets it; ``density`` / ``polyphony`` / ``register`` fix one for every bar: a
+    level (``"low"``, ``"mid"``, ``"high"``) or a number (notes per quarter note; notes per onset; mean MIDI
+    pitch, 60 = middle C), classed by `controls.BAR_CLASS_EDGES`; ``composer_texture=False`` leaves the bars
+    without a knob to the model. The returned pieces are plain REMI.
     ``progress`` shows a tqdm bar (pieces done, and the events of the current batch).
 
     Streaming and stopping (`longform.sample_long`): ``on_bar(index, events)`` is called as each bar is
@@ -392,8 +404,9 @@ def generate_midi(
         VocabularyError: an unknown composer (the message lists the known ones).
         RemiError: ``prompt_midi`` cannot be read or converted.
         InvalidArgumentError: a bad count or option (`check_generation_options`), ``temperature`` <= 0,
-            ``top_p`` outside (0, 1], or a prompt that already reaches ``max_events`` or ``bars``
-            (`check_prompt_room`).
+            ``top_p`` outside (0, 1], a bad texture level, or a prompt that already reaches ``max_events``
+            or ``bars`` (`check_prompt_room`).
+        VocabularyError: a texture level asked of a model without texture-control tokens.
         GenerationCancelled: ``should_stop`` returned True before the last piece was finished.
     """
     check_generation_options(bars, duration, tempo, time_signature, fixed_time_signature, prompt_midi,
@@ -406,6 +419,7 @@ def generate_midi(
     }
     requests = [name for name in names for _ in range(num_pieces)]
     check_prompt_room(tokenizer, prompts.values(), bars, max_events)
+    texture = texture_request(model, tokenizer, density, polyphony, register, composer_texture)
 
     bar = None
     if progress:
@@ -417,34 +431,96 @@ def generate_midi(
         torch.manual_seed(seed)
         for start in range(0, len(requests), batch_size):
             batch = requests[start : start + batch_size]
+            plan = texture.plan(batch, bars or (max_bars if duration is None else DURATION_PLAN_BARS), seed + start)
+            batch_prompts = [prompts[name] for name in batch]
+            if plan is not None and tempo is None and prompt_midi is None:  # the tempo of the real piece it follows
+                batch_prompts = [prompt if planned is None else prompt_ids(tokenizer, name, tempo=planned)
+                                 for name, prompt, planned in zip(batch, batch_prompts, plan.tempi)]
             grammar = RemiGrammarLogitsProcessor(
                 tokenizer.event_vocabulary, max_bars=None if duration is not None else max_bars,
                 max_events=max_events, bars=bars, duration=duration, time_signature=time_signature,
                 fixed_time_signature=fixed_time_signature,
+                controls=None if plan is None else torch.from_numpy(plan.levels),
             )
             rows = sample_long(
                 model,
-                [prompts[name] for name in batch],
+                batch_prompts,
                 grammar,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
                 bar_token_id=tokenizer.convert_tokens_to_ids(BAR_TOKEN),
                 streamer=_ProgressStreamer(bar) if bar is not None else None,
                 on_bar=None if on_bar is None else (
-                    lambda row, ids, start=start: on_bar(start + row, tokenizer.ids_to_events(ids))),
+                    lambda row, ids, start=start: on_bar(start + row, tokenizer.ids_to_events(texture.strip(ids)))),
                 should_stop=should_stop,
                 do_sample=True,
                 **sampling,
             )
-            for name, ids in zip(batch, rows):
-                pieces.append(
-                    GeneratedPiece(name, tokenizer.ids_to_events(ids), tokenizer.decode_midi(ids), len(prompts[name]))
-                )
+            for name, ids, prompt in zip(batch, map(texture.strip, rows), batch_prompts):
+                pieces.append(GeneratedPiece(name, tokenizer.ids_to_events(ids), tokenizer.decode_midi(ids), len(prompt)))
             if bar is not None:
                 bar.update(len(batch))
     if bar is not None:
         bar.close()
     return pieces
+
+
+# --- texture: the control tokens each bar is written under (layout: control_tokens.py) -------------------
+
+DURATION_PLAN_BARS = 512
+"""Bars of a texture plan for a piece of a given duration (a longer piece starts the plan over)."""
+
+
+@dataclass(frozen=True)
+class TextureRequest:
+    """The texture a `generate_midi` call asks for (`texture_request`): the knobs' levels, the composers'
+    real textures, and the tokens (``None``: a model without texture-control tokens, nothing to plan)."""
+
+    knobs: dict[str, int | None]
+    textures: control_tokens.ComposerTextures | None
+    tokens: control_tokens.ControlTokens | None
+
+    def plan(self, composers: Sequence[str], bars: int, seed: int) -> control_tokens.TexturePlan | None:
+        """The plan of a batch (`control_tokens.texture_plan`), or ``None`` (nothing planned)."""
+        if self.tokens is None:
+            return None
+        plan = control_tokens.texture_plan(self.textures, composers, bars, seed, self.knobs)
+        return None if (plan.levels == control_tokens.FREE).all() else plan
+
+    def span_plan(self, tokenizer: G2MTokenizer, span: Sequence[int]) -> torch.Tensor | None:
+        """The grammar's ``controls`` for rewriting the bars ``span`` (ids): the knobs that are set, and the
+        replaced bars' own levels for the other kinds; ``None`` without a knob (the context decides)."""
+        if self.tokens is None or all(level is None for level in self.knobs.values()):
+            return None
+        levels = control_tokens.bar_levels(tokenizer.ids_to_events(span))  # [span bars, kinds]
+        return torch.from_numpy(control_tokens.with_knobs(levels, self.knobs)).unsqueeze(0)
+
+    def strip(self, ids: Sequence[int]) -> list[int]:
+        """A generated row without its control tokens: the plain REMI piece."""
+        return list(ids) if self.tokens is None else control_tokens.strip(ids, self.tokens).tolist()
+
+
+def texture_request(
+    model: G2MForCausalLM,
+    tokenizer: G2MTokenizer,
+    density: str | float | None = None,
+    polyphony: str | float | None = None,
+    register: str | float | None = None,
+    composer_texture: bool = True,
+    spell: Callable[[str], str] = str,
+) -> TextureRequest:
+    """Check the texture knobs (`control_tokens.parse_level`) before any work: `InvalidArgumentError` for a bad
+    level (``spell`` turns argument names into options), `VocabularyError` for a level asked of a model
+    without texture-control tokens. ``composer_texture``: follow the composers' real textures where no knob
+    is set (``config.composer_textures``)."""
+    knobs = control_tokens.parse_knobs(density, polyphony, register, spell)
+    vocabulary = (getattr(model.config, "event_vocabulary", None) or [])[: model.config.vocab_size]
+    if not control_tokens.has_control_tokens(vocabulary):
+        if any(level is not None for level in knobs.values()):
+            control_tokens.require_control_tokens(vocabulary, "the model")
+        return TextureRequest(knobs, None, None)
+    textures = control_tokens.ComposerTextures.from_config(model.config) if composer_texture else None
+    return TextureRequest(knobs, textures, control_tokens.ControlTokens.of(tokenizer))
 
 
 # --- bar infilling: rewriting bars in the middle of a piece (layout: infill.py) ------------------------
@@ -552,6 +628,9 @@ def infill_midi(
     top_p: float | None = None,
     style_guidance: float | None = None,
     progress: bool = False,
+    density: str | float | None = None,
+    polyphony: str | float | None = None,
+    register: str | float | None = None,
 ) -> list[GeneratedPiece]:
     """Rewrite bars ``bars`` (counted from 1, inclusive: ``(9, 12)``) of the MIDI file ``piece`` in the
     style of ``composer``, ``num_pieces`` times; every `GeneratedPiece` holds the whole spliced piece.
@@ -564,8 +643,10 @@ def infill_midi(
     the same from MIDI (as a generated piece's do), so do the spliced piece's. ``prompt_length`` of a piece
     is the number of events before the span, ``infilled_bars`` the bars written.
 
-    ``temperature``, ``top_p`` and ``style_guidance`` are those of `generate_midi`; the same arguments and
-    ``seed`` give the same pieces; ``progress`` shows a tqdm bar.
+    ``temperature``, ``top_p``, ``style_guidance`` and the texture knobs ``density``, ``polyphony`` and
+    ``register`` are those of `generate_midi` (a knob fixes its level in every new bar, the others keep the
+    levels of the bars replaced; without a knob the bars around the gap alone set the texture); the same
+    arguments and ``seed`` give the same pieces; ``progress`` shows a tqdm bar.
 
     Raises:
         VocabularyError: the tokenizer or the model has no infill tokens (a model trained without
@@ -575,9 +656,10 @@ def infill_midi(
             too long for the model's window.
     """
     _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance)  # before the file is read
+    texture_request(model, tokenizer, density, polyphony, register)
     request = prepare_infill(tokenizer, piece, bars, composer, time_signature)
     return sample_infills(model, tokenizer, request, num_pieces, seed, batch_size, temperature, top_p, style_guidance,
-                          progress)
+                          progress, density=density, polyphony=polyphony, register=register)
 
 
 def sample_infills(
@@ -592,6 +674,10 @@ def sample_infills(
     style_guidance: float | None = None,
     progress: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    *,
+    density: str | float | None = None,
+    polyphony: str | float | None = None,
+    register: str | float | None = None,
 ) -> list[GeneratedPiece]:
     """`infill_midi` for a checked request (a piece already encoded: evaluation, the app).
 
@@ -600,14 +686,17 @@ def sample_infills(
     sampling = _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance)
     infill.require_infill_tokens((getattr(model.config, "event_vocabulary", None) or [])[: model.config.vocab_size],
                                  "the model")
+    texture = texture_request(model, tokenizer, density, polyphony, register)
     tokens, ids, first, stop = request.tokens, request.piece, request.first, request.stop
     window = training_window(model.config)
     prompt = infill.infill_context(ids, first, stop, int(window * CONTEXT_FRACTION), tokens)
-    if len(prompt) + 2 * (stop - first) + 1 > window:
-        raise InvalidArgumentError("bars", f"{first + 1}-{stop}",
-                                   f"too many bars to rewrite at once for the model's window of {window} events")
     bounds = infill.bar_bounds(ids, tokens)
     before, after = ids[: bounds[first]], ids[bounds[stop] :]
+    plan = texture.span_plan(tokenizer, ids[bounds[first] : bounds[stop]])
+    per_bar = 2 + (0 if plan is None else plan.shape[-1])  # Bar, Time_Signature and the controls
+    if len(prompt) + per_bar * (stop - first) + 1 > window:
+        raise InvalidArgumentError("bars", f"{first + 1}-{stop}",
+                                   f"too many bars to rewrite at once for the model's window of {window} events")
 
     bar = None
     if progress:
@@ -620,7 +709,7 @@ def sample_infills(
         for start in range(0, num_pieces, batch_size):
             rows = min(batch_size, num_pieces - start)
             grammar = InfillGrammarLogitsProcessor(tokenizer.event_vocabulary, before, request.signatures, after,
-                                                   max_length=window)
+                                                   max_length=window, controls=plan)
             input_ids = torch.as_tensor(prompt).repeat(rows, 1).to(model.device)
             output = model.generate(
                 input_ids=input_ids,
@@ -637,7 +726,7 @@ def sample_infills(
             )
             for row in output.cpu().numpy():
                 _, span, _ = infill.unarrange(row[row != tokenizer.pad_token_id], tokens)
-                whole = infill.splice(ids, first, stop, span, tokens)
+                whole = infill.splice(ids, first, stop, np.asarray(texture.strip(span)), tokens)
                 pieces.append(GeneratedPiece(request.composer, tokenizer.ids_to_events(whole),
                                              tokenizer.decode_midi(whole), int(bounds[first]), request.bars))
             if bar is not None:

@@ -43,6 +43,8 @@ from .validation import positive_float, positive_int
 from .vocab import (
     BAR_TOKEN,
     BOS_TOKEN,
+    CONTROL_KINDS,
+    CONTROL_LEVELS,
     EOS_TOKEN,
     FULL_BAR_TICKS,
     INFILL_END_TOKEN,
@@ -78,7 +80,9 @@ call that passes ``max_new_tokens`` to a model whose generation config has a ``m
 
 # Token classes. A row's "phase" is the class of its last meaningful token; SKIP tokens (padding,
 # ids the vocabulary does not know) never change it and are never allowed, and phase 0 means "empty".
-SKIP, COMPOSER, TEMPO, BOS, BAR, EOS, TIME_SIGNATURE, BEAT, PITCH, DURATION = range(10)
+# CONTROL tokens (texture controls, control_tokens.py) leave the phase as it was, like SKIP, but are allowed
+# where a texture plan asks for them.
+SKIP, COMPOSER, TEMPO, BOS, BAR, EOS, TIME_SIGNATURE, BEAT, PITCH, DURATION, CONTROL = range(11)
 _START = SKIP
 
 _NO_PITCH = 1 << 10  # "above every pitch": a new Beat accepts any pitch
@@ -131,12 +135,13 @@ class _TokenTables:
         self.bar_units = torch.tensor([g[2] for g in geometry])  # [S]
 
         # Slot layout: never, Composer, Tempo, BOS, Bar, EOS, then one slot per signature, grid,
-        # pitch and duration value.
+        # pitch and duration value, and per texture-control token.
         self.ts_slot = 6
         self.beat_slot = self.ts_slot + len(TIME_SIGNATURES)
         self.pitch_slot = self.beat_slot + MAX_GRIDS
         self.duration_slot = self.pitch_slot + _PITCH_SLOTS
-        self.num_slots = self.duration_slot + len(durations)
+        self.control_slot = self.duration_slot + len(durations)
+        self.num_slots = self.control_slot + len(CONTROL_KINDS) * len(CONTROL_LEVELS)
 
         classes, values, slots = [], [], []
         for token in events:
@@ -176,6 +181,9 @@ class _TokenTables:
             return PITCH, int(value), self.pitch_slot + int(value)
         if name == "Note_Duration" and value.isdigit():
             return DURATION, int(value), self.duration_slot + durations.index(int(value))
+        if name in CONTROL_KINDS and value in CONTROL_LEVELS:
+            kind = CONTROL_KINDS.index(name)
+            return CONTROL, kind, self.control_slot + kind * len(CONTROL_LEVELS) + CONTROL_LEVELS.index(value)
         return SKIP, 0, 0
 
     def to(self, device: torch.device) -> _TokenTables:
@@ -221,6 +229,10 @@ class _RowState:
         self.pending_pitch = zeros()  # pitch waiting for its Note_Duration
         self.max_end = zeros()  # latest note end so far
         self.pitch_end = torch.zeros(batch_size, _PITCH_SLOTS, dtype=torch.long, device=device)  # [B, 128]
+        self.controls_done = zeros()  # control tokens written in the current bar
+        # [B, P, kinds] the texture plan: the level of each control in bar p (counted from 0), -1: none;
+        # P = 0 without a plan (`_force_controls`)
+        self.plan = torch.zeros(batch_size, 0, len(CONTROL_KINDS), dtype=torch.long, device=device)
 
     def advance(self, tokens: torch.Tensor, tables: _TokenTables) -> None:
         """Consume one token per row (``tokens``: ``[B]``), vectorised over the batch."""
@@ -235,6 +247,8 @@ class _RowState:
         if may_occur(is_bar):  # the new bar starts where the previous one ends; its length comes with Time_Signature
             self.bar_start = torch.where(is_bar, self.bar_start + self.bar_ticks, self.bar_start)
             self.n_bars += is_bar
+            self.controls_done = torch.where(is_bar, 0, self.controls_done)
+        self.controls_done += cls == CONTROL
         if may_occur(is_ts):
             signature = value.clamp(max=len(TIME_SIGNATURES) - 1)
             self.bar_ticks = torch.where(is_ts, tables.bar_ticks[signature], self.bar_ticks)
@@ -254,7 +268,7 @@ class _RowState:
             previous_end = self.pitch_end.gather(1, slot).squeeze(1)  # [B]
             new_end = torch.where(is_duration, torch.maximum(previous_end, end), previous_end)
             self.pitch_end.scatter_(1, slot, new_end.unsqueeze(1))
-        self.phase = torch.where(cls == SKIP, self.phase, cls)
+        self.phase = torch.where((cls == SKIP) | (cls == CONTROL), self.phase, cls)
 
     def select(self, rows: torch.Tensor) -> _RowState:
         """The state of the rows ``rows`` (``[B']`` indices) only."""
@@ -262,6 +276,44 @@ class _RowState:
         for name, value in vars(self).items():
             setattr(selected, name, value[rows])
         return selected
+
+
+def _check_plan(controls: torch.Tensor | None, tables: _TokenTables) -> torch.Tensor | None:
+    """A texture plan as `_RowState.plan` holds it; `InvalidArgumentError` for a plan of the wrong shape or
+    levels, or for a vocabulary without the control tokens."""
+    if controls is None:
+        return None
+    plan = torch.as_tensor(controls, dtype=torch.long)
+    if plan.dim() != 3 or plan.shape[-1] != len(CONTROL_KINDS) or plan.shape[1] == 0:
+        raise InvalidArgumentError("controls", tuple(plan.shape), f"expected [rows, bars, {len(CONTROL_KINDS)}]")
+    if ((plan < -1) | (plan >= len(CONTROL_LEVELS))).any():
+        raise InvalidArgumentError("controls", "levels", f"each -1 or 0..{len(CONTROL_LEVELS) - 1}")
+    if not tables.slot_present[tables.control_slot :].all():
+        raise InvalidArgumentError("controls", "a texture plan", "the vocabulary has no texture-control tokens")
+    return plan
+
+
+def _force_controls(
+    s: _RowState, costs: torch.Tensor, bar: torch.Tensor, tables: _TokenTables
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``costs`` (``[B, num_slots]``) with the texture plan applied, and which rows it forces (``[B]``, ``None``:
+    none): a row whose bar ``bar`` (``[B]``, from 0) has a planned control still to write after its
+    Time_Signature may write only that token (the kinds in `CONTROL_KINDS` order); control tokens stay
+    forbidden everywhere else. A plan shorter than the piece starts over."""
+    planned = s.plan.shape[1]
+    if planned == 0:
+        return costs, None
+    rows = torch.arange(costs.shape[0], device=costs.device)
+    kind = s.controls_done.clamp(max=len(CONTROL_KINDS) - 1)  # [B]
+    level = s.plan[rows, bar.clamp(min=0) % planned, kind]  # [B] -1: nothing planned
+    due = (s.phase == TIME_SIGNATURE) & (s.controls_done < len(CONTROL_KINDS)) & (level >= 0) & (bar >= 0)
+    if not may_occur(due):
+        return costs, None
+    slot = tables.control_slot + kind * len(CONTROL_LEVELS) + level.clamp(min=0)  # [B]
+    onward = costs.amin(1) + (len(CONTROL_KINDS) - 1 - kind)  # the bar's cheapest way on, after the controls left
+    forced = torch.full_like(costs, _INF)
+    forced[rows, slot] = onward
+    return torch.where(due.unsqueeze(1), forced, costs), due
 
 
 class _GrammarMask(LogitsProcessor):
@@ -303,6 +355,10 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         duration: seconds of music after which the piece ends at the next bar line; ``None``: no target.
         time_signature: the first bar's signature (one of ``vocab.TIME_SIGNATURES``); ``None``: any.
         fixed_time_signature: every bar has ``time_signature``.
+        controls: the texture plan, ``[B, P, kinds]`` levels (`control_tokens.TexturePlan`; -1: none) of bar
+            ``p`` of each row's piece (counted from its first bar, the prompt's included; the plan starts
+            over after P bars): after each bar's Time_Signature the grammar writes its planned control tokens.
+            ``None``: no control tokens.
 
     If a prompt leaves no valid continuation inside the budget, the budget is ignored for that row;
     if a prompt is not valid REMI at all, only EOS is allowed for that row.
@@ -323,6 +379,7 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         duration: float | None = None,
         time_signature: str | None = None,
         fixed_time_signature: bool = False,
+        controls: torch.Tensor | None = None,
     ):
         if max_bars is not None:
             positive_int("max_bars", max_bars)
@@ -335,6 +392,7 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         if fixed_time_signature and time_signature is None:
             raise InvalidArgumentError("fixed_time_signature", True, "needs time_signature")
         self.tables = _TokenTables(_event_vocabulary(vocabulary_or_tokenizer))
+        self._plan = _check_plan(controls, self.tables)
         self.max_bars = bars if bars is not None else max_bars
         self._bar_limit = _INF if self.max_bars is None else self.max_bars
         self.max_length = max_length
@@ -390,6 +448,10 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         else:
             self.tables.to(input_ids.device)
             self._state = _RowState(input_ids.shape[0], input_ids.device)
+            if self._plan is not None:
+                if self._plan.shape[0] != input_ids.shape[0]:
+                    raise InvalidArgumentError("controls", f"{self._plan.shape[0]} rows", f"the input has {input_ids.shape[0]}")
+                self._state.plan = self._plan.to(input_ids.device)
             for column in input_ids.unbind(1):
                 self._state.advance(column, self.tables)
         self._seen = input_ids
@@ -509,7 +571,9 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
 
         never = torch.full_like(phase, _INF)
         columns = [never, composer, tempo, bos, bar, eos]
-        return torch.cat([torch.stack(columns, 1), signature, beat, pitch, duration], 1)  # [B, num_slots]
+        controls = torch.full((phase.shape[0], t.num_slots - t.control_slot), _INF, dtype=torch.long, device=phase.device)
+        costs = torch.cat([torch.stack(columns, 1), signature, beat, pitch, duration, controls], 1)  # [B, num_slots]
+        return _force_controls(s, costs, s.n_bars - 1, t)[0]
 
     def _budget(self, s: _RowState, length: int) -> torch.Tensor | None:
         """``[B]`` tokens each row may still emit, including this one (``None``: unlimited)."""
@@ -558,6 +622,8 @@ class InfillGrammarLogitsProcessor(_GrammarMask):
         after: ids of the bars after the span (an EOS is ignored).
         max_length: total length of the sequences at which ``generate`` stops (prompt included); every row
             is steered to end the span by then. ``None``: no length budget.
+        controls: the texture plan of the span's bars, ``[1, len(signatures), kinds]`` levels (-1: none), as
+            `RemiGrammarLogitsProcessor` takes it; the same for every row. ``None``: no control tokens.
 
     Rows may hold any prompt that ends with ``Infill_Start`` (left-padded); what comes after their last
     ``Infill_Start`` is the span. A row that has written ``Infill_End`` keeps it allowed.
@@ -570,6 +636,7 @@ class InfillGrammarLogitsProcessor(_GrammarMask):
         signatures: Sequence[str],
         after: Sequence[int],
         max_length: int | None = None,
+        controls: torch.Tensor | None = None,
     ):
         events = _event_vocabulary(vocabulary_or_tokenizer)
         missing = [token for token in INFILL_TOKENS if token not in events]
@@ -586,6 +653,9 @@ class InfillGrammarLogitsProcessor(_GrammarMask):
         start = _RowState(1, torch.device("cpu"))  # the piece where the span starts
         for token in before:
             start.advance(torch.tensor([int(token)]), self.tables)
+        plan = _check_plan(controls, self.tables)
+        if plan is not None:
+            start.plan = plan[:1]
         self._start = start
         span_ticks = int(self.tables.bar_ticks[self._signatures].sum())
         after_start = int(start.bar_start + start.bar_ticks) + span_ticks
@@ -677,10 +747,13 @@ class InfillGrammarLogitsProcessor(_GrammarMask):
         pending_deadline = deadline[s.pending_pitch].unsqueeze(1)  # [B, 1]
         duration_ok = ((phase == PITCH) & ~self._done).unsqueeze(1) & (d % s.unit.unsqueeze(1) == 0)
         duration_ok &= (d <= s.bar_ticks.unsqueeze(1)) & (note_end <= pending_deadline) & (note_end < self._piece_end)
-        costs[:, t.duration_slot :] = torch.where(duration_ok, close.unsqueeze(1), _INF)
+        costs[:, t.duration_slot : t.control_slot] = torch.where(duration_ok, close.unsqueeze(1), _INF)
+        costs, forced = _force_controls(s, costs, torch.where(written > 0, written - 1, -1), t)
 
         valid = (costs < _INF) & t.slot_present
         end_ok = (in_bar & (bars_left == 0)) | self._done  # [B]
+        if forced is not None:  # a bar's planned controls come first
+            end_ok &= ~forced
         if self.max_length is not None:
             budget = self.max_length - input_ids.shape[1]  # tokens that may still come, this one included
             fits = valid & (costs <= budget - 1)

@@ -60,6 +60,18 @@ INFILL_TOKENS: tuple[str, ...] = (INFILL_BAR_TOKEN, INFILL_START_TOKEN, INFILL_E
 they are appended after the existing ids (``G2MTokenizer.add_events``), so plain REMI ids, the converter
 and converted original checkpoints are untouched."""
 
+CONTROL_KINDS: tuple[str, ...] = ("Density", "Polyphony", "Register")
+"""Texture controls (``g2m_hf/control_tokens.py``), in the order a controlled bar writes them, right after
+its ``Time_Signature``: notes per quarter note, notes per onset, mean pitch (``g2m_hf/controls.py`` measures
+them)."""
+
+CONTROL_LEVELS: tuple[str, ...] = ("low", "mid", "high")
+"""The levels of every texture control (``Density_low`` .. ``Register_high``)."""
+
+CONTROL_TOKENS: tuple[str, ...] = tuple(f"{kind}_{level}" for kind in CONTROL_KINDS for level in CONTROL_LEVELS)
+"""Not in `complete_event_space` either: appended after the infill tokens (``G2MTokenizer.add_events``) by a
+model trained with them, so a piece without control tokens is exactly the original REMI."""
+
 
 def event(name: str, value: object) -> str:
     """Format one event the way the original does: ``Name_Value``."""

@@ -194,7 +194,8 @@ def test_the_generator_checks_its_values_before_generating():
                          (dict(tempo="100"), "tempo must be one of 40, 80, 120, 160"),
                          (dict(time_signature="5/4"), "time signature must be one of 2/4"),
                          (dict(style_guidance=-1.0), "style_guidance: -1.0 .must be at least 0"),
-                         (dict(duration=1000), "duration must be from 0 to 120 seconds")]:
+                         (dict(duration=1000), "duration must be from 0 to 120 seconds"),
+                         (dict(density="loud"), "density: loud .expected one of low, mid, high or a number")]:
         with pytest.raises(G2MError, match=message):
             generator.write(**{**good, **bad})
     with pytest.raises(G2MError, match="^This model was not trained for infilling"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -13,6 +14,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, default_base_model_path, default_model_path, generate_midi
+from g2m_hf.controls import bar_values
 from g2m_hf.generation import load_model_as, trained_composers
 
 MAX_BYTES = 25 * 1024 * 1024  # the wheel's budget for the model weights
@@ -159,3 +161,15 @@ def test_records_name_repository_relative_paths(folder):
     record = json.loads((folder / "training_record.json").read_text())
     source = "data/mastery + general pieces of data/general" if folder == MODEL_DIR else "data/general"
     assert record["data"]["source"] == source and not Path(record.get("base_model") or "x").is_absolute()
+
+
+@pytest.mark.parametrize("kind", ["density", "register"])
+def test_the_bundled_model_obeys_a_low_and_a_high_texture_knob_in_order(bundled, kind):
+    # benchmarks/control_obedience.py measures every control and level; here: low below high, same seeds
+    model, tokenizer = bundled
+    medians = {}
+    for level in ("low", "high"):
+        pieces = generate_midi(model, tokenizer, ["Bach", "Mozart"], seed=2, bars=4, **{kind: level})
+        values = np.concatenate([bar_values(piece.events)[kind] for piece in pieces])
+        medians[level] = float(np.nanmedian(values))
+    assert medians["low"] < medians["high"], medians

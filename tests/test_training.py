@@ -13,12 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import datasets
 import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
 
 import g2m_hf  # noqa: F401 - registers the Auto classes
+from g2m_hf.vocab import CONTROL_TOKENS, INFILL_TOKENS
 from training import finetune, pretrain, train_classifier
 from training.common import main_guard
 from training.config import (
@@ -628,7 +630,8 @@ def test_a_finetuned_model_is_packaged_with_its_card_evaluation_and_defaults(pre
     from training import package_default_model
 
     finetuned = tmp_path / "full"
-    finetune.main(smoke_args(SMOKE_FINETUNE, finetuned, data_cache, "--set", f"finetune.pretrained={pretrained}"))
+    finetune.main(smoke_args(SMOKE_FINETUNE, finetuned, data_cache, "--set", f"finetune.pretrained={pretrained}",
+                             "--set", "data.collator.infill_rate=0.5", "--set", "data.collator.control_rate=0.75"))
     reference = _dataset_folder(tmp_path / "data", data_cache, composers=("bach", "mozart"), test_fraction=0.25)
     bundle, report = tmp_path / "bundle", tmp_path / "evaluation"
     argv = ["--pretrained", str(pretrained), "--finetuned", str(finetuned), "--reference-data", str(reference),
@@ -641,6 +644,13 @@ def test_a_finetuned_model_is_packaged_with_its_card_evaluation_and_defaults(pre
     assert not any(name.startswith(("checkpoint-", ".")) or name.endswith(".py") for name in names)
     generation = GenerationConfig.from_pretrained(bundle)
     assert (generation.style_guidance, generation.temperature, generation.top_p) == (2.0, 0.9, 0.9)
+    # the texture controls: appended after the infill tokens, and each composer's real textures in the config
+    config = g2m_hf.G2MConfig.from_pretrained(bundle)
+    assert config.event_vocabulary[-len(CONTROL_TOKENS) - len(INFILL_TOKENS) :] == [*INFILL_TOKENS, *CONTROL_TOKENS]
+    train = datasets.load_from_disk(str(reference))["train"]
+    assert sorted(config.composer_textures) == sorted(set(train["composer"]))
+    assert [len(lines) for _, lines in sorted(config.composer_textures.items())] == [
+        train["composer"].count(composer) for composer in sorted(config.composer_textures)]
     evaluation = json.loads((bundle / "evaluation.json").read_text())
     assert evaluation["reference_split"] == "test"
     assert set(evaluation["recognition"]["recognition"]) == {"network", "features"}

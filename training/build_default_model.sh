@@ -2,6 +2,7 @@
 # Rebuild the bundled default model (g2m_hf/default_model) from the repository root:
 #   bash training/build_default_model.sh                  # fine-tune from the bundled base model
 #   REBUILD_BASE=1 bash training/build_default_model.sh   # pretrain the base model (stage 1) first
+#   REBUILD_JUDGES=1 bash training/build_default_model.sh # retrain the bundled style judges too
 # Steps: encode the music21 corpus (general material, and Bach / Beethoven / Mozart), [pretrain and
 # package g2m_hf/default_base_model,] fine-tune, train the judges, then package the final files with loss
 # curves, evaluation and model card.
@@ -46,11 +47,14 @@ if [ "${REBUILD_BASE:-0}" = 1 ] || [ ! -e g2m_hf/default_base_model/model.safete
 fi
 "$PYTHON" training/finetune.py --config configs/default_finetune.yaml --resume "$@"
 
-# the judges of style: the paper's Transformer classifier and the independent feature classifier
-"$PYTHON" training/train_classifier.py --config configs/default_classifier.yaml --resume
-"$PYTHON" training/fit_feature_classifier.py --dataset data/mastery --output outputs/feature_classifier.safetensors --overwrite
-"$PYTHON" training/package_default_classifier.py --classifier outputs/default_classifier \
-  --features outputs/feature_classifier.safetensors --data data/mastery --output g2m_hf/default_classifier --overwrite
+# the judges of style: the paper's Transformer classifier and the independent feature classifier. They learn
+# the real pieces only (not the composer model), so they are retrained when asked (REBUILD_JUDGES=1) or missing.
+if [ "${REBUILD_JUDGES:-0}" = 1 ] || [ ! -e g2m_hf/default_classifier/model.safetensors ]; then
+  "$PYTHON" training/train_classifier.py --config configs/default_classifier.yaml --resume
+  "$PYTHON" training/fit_feature_classifier.py --dataset data/mastery --output outputs/feature_classifier.safetensors --overwrite
+  "$PYTHON" training/package_default_classifier.py --classifier outputs/default_classifier \
+    --features outputs/feature_classifier.safetensors --data data/mastery --output g2m_hf/default_classifier --overwrite
+fi
 
 # style guidance 2 at temperature 1.0 / top-p 0.95 won the comparison for the previous model on the feature
 # classifier and the long-piece bounds, and is kept: on this recipe's model both judges recognise the prompted

@@ -34,6 +34,7 @@ from typing import Any
 import datasets
 from datasets import DatasetDict
 
+from g2m_hf.control_tokens import add_control_tokens
 from g2m_hf.corpus import corpus_sources, midi_sources
 from g2m_hf.data import G2MDataCollator, add_composers, encode_sources, split_dataset
 from g2m_hf.errors import DataError, VocabularyError
@@ -129,11 +130,13 @@ def _build(spec: BuildSpec, tokenizer: Any) -> TrainingData:
 
 def add_collator_tokens(tokenizer: Any, data_config: DataSection) -> list[int]:
     """Append the tokens the recipe's collator writes that ``tokenizer`` lacks (the infill tokens with
-    ``data.collator.infill_rate`` > 0); their ids. Call it after `load_training_data` (which may add
-    composers, whose ids must stay those of the dataset) and before the model is sized."""
-    if not data_config.collator.get("infill_rate"):
-        return []
-    return add_infill_tokens(tokenizer)
+    ``data.collator.infill_rate`` > 0, the texture-control tokens with ``control_rate`` > 0); their ids. Call
+    it after `load_training_data` (which may add composers, whose ids must stay those of the dataset) and
+    before the model is sized."""
+    added = add_infill_tokens(tokenizer) if data_config.collator.get("infill_rate") else []
+    if data_config.collator.get("control_rate"):  # after the infill tokens: one fixed order of new ids
+        added += add_control_tokens(tokenizer)
+    return added
 
 
 def align_tokenizer(tokenizer: Any, splits: DatasetDict, where: str) -> list[str]:
@@ -177,6 +180,6 @@ def lm_collators(
     compare across runs)."""
     options = {"max_length": data_config.max_length, **data_config.collator}
     train = G2MDataCollator(tokenizer, **options)
-    plain = {"augment": False, "random_windows": False, "infill_rate": 0.0}
+    plain = {"augment": False, "random_windows": False, "infill_rate": 0.0, "control_rate": 0.0}
     evaluation = G2MDataCollator(tokenizer, **{**options, **plain})
     return StreamSeededCollator(train, seed=seed, process_index=process_index), evaluation

@@ -7,7 +7,9 @@ The last step of ``training/build_default_model.sh``. It
 
 1. copies the fine-tuned model folder's final files (weights, config, generation config, tokenizer,
    training record, recipe) - never ``checkpoint-*/``, ``runs/``, pickles or code copies - and the
-   pretraining record as ``pretraining_record.json``;
+   pretraining record as ``pretraining_record.json``; a model with texture-control tokens gets each
+   composer's real bar-by-bar texture in its config (``composer_textures``, measured on the training pieces
+   of ``--reference-data``), which generation follows by default;
 2. draws both runs' training and validation losses into ``loss_curves.png``;
 3. generates ``--pieces`` pieces per fine-tuned composer and compares them with the held-out
    reference pieces of ``--reference-data`` (its ``test`` split, which no training and no checkpoint
@@ -38,6 +40,7 @@ from transformers import GenerationConfig
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, fileio, generate_midi
 from g2m_hf.cli import arguments
+from g2m_hf.control_tokens import ComposerTextures, has_control_tokens
 from g2m_hf.evaluation import (
     FEATURE_CLASSIFIER_FILE,
     ComposerClassifier,
@@ -113,6 +116,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="the default nucleus (top-p) written into generation_config.json (default: SPEC §5's)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing model folder / report")
     return parser.parse_args(argv)
+
+
+def store_composer_textures(folder: Path, reference_data: Path) -> None:
+    """Measure every composer's real bar-by-bar texture on the training pieces of ``reference_data`` and store
+    it in the folder's config (``composer_textures``): what generation follows when no texture is asked for.
+    A model without texture-control tokens gets none."""
+    path = folder / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if not has_control_tokens(config.get("event_vocabulary") or []):
+        return
+    tokenizer = G2MTokenizer.from_pretrained(folder)
+    train = datasets.load_from_disk(str(reference_data))["train"]
+    pieces: dict[str, list[list[str]]] = {}
+    for composer, ids in zip(train["composer"], train["input_ids"]):
+        if composer != NO_COMPOSER:
+            pieces.setdefault(composer, []).append(tokenizer.ids_to_events(ids))
+    config["composer_textures"] = ComposerTextures.measure(pieces).to_config()
+    # the file itself: save_pretrained of a config registered for remote code would copy code files in
+    fileio.write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def set_generation_defaults(folder: Path, args: argparse.Namespace) -> None:
@@ -334,6 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         copy_model_files(finetuned, stage)
         shutil.copy2(pretrained / RECORD_NAME, stage / PRETRAINING_RECORD)
         set_generation_defaults(stage, args)
+        store_composer_textures(stage, Path(args.reference_data))
         pretraining, finetuning = read_record(stage / PRETRAINING_RECORD), read_record(stage / RECORD_NAME)
         plot_loss_curves(
             {"pretraining (general corpus)": pretraining["log_history"],

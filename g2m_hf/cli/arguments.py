@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 from .. import validation
+from ..control_tokens import level_help, parse_level
 from ..errors import InvalidArgumentError
 
 T = TypeVar("T")
@@ -91,6 +92,35 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _texture_level(kind: str) -> Callable[[str], str]:
+    """An argparse ``type=`` for a texture knob: the text itself, once `control_tokens.parse_level` accepts it."""
+
+    def convert(text: str) -> str:
+        try:
+            parse_level(kind, text)
+        except InvalidArgumentError as error:
+            raise argparse.ArgumentTypeError(f"{text} ({error.why})") from None
+        return text
+
+    convert.__name__ = f"{kind} level"
+    return convert
+
+
+def add_texture_options(parser: argparse.ArgumentParser) -> None:
+    """``--density``, ``--polyphony`` and ``--register``: the texture knobs of `generate_midi` and `infill_midi`
+    (a model trained with texture-control tokens)."""
+    texture = parser.add_argument_group(
+        "texture (each bar's level: low, mid or high, or a number; default: the composer's own texture)")
+    for kind in ("density", "polyphony", "register"):
+        texture.add_argument(f"--{kind}", type=_texture_level(kind), default=None, metavar="LEVEL",
+                             help=level_help(kind))
+
+
+def texture_knobs(args: argparse.Namespace) -> dict[str, str | None]:
+    """The texture knobs of parsed arguments, as `generate_midi` / `infill_midi` keywords."""
+    return {"density": args.density, "polyphony": args.polyphony, "register": args.register}
+
+
 def fail(prog: str, error: BaseException | str) -> int:
     """Print ``prog: error: <message>`` on one line (whitespace collapsed) and return exit code 2."""
     print(f"{prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
@@ -100,6 +130,7 @@ def fail(prog: str, error: BaseException | str) -> int:
 __all__ = [
     "ArgumentParser",
     "add_sampling_options",
+    "add_texture_options",
     "option_name",
     "existing_dir",
     "existing_file",
@@ -114,4 +145,5 @@ __all__ = [
     "port",
     "positive_int",
     "probability",
+    "texture_knobs",
 ]

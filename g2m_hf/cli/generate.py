@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..control_tokens import require_control_tokens
 from ..errors import G2MError
 from ..generation import (
     PROMPT_FROM,
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-pieces", type=arguments.positive_int, default=1, help="pieces per composer (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same pieces")
     arguments.add_sampling_options(parser)
+    arguments.add_texture_options(parser)
     length = parser.add_argument_group("length and form (a piece may be longer than the model's training window)")
     length.add_argument("--bars", type=arguments.positive_int, default=None, help="exactly this many bars per piece")
     length.add_argument("--duration", type=arguments.positive_float, default=None, metavar="SECONDS",
@@ -81,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.prompt_midi is not None:
             prompt = prompt_ids(tokenizer, composers[0], args.prompt_midi, args.prompt_bars, args.prompt_from)  # RemiError
             check_prompt_room(tokenizer, [prompt], args.bars, args.max_events, spell=arguments.option_name)
+        if any(arguments.texture_knobs(args).values()):  # a model without the tokens: refused before loading
+            require_control_tokens(tokenizer.event_vocabulary, "the model")
         model = load_model_as(args.model, args.dtype)
         pieces = generate_midi(
             model,
@@ -103,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             top_p=args.top_p,
             style_guidance=args.style_guidance,
             progress=True,
+            **arguments.texture_knobs(args),
         )
     except (G2MError, FileNotFoundError) as error:
         return arguments.fail(PROG, error)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..control_tokens import require_control_tokens
 from ..errors import G2MError
 from ..generation import (
     infill_midi,
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--time-signature", choices=TIME_SIGNATURES, default=None, metavar="N/D",
                         help="the new bars' time signature (default: those of the bars they replace)")
     arguments.add_sampling_options(parser)
+    arguments.add_texture_options(parser)
     parser.add_argument("--batch-size", type=arguments.positive_int, default=4,
                         help="versions sampled together (default 4)")
     pieces_cli.add_piece_output_options(parser)
@@ -59,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         # The request is checked against the tokenizer and the file before the weights are loaded.
         tokenizer = load_tokenizer(args.model)
         request = prepare_infill(tokenizer, args.piece, bars, args.composer, args.time_signature, spell=arguments.option_name)
+        if any(arguments.texture_knobs(args).values()):  # a model without the tokens: refused before loading
+            require_control_tokens(tokenizer.event_vocabulary, "the model")
         model = load_model_as(args.model, args.dtype)
         pieces = infill_midi(
             model,
@@ -74,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             top_p=args.top_p,
             style_guidance=args.style_guidance,
             progress=True,
+            **arguments.texture_knobs(args),
         )
     except (G2MError, FileNotFoundError) as error:
         return arguments.fail(PROG, error)

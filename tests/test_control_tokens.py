@@ -1,0 +1,208 @@
+"""Texture-control tokens (control_tokens.py): the layout on real pieces, training windows, the grammar that
+writes a plan, the knobs, the composers' texture table, and the command line.
+
+Real pieces: the corpus works of `conftest.CORPUS_MIDI_WORKS` (Bach chorales, fiddle tunes, a trecento piece).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from g2m_hf import G2MTokenizer, control_tokens, generate_midi
+from g2m_hf import infill as infill_layout
+from g2m_hf.cli import generate as generate_cli
+from g2m_hf.controls import bar_classes
+from g2m_hf.data import G2MDataCollator
+from g2m_hf.errors import InvalidArgumentError, VocabularyError
+from g2m_hf.grammar import InfillGrammarLogitsProcessor, RemiGrammarLogitsProcessor
+from g2m_hf.remi import midi_to_events
+from g2m_hf.vocab import CONTROL_KINDS, CONTROL_TOKENS, INFILL_TOKENS, complete_vocabulary
+from tests.cli import exit_code
+from tests.test_generation import (  # noqa: F401 (one_thread: the autouse fixture, for this module too)
+    check_piece,
+    one_thread,
+    round_trips,
+    tiny_model,
+)
+
+VOCAB = complete_vocabulary() + list(INFILL_TOKENS) + list(CONTROL_TOKENS)
+
+
+def controlled_tokenizer() -> G2MTokenizer:
+    tokenizer = G2MTokenizer()
+    infill_layout.add_infill_tokens(tokenizer)
+    control_tokens.add_control_tokens(tokenizer)
+    return tokenizer
+
+
+TOKENIZER = controlled_tokenizer()
+TOKENS = control_tokens.ControlTokens.of(TOKENIZER)
+
+
+@pytest.fixture(scope="module")
+def pieces(corpus_midi) -> dict[str, list[str]]:
+    return {work: midi_to_events(path) for work, path in corpus_midi.items()}
+
+
+def controls_by_bar(events: list[str]) -> list[list[str]]:
+    """The control tokens written in each bar (one list per Bar_None)."""
+    bars: list[list[str]] = []
+    for token in events:
+        if token == "Bar_None":
+            bars.append([])
+        elif token in CONTROL_TOKENS:
+            bars[-1].append(token)
+    return bars
+
+
+def test_the_tokens_come_after_every_existing_id_in_a_fixed_order():
+    assert TOKENIZER.event_vocabulary == VOCAB  # plain REMI ids, then the infill tokens, then the controls
+    assert control_tokens.add_control_tokens(TOKENIZER) == TOKENIZER.events_to_ids(CONTROL_TOKENS)  # no new rows
+    assert len(TOKENIZER.event_vocabulary) == len(VOCAB)
+
+
+def test_inserted_controls_say_what_each_bar_measures_and_strip_back_to_the_piece(pieces):
+    for work, events in pieces.items():
+        ids = np.array(TOKENIZER.events_to_ids(events))
+        levels = control_tokens.bar_levels(events)
+        controlled = control_tokens.insert(ids, levels, TOKENS)
+        controlled_events = TOKENIZER.ids_to_events(controlled)
+        assert control_tokens.strip(controlled, TOKENS).tolist() == ids.tolist(), work
+        measured = bar_classes(events)
+        for bar, written in enumerate(controls_by_bar(controlled_events)):
+            if bar < len(measured["density"]) and measured["density"][bar] >= 0:
+                expected = [f"{kind}_{('low', 'mid', 'high')[measured[kind.lower()][bar]]}" for kind in CONTROL_KINDS]
+                assert written == expected, (work, bar)
+            else:
+                assert written == [], (work, bar)
+        # every control sits right after its bar's signature
+        for index, token in enumerate(controlled_events):
+            if token.startswith("Density_"):
+                assert controlled_events[index - 1].startswith("Time_Signature_")
+
+
+def test_training_windows_carry_controls_for_a_share_of_bars_and_never_learn_them(pieces):
+    features = [{"input_ids": TOKENIZER.events_to_ids(events)} for events in pieces.values()]
+    plain = G2MDataCollator(TOKENIZER, max_length=300, seed=3)
+    unused = G2MDataCollator(TOKENIZER, max_length=300, seed=3, control_rate=0.0)
+    assert torch.equal(plain(features)["input_ids"], unused(features)["input_ids"])  # rate 0: the same draws
+
+    collator = G2MDataCollator(TOKENIZER, max_length=300, seed=4, control_rate=1.0)
+    controlled_bars = all_bars = 0
+    for _ in range(4):
+        batch = collator(features)
+        for row, labels in zip(batch["input_ids"], batch["labels"]):
+            kept = row[row != TOKENIZER.pad_token_id]
+            assert len(kept) <= 300
+            is_control = torch.isin(row, torch.from_numpy(TOKENS.ids.ravel()))
+            assert (labels[is_control] == -100).all()
+            events = TOKENIZER.ids_to_events(kept.tolist())
+            plain_events = TOKENIZER.ids_to_events(control_tokens.strip(kept.numpy(), TOKENS).tolist())
+            measured = control_tokens.bar_levels(plain_events)  # the transposed window's own levels
+            for bar, written in enumerate(controls_by_bar(events)):
+                all_bars += 1
+                if written:
+                    controlled_bars += 1
+                    assert [TOKENIZER.event_vocabulary.index(t) for t in written] == TOKENS.ids[
+                        np.arange(3), measured[bar]].tolist()
+    assert 0.4 * all_bars < controlled_bars < all_bars  # a share of the bars, drawn per window from 0.5..1
+
+
+def test_the_grammar_writes_the_plan_and_the_piece_stays_valid():
+    model = tiny_model(3, vocabulary=VOCAB)
+    plan = torch.tensor([[[0, 1, 2], [2, 2, 2], [-1, -1, -1], [1, 0, 1]], [[2, 0, 0]] * 4])
+    grammar = RemiGrammarLogitsProcessor(VOCAB, bars=6, controls=plan)  # a plan shorter than the piece: again
+    prompt = torch.tensor([TOKENIZER.events_to_ids(["Composer_Bach", "Tempo_120", "BOS_None"])] * 2)
+    torch.manual_seed(0)
+    output = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_length=900,
+                            remi_grammar=False, logits_processor=[grammar], pad_token_id=TOKENIZER.pad_token_id,
+                            eos_token_id=TOKENIZER.eos_token_id, do_sample=True)
+    names = ("low", "mid", "high")
+    for row, levels in zip(output.tolist(), plan.tolist()):
+        events = TOKENIZER.ids_to_events([i for i in row if i != TOKENIZER.pad_token_id])
+        written = controls_by_bar(events)
+        assert len(written) == 6
+        for bar, tokens in enumerate(written):
+            wanted = levels[bar % len(levels)]
+            assert tokens == ([] if wanted[0] < 0 else [f"{k}_{names[v]}" for k, v in zip(CONTROL_KINDS, wanted)])
+        piece = [token for token in events if token not in CONTROL_TOKENS]
+        assert check_piece(piece) is None and round_trips(piece)
+
+
+def test_the_infill_grammar_writes_the_plan_of_the_span(pieces):
+    events = pieces["bach/bwv1.6"]
+    ids = np.array(TOKENIZER.events_to_ids(events))
+    tokens = infill_layout.InfillTokens.of(TOKENIZER)
+    bounds = infill_layout.bar_bounds(ids, tokens)
+    signatures = [events[bounds[bar] + 1].rpartition("_")[2] for bar in (3, 4)]
+    plan = torch.tensor([[[2, 1, 0], [0, 0, 2]]])
+    grammar = InfillGrammarLogitsProcessor(VOCAB, ids[: bounds[3]], signatures, ids[bounds[5] :], controls=plan)
+    prompt = torch.as_tensor(infill_layout.infill_context(ids, 3, 5, 10_000, tokens)).unsqueeze(0)
+    model = tiny_model(4, vocabulary=VOCAB)
+    torch.manual_seed(1)
+    output = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_length=len(prompt[0]) + 400,
+                            remi_grammar=False, logits_processor=[grammar], pad_token_id=TOKENIZER.pad_token_id,
+                            eos_token_id=tokens.end, do_sample=True)
+    _, span, _ = infill_layout.unarrange(output[0].numpy(), tokens)
+    assert controls_by_bar(TOKENIZER.ids_to_events(span.tolist())) == [
+        ["Density_high", "Polyphony_mid", "Register_low"], ["Density_low", "Polyphony_low", "Register_high"]]
+
+
+@pytest.mark.parametrize(("kind", "value", "level"), [
+    ("density", "low", 0), ("density", "HIGH", 2), ("density", 4.2, 1), ("density", "3.49", 0),
+    ("polyphony", 2.8, 2), ("register", 60, 0), ("register", "64", 1), ("register", 72, 2), ("register", None, None),
+])
+def test_a_knob_takes_a_level_or_a_number_in_its_unit(kind, value, level):
+    assert control_tokens.parse_level(kind, value) == level
+
+
+@pytest.mark.parametrize("value", ["loud", "-1", "nan", "inf"])
+def test_a_bad_knob_is_refused_in_one_line_naming_it(value):
+    with pytest.raises(InvalidArgumentError) as caught:
+        control_tokens.parse_knobs(density=value, spell=lambda name: f"--{name}")
+    assert str(caught.value).startswith("--density") and "\n" not in str(caught.value)
+
+
+def test_the_composer_table_follows_real_pieces_bar_by_bar_at_their_tempo(pieces):
+    chorales = [events for work, events in pieces.items() if work.startswith("bach/")]
+    table = control_tokens.ComposerTextures.measure({"Bach": chorales})
+    config = type("Config", (), {"composer_textures": table.to_config()})()
+    loaded = control_tokens.ComposerTextures.from_config(config)
+    assert [p.levels.tolist() for p in loaded.pieces["Bach"]] == [control_tokens.bar_levels(e).tolist() for e in chorales]
+    assert [p.tempo for p in loaded.pieces["Bach"]] == [int(e[1].rpartition("_")[2]) for e in chorales]
+    plan, tempo = loaded.plan("Bach", 200, np.random.default_rng(0))
+    assert plan.shape == (200, 3)
+    # the plan opens with a real chorale from its first bar on, at that chorale's tempo
+    openings = {(tuple(map(tuple, p.levels[:3])), p.tempo) for p in loaded.pieces["Bach"]}
+    assert (tuple(map(tuple, plan[:3])), tempo) in openings
+    unknown = control_tokens.texture_plan(loaded, ["Mozart"], 5, 0, {})
+    assert (unknown.levels == control_tokens.FREE).all() and unknown.tempi == [None]
+    fixed = control_tokens.texture_plan(loaded, ["Bach", "Mozart"], 40, 0, {"density": 2, "register": None})
+    assert (fixed.levels[..., 0] == 2).all() and (fixed.levels[1, :, 1:] == 1).all()
+    real = np.where((plan[:40] == control_tokens.FREE).any(1), 1, plan[:40, 2])  # a silent bar: the middle level
+    assert (fixed.levels[0, :, 2] == real).all() and fixed.tempi[0] == tempo  # the same seed: the same real pieces
+
+
+def test_knobs_refused_for_a_model_without_the_tokens(tmp_path):
+    model = tiny_model(0)  # plain REMI vocabulary
+    tokenizer = G2MTokenizer()
+    assert generate_midi(model, tokenizer, ["Bach"], bars=1, max_events=60)  # no knob: fine, as before
+    with pytest.raises(VocabularyError, match="no texture-control tokens"):
+        generate_midi(model, tokenizer, ["Bach"], bars=1, density="high")
+    model.save_pretrained(tmp_path / "plain")
+    tokenizer.save_pretrained(tmp_path / "plain")
+    assert exit_code(generate_cli.main, ["--model", str(tmp_path / "plain"), "--composer", "Bach", "--bars", "1",
+                                         "--register", "high", "--output-dir", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_generated_pieces_under_knobs_are_plain_remi_and_follow_the_plan():
+    model = tiny_model(3, vocabulary=VOCAB)
+    pieces = generate_midi(model, TOKENIZER, ["Bach"], num_pieces=2, seed=1, bars=4, density="low", register=70)
+    for piece in pieces:
+        assert not set(piece.events) & set(CONTROL_TOKENS)
+        assert check_piece(piece.events) is None and round_trips(piece.events)
+    with pytest.raises(InvalidArgumentError, match="density"):
+        generate_midi(model, TOKENIZER, ["Bach"], bars=4, density="loud")
