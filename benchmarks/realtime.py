@@ -92,8 +92,8 @@ def two_forward_guidance():
     """`G2MForCausalLM.generate` with the baseline processor instead of the batched guidance."""
     original = G2MForCausalLM._style_guidance_processors
 
-    def processors(self, style_guidance, generation_config, logits_processor, kwargs):
-        chosen = original(self, style_guidance, generation_config, logits_processor, kwargs)
+    def processors(self, style_guidance, options, generation_config, logits_processor, kwargs):
+        chosen = original(self, style_guidance, options, generation_config, logits_processor, kwargs)
         if len(chosen) == len(LogitsProcessorList(logits_processor or [])):
             return chosen  # no guidance asked for
         new = chosen[0]

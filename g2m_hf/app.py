@@ -358,7 +358,7 @@ class Generator:
 
 def _infill_refusal(tokenizer, model) -> str | None:
     """None when the model can infill; else the one line the Infill tab and the ``infill`` endpoint answer
-    with (a model trained without infilling examples, as the bundled one until its next rebuild)."""
+    with (a model trained without infilling examples, as a converted original checkpoint)."""
     try:
         infill.InfillTokens.of(tokenizer)
         infill.require_infill_tokens((getattr(model.config, "event_vocabulary", None) or [])[: model.config.vocab_size],

@@ -156,6 +156,16 @@ def piece_texture(piece: PieceLike) -> dict[str, float]:
     }
 
 
+def median_texture(pieces: Iterable[PieceLike]) -> dict[str, float]:
+    """The median piece's `TEXTURE_KEYS` of ``pieces`` (each key's median over the pieces; tempo: the most
+    common tempo class)."""
+    textures = [piece_texture(piece) for piece in pieces]
+    texture = {key: float(np.nanmedian([t[key] for t in textures])) for key in TEXTURE_KEYS}
+    tempi, counts = np.unique([t["tempo"] for t in textures], return_counts=True)
+    texture["tempo"] = float(tempi[counts.argmax()])
+    return texture
+
+
 # --- against the real pieces ------------------------------------------------------------------------
 
 
@@ -179,20 +189,14 @@ class TextureReference:
     @classmethod
     def from_pieces(cls, pieces: Iterable[PieceLike], section_bars: int = SECTION_BARS) -> TextureReference:
         """The reference of real pieces (event lists or `PieceNotes`)."""
-        sections, textures = [], []
-        for piece in pieces:
-            notes = _as_notes(piece)
-            sections += section_register(notes, section_bars)
-            textures.append(piece_texture(notes))
+        notes = [_as_notes(piece) for piece in pieces]
+        sections = [section for piece in notes for section in section_register(piece, section_bars)]
         if not sections:
             raise ValueError("no real section to measure: the pieces are shorter than a section or silent")
         low, high = REGISTER_RANGE
         pitch = np.percentile([s.mean_pitch for s in sections], [low, high])
         share = np.percentile([s.high_share for s in sections], [low, high])
-        texture = {key: float(np.nanmedian([t[key] for t in textures])) for key in TEXTURE_KEYS}
-        tempi, counts = np.unique([t["tempo"] for t in textures], return_counts=True)
-        texture["tempo"] = float(tempi[counts.argmax()])
-        return cls(tuple(map(float, pitch)), tuple(map(float, share)), texture, len(textures), len(sections))
+        return cls(tuple(map(float, pitch)), tuple(map(float, share)), median_texture(notes), len(notes), len(sections))
 
     def keeps_register(self, section: SectionRegister) -> bool:
         """Both the section's mean pitch and its share at or above middle C lie in the real 10-90 % ranges."""
@@ -246,6 +250,7 @@ __all__ = [
     "bar_classes",
     "bar_values",
     "composer_reference",
+    "median_texture",
     "piece_texture",
     "section_register",
 ]

@@ -98,9 +98,14 @@ def test_the_page_generates_pieces_that_play_and_download(chromium, app_url, tmp
             message.wait_for(timeout=60_000)
             assert "gradio" not in message.inner_text() and page.get_by_text("Traceback").count() == 0
 
-            # the Infill tab is there, and says in one line that this model cannot infill
+            # the texture knobs of a model trained with them, under "Style and form"
+            page.get_by_text("Style and form").click()
+            expect(page.get_by_label("Density (notes per beat)")).to_be_visible()
+            expect(page.get_by_label("Register (how high)")).to_be_visible()
+
+            # the Infill tab is there, ready for a model that infills (the bundled one does)
             page.get_by_role("tab", name="Infill").click()
-            expect(page.get_by_text("This model was not trained for infilling")).to_be_visible()
+            expect(page.get_by_text("Rewrite bars in the middle of a piece")).to_be_visible()
         finally:
             browser.close()
     assert outside == []
@@ -153,10 +158,20 @@ def test_the_generate_api_by_keyword(app_url, tmp_path):
             client.predict(**{**arguments, **bad}, api_name="/generate")
     assert client.predict(**arguments, api_name="/generate")[3] == events  # still serving
 
-    # the bundled model has no infill tokens yet: its infill endpoint refuses in one line, before any work
-    with pytest.raises(AppError, match="^This model was not trained for infilling"):
-        client.predict(midi=handle_file(str(tmp_path / "prompt.mid")), first_bar=1, last_bar=1, composer="Mozart",
-                       seed=0, temperature=1.1, top_p=0.99, style_guidance=1.0, api_name="/infill")
+    # the texture knobs: a level for every bar (the others follow the composer); a bad one refused in one line
+    _, sparse_midi, _, sparse, _ = client.predict(**arguments, density="low", register="high", api_name="/generate")
+    assert sparse.split().count("Bar_None") == BARS and midi_to_events(sparse_midi, "Mozart") == sparse.split()
+    with pytest.raises(AppError, match="loud is not in the list of choices"):  # Gradio's check; ours backs it
+        client.predict(**arguments, density="loud", api_name="/generate")
+
+    # the bundled model infills: bar 2 of a generated piece rewritten, the other bars kept event for event
+    (tmp_path / "piece.mid").write_bytes(Path(midi).read_bytes())
+    infilled = client.predict(midi=handle_file(str(tmp_path / "piece.mid")), first_bar=2, last_bar=2, composer="Mozart",
+                              seed=0, temperature=1.1, top_p=0.99, style_guidance=1.0, api_name="/infill")[3].split()
+    bars_of = [i for i, e in enumerate(infilled) if e == "Bar_None"]
+    original = events.split()
+    assert infilled[: bars_of[1]] == original[: [i for i, e in enumerate(original) if e == "Bar_None"][1]]
+    assert infilled.count("Bar_None") == BARS
 
 
 def _broken(folder: Path) -> Path:
@@ -198,7 +213,7 @@ def test_the_generator_checks_its_values_before_generating():
                          (dict(density="loud"), "density: loud .expected one of low, mid, high or a number")]:
         with pytest.raises(G2MError, match=message):
             generator.write(**{**good, **bad})
-    with pytest.raises(G2MError, match="^This model was not trained for infilling"):
+    with pytest.raises(G2MError, match="^no MIDI file to infill"):
         generator.infill(None, 2, 3, "Bach", 1.1, 0.99, 0)
     assert generator.requests == 0 and not any(generator.folder.iterdir())
     generator.folder.rmdir()

@@ -1,6 +1,6 @@
 """The web app's Infill tab and ``infill`` API endpoint: a real ``g2m-app`` on 127.0.0.1 serving a tiny model
-that knows the infill tokens (tests/infill_model.py; the bundled model is refused: tests/test_app.py), driven
-by gradio_client and by headless Chromium. Spans of one or two bars keep it quick."""
+that knows the infill tokens (tests/infill_model.py; a tiny plain model is refused), driven by gradio_client
+and by headless Chromium. Spans of one or two bars keep it quick."""
 
 from __future__ import annotations
 
@@ -134,5 +134,24 @@ def test_infilling_stops_on_cancel_and_at_the_time_limit_and_frees_the_model(inf
             generator.infill(str(piece), 2, 3, "Bach", 1.1, 0.99, 0, cancel=cancelled)
         assert not isinstance(error.value, TimeLimitError)
         assert not generator.lock.locked() and generator.requests == 0
+    finally:
+        generator.close()
+
+
+def test_a_model_without_infill_tokens_is_refused_in_one_line_before_any_work(tmp_path, piece):
+    from g2m_hf import G2MTokenizer
+    from g2m_hf.app import Generator
+    from g2m_hf.errors import G2MError
+    from tests.test_generation import tiny_model
+
+    folder = tmp_path / "plain"  # plain REMI, as a converted original checkpoint
+    tiny_model(0).save_pretrained(folder)
+    G2MTokenizer().save_pretrained(folder)
+    generator = Generator(folder)
+    try:
+        assert generator.infill_refusal.startswith("This model was not trained for infilling")
+        with pytest.raises(G2MError, match="^This model was not trained for infilling"):
+            generator.infill(str(piece), 2, 3, "Bach", 1.1, 0.99, 0)
+        assert generator.requests == 0 and not any(generator.folder.iterdir())
     finally:
         generator.close()

@@ -182,7 +182,7 @@ def evaluate(model: Any, tokenizer: Any, pieces: Sequence[tuple[str, np.ndarray]
                for system in SYSTEMS}
     return {
         "pieces": len(used), "gaps": len(nll), "samples_per_gap": samples, "gap_bars": gap_bars,
-        "context_bars": context_bars, "skipped_pieces": skipped, "measures": summary,
+        "context_bars": context_bars, "skipped_pieces": [Path(name).name for name in skipped], "measures": summary,
         "nll": {kind: _mean([row[kind] for row in nll]) for kind in ("infilling", "continuation")},
     }  # fmt: skip
 

@@ -41,6 +41,7 @@ from transformers import GenerationConfig
 from g2m_hf import G2MForCausalLM, G2MTokenizer, fileio, generate_midi
 from g2m_hf.cli import arguments
 from g2m_hf.control_tokens import ComposerTextures, has_control_tokens
+from g2m_hf.controls import median_texture
 from g2m_hf.evaluation import (
     FEATURE_CLASSIFIER_FILE,
     ComposerClassifier,
@@ -114,6 +115,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="the default sampling temperature written into generation_config.json (default: SPEC §5's)")
     parser.add_argument("--top-p", type=arguments.probability, default=SPEC_GENERATION_DEFAULTS["top_p"],
                         help="the default nucleus (top-p) written into generation_config.json (default: SPEC §5's)")
+    parser.add_argument("--infill-evaluation", type=arguments.existing_file, default=None,
+                        help="the figures of training/infill_eval.py for this model: kept in the folder, shown on the card")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing model folder / report")
     return parser.parse_args(argv)
 
@@ -182,6 +185,15 @@ def evaluate(model_dir: Path, reference_data: Path, args: argparse.Namespace) ->
     report = evaluate_folders(generated_dir, reference_dir, progress=False)
     write_report(report, work / "report", overwrite=True)
     summary = summarise(report, checks, reference_dir)
+    summary["texture_controls"] = has_control_tokens(model.config.event_vocabulary or [])
+    summary["texture"] = {
+        composer: {
+            "generated": median_texture([p.events for p in pieces if p.composer == composer]),
+            "reference": median_texture([tokenizer.ids_to_events(row["input_ids"]) for row in references
+                                         if row["composer"] == composer]),
+        }
+        for composer in composers
+    }
     summary["reference_split"] = reference_split
     summary["recognition"] = judge_style(model, tokenizer, composers, splits["train"], args)
     return summary
@@ -263,6 +275,41 @@ Memorisation: {copied['copied']} of the generated pieces' {copied['spans']} four
 fine-tuning pieces."""
 
 
+def texture_markdown(texture: dict[str, Any]) -> str:
+    """The median generated piece's texture against the median held-out real piece's, per composer."""
+    keys = [("notes_per_bar", "notes / bar"), ("onsets_per_bar", "onsets / bar"), ("notes_per_second", "notes / s")]
+    rows = []
+    for composer, sets in texture.items():
+        made, real = sets["generated"], sets["reference"]
+        rows.append([composer, *(f"{made[k]:.1f} vs {real[k]:.1f} (x{made[k] / real[k]:.2f})" for k, _ in keys),
+                     f"{made['short_share']:.2f} vs {real['short_share']:.2f}",
+                     f"{made['tempo']:.0f} vs {real['tempo']:.0f}"])
+    return markdown_table(["composer", *(name for _, name in keys), "notes a 16th or shorter", "tempo class"], rows)
+
+
+INFILL_EVALUATION = "infill_evaluation.json"
+"""The infilling figures in the folder (`training/infill_eval.py`), read by tests/test_infill.py."""
+
+
+def infill_markdown(figures: dict[str, Any]) -> str:
+    """The infilling figures: each way of filling a gap against the bars around it, and the real span's NLL."""
+    names = {"density_gap": "notes / bar gap", "range_gap": "pitch range gap", "pitch_class_distance":
+             "pitch-class distance", "key_agreement": "same key (higher: closer)",
+             "boundary_distance": "leap into the next bar (semitones)"}
+    rows = [[names[measure], *(f"{figures['measures'][system][measure]['mean']:.2f}" for system in
+                               ("original", "infilled", "continuation"))] for measure in names]
+    nll = figures["nll"]
+    return f"""`training/infill_eval.py` on the held-out pieces: {figures['gaps']} gaps of {figures['gap_bars']} bars in
+{figures['pieces']} pieces, each filled by the real bars (the ceiling), by infilling (the model reads both sides)
+and by continuation from the bars before the gap (the floor), compared with the {figures['context_bars']} bars on
+each side (lower is closer):
+
+{markdown_table(["measure", "real bars", "infilled", "continuation"], rows)}
+
+The real span's negative log-likelihood per event: {nll['infilling']['mean']:.3f} with infilling (the model reads
+the bars after the gap too) against {nll['continuation']['mean']:.3f} by continuation."""
+
+
 def card_sections(
     pretraining: dict[str, Any], finetuning: dict[str, Any], evaluation: dict[str, Any], args: argparse.Namespace
 ) -> list[CardSection]:
@@ -317,10 +364,21 @@ SI (which looks for repetition over tens of seconds) is not comparable."""
   `Composer_Schumann` (the complete default vocabulary), whose embeddings were never trained:
   prompting them gives unconditioned-quality output at best.
 - Trained on windows of {window} events: longer pieces are generated with a sliding window of that length."""
+    planned = """Every bar is written under texture-control tokens (density, polyphony, register: `g2m_hf.control_tokens`);
+with no knob set, as here, each piece follows real training pieces of its composer bar by bar, at the tempo
+class of the first (`config.composer_textures`, measured on the training pieces when this folder was
+packaged).""" if evaluation.get("texture_controls") else "The model chooses its texture and tempo class itself."
+    texture = f"""{planned} The median generated piece of the measures above against the median held-out real
+piece (`g2m_hf.controls.median_texture`; a tempo class: the most common):
+
+{texture_markdown(evaluation['texture'])}""" if "texture" in evaluation else None
     return [
         CardSection("Training", training),
         CardSection("Measures", measures, level=3),
+        *([CardSection("Texture", texture, level=3)] if texture else []),
         CardSection("Composer recognition", recognition_markdown(evaluation["recognition"], args), level=3),
+        *([CardSection("Infilling", infill_markdown(evaluation["infilling"]), level=3)]
+          if "infilling" in evaluation else []),
         CardSection("Limits", limits, level=3),
     ]
 
@@ -341,7 +399,10 @@ tokenizer = G2MTokenizer.from_pretrained(default_model_path())
 piece.midi.write("bach.mid")
 ```
 
-or `g2m-generate --composer Bach Beethoven Mozart` / `g2m-demo` on the command line."""
+or `g2m-generate --composer Bach Beethoven Mozart` / `g2m-demo` on the command line. Each bar follows the
+composer's real texture unless you set it (`generate_midi(..., density="low", register="high")`,
+`g2m-generate --density low`), and bars in the middle of a piece can be rewritten
+(`g2m-infill piece.mid --bars 9-12 --composer mozart`)."""
     build_card(card_metadata(), "g2m_hf default model", usage, sections).save(output / "README.md")
 
 
@@ -364,6 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             stage / LOSS_CURVES,
         )  # fmt: skip
         evaluation = evaluate(stage, Path(args.reference_data), args)
+        if args.infill_evaluation:
+            shutil.copy2(args.infill_evaluation, stage / INFILL_EVALUATION)
+            evaluation["infilling"] = json.loads(Path(args.infill_evaluation).read_text(encoding="utf-8"))
         evaluation["convergence"] = {"pretraining": convergence(pretraining), "fine-tuning": convergence(finetuning)}
         (stage / EVALUATION_JSON).write_text(json.dumps(evaluation, indent=1) + "\n", encoding="utf-8")
         write_card(stage, card_sections(pretraining, finetuning, evaluation, args), finetuning["model"]["parameters"])
