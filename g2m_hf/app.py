@@ -57,6 +57,7 @@ from .generation import (
     generate_midi,
     load_model_as,
     load_tokenizer,
+    model_vocabulary,
     prepare_infill,
     sample_infills,
     texture_request,
@@ -361,8 +362,7 @@ def _infill_refusal(tokenizer, model) -> str | None:
     with (a model trained without infilling examples, as a converted original checkpoint)."""
     try:
         infill.InfillTokens.of(tokenizer)
-        infill.require_infill_tokens((getattr(model.config, "event_vocabulary", None) or [])[: model.config.vocab_size],
-                                     "the model")
+        infill.require_infill_tokens(model_vocabulary(model), "the model")
     except VocabularyError:
         return ("This model was not trained for infilling (it has no infill tokens); a model fine-tuned with "
                 "infilling examples can (docs/infilling.md).")

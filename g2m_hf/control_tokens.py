@@ -90,8 +90,7 @@ def bar_levels(events: Sequence[str]) -> np.ndarray:
     levels = np.full((n_bars, len(CONTROL_KINDS)), FREE, dtype=np.int64)
     for column, kind in enumerate(CONTROL_KINDS):
         measured = classes[kind.lower()][:n_bars]  # a closing empty bar is not measured
-        levels[: len(measured), column] = measured
-    levels[(levels == FREE).any(1)] = FREE  # all three or none
+        levels[: len(measured), column] = measured  # bar_classes marks a silent bar in every kind at once
     return levels
 
 

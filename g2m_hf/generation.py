@@ -111,6 +111,12 @@ def load_model(
         raise _loading_error(source, error) from None
 
 
+def model_vocabulary(model: G2MForCausalLM) -> list[str]:
+    """The events the model has rows for (``config.event_vocabulary`` up to ``vocab_size``; empty when the config
+    does not name them): what decides whether it knows the infill and texture-control tokens."""
+    return list((getattr(model.config, "event_vocabulary", None) or [])[: model.config.vocab_size])
+
+
 def trained_composers(tokenizer: G2MTokenizer, model_name_or_path: str | os.PathLike | None = None) -> list[str]:
     """The composers a model was fine-tuned on (its config's ``trained_composers``), without loading weights.
 
@@ -514,7 +520,7 @@ def texture_request(
     without texture-control tokens. ``composer_texture``: follow the composers' real textures where no knob
     is set (``config.composer_textures``)."""
     knobs = control_tokens.parse_knobs(density, polyphony, register, spell)
-    vocabulary = (getattr(model.config, "event_vocabulary", None) or [])[: model.config.vocab_size]
+    vocabulary = model_vocabulary(model)
     if not control_tokens.has_control_tokens(vocabulary):
         if any(level is not None for level in knobs.values()):
             control_tokens.require_control_tokens(vocabulary, "the model")
@@ -684,8 +690,7 @@ def sample_infills(
     ``should_stop()`` is asked before every sampling step: True stops the infilling with
     `GenerationCancelled` (a listener who left, a time limit), as in `generate_midi`."""
     sampling = _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance)
-    infill.require_infill_tokens((getattr(model.config, "event_vocabulary", None) or [])[: model.config.vocab_size],
-                                 "the model")
+    infill.require_infill_tokens(model_vocabulary(model), "the model")
     texture = texture_request(model, tokenizer, density, polyphony, register)
     tokens, ids, first, stop = request.tokens, request.piece, request.first, request.stop
     window = training_window(model.config)

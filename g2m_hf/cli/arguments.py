@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 from .. import validation
-from ..control_tokens import level_help, parse_level
+from ..control_tokens import level_help, parse_level, require_control_tokens
 from ..errors import InvalidArgumentError
 
 T = TypeVar("T")
@@ -116,9 +116,14 @@ def add_texture_options(parser: argparse.ArgumentParser) -> None:
                              help=level_help(kind))
 
 
-def texture_knobs(args: argparse.Namespace) -> dict[str, str | None]:
-    """The texture knobs of parsed arguments, as `generate_midi` / `infill_midi` keywords."""
-    return {"density": args.density, "polyphony": args.polyphony, "register": args.register}
+def sampling_keywords(args: argparse.Namespace, tokenizer: Any) -> dict[str, Any]:
+    """The options of `add_sampling_options` and `add_texture_options` as `generate_midi` / `infill_midi`
+    keywords. A texture knob asked of a model whose tokenizer has no texture-control tokens is refused here
+    (`VocabularyError`), before the weights are loaded."""
+    knobs = {"density": args.density, "polyphony": args.polyphony, "register": args.register}
+    if any(knobs.values()):
+        require_control_tokens(tokenizer.event_vocabulary, "the model")
+    return {"temperature": args.temperature, "top_p": args.top_p, "style_guidance": args.style_guidance, **knobs}
 
 
 def fail(prog: str, error: BaseException | str) -> int:
@@ -145,5 +150,5 @@ __all__ = [
     "port",
     "positive_int",
     "probability",
-    "texture_knobs",
+    "sampling_keywords",
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..control_tokens import require_control_tokens
 from ..errors import G2MError
 from ..generation import (
     PROMPT_FROM,
@@ -83,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.prompt_midi is not None:
             prompt = prompt_ids(tokenizer, composers[0], args.prompt_midi, args.prompt_bars, args.prompt_from)  # RemiError
             check_prompt_room(tokenizer, [prompt], args.bars, args.max_events, spell=arguments.option_name)
-        if any(arguments.texture_knobs(args).values()):  # a model without the tokens: refused before loading
-            require_control_tokens(tokenizer.event_vocabulary, "the model")
+        sampling = arguments.sampling_keywords(args, tokenizer)
         model = load_model_as(args.model, args.dtype)
         pieces = generate_midi(
             model,
@@ -103,11 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             max_bars=args.max_bars,
             max_events=args.max_events,
             batch_size=args.batch_size,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            style_guidance=args.style_guidance,
             progress=True,
-            **arguments.texture_knobs(args),
+            **sampling,
         )
     except (G2MError, FileNotFoundError) as error:
         return arguments.fail(PROG, error)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..control_tokens import require_control_tokens
 from ..errors import G2MError
 from ..generation import (
     infill_midi,
@@ -61,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         # The request is checked against the tokenizer and the file before the weights are loaded.
         tokenizer = load_tokenizer(args.model)
         request = prepare_infill(tokenizer, args.piece, bars, args.composer, args.time_signature, spell=arguments.option_name)
-        if any(arguments.texture_knobs(args).values()):  # a model without the tokens: refused before loading
-            require_control_tokens(tokenizer.event_vocabulary, "the model")
+        sampling = arguments.sampling_keywords(args, tokenizer)
         model = load_model_as(args.model, args.dtype)
         pieces = infill_midi(
             model,
@@ -74,11 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             time_signature=args.time_signature,
             batch_size=args.batch_size,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            style_guidance=args.style_guidance,
             progress=True,
-            **arguments.texture_knobs(args),
+            **sampling,
         )
     except (G2MError, FileNotFoundError) as error:
         return arguments.fail(PROG, error)
