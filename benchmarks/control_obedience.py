@@ -13,6 +13,7 @@ and prints per control:
 
     python benchmarks/control_obedience.py --pieces 2 --bars 8
     python benchmarks/control_obedience.py --pieces 2 --bars 8 --style-guidance 1    # the model alone
+    python benchmarks/control_obedience.py --pieces 2 --bars 8 --texture-steering 0  # the tokens alone
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", default="int8")
     parser.add_argument("--style-guidance", type=float, default=None, help="default: the model's generation config")
+    parser.add_argument("--texture-steering", type=float, default=None, help="default: the model's generation config")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -54,7 +56,7 @@ def main() -> int:
         for level_index, level in enumerate(BAR_CLASS_LEVELS):
             pieces = generate_midi(model, tokenizer, composers, num_pieces=args.pieces, seed=args.seed, bars=args.bars,
                                    batch_size=args.pieces * len(composers), style_guidance=args.style_guidance,
-                                   **{kind: level})
+                                   texture_steering=args.texture_steering, **{kind: level})
             per_composer = {}
             level_bars = []
             for piece in pieces:
@@ -75,7 +77,8 @@ def main() -> int:
         print(f"{kind} | all | {len(got)} | {np.mean(got == asked):.2f} | {np.mean(np.abs(got - asked) <= 1):.2f} | "
               f"Spearman rho {rho:.2f} | ", flush=True)
     print(f"({time.perf_counter() - started:.0f} s; {args.pieces} pieces of {args.bars} bars per composer and level, "
-          f"{args.dtype}, style guidance {args.style_guidance or 'of the model'}, seed {args.seed})")
+          f"{args.dtype}, style guidance {args.style_guidance or 'of the model'}, texture steering "
+          f"{'of the model' if args.texture_steering is None else args.texture_steering}, seed {args.seed})")
     return 0
 
 

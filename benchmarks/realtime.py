@@ -49,7 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from g2m_hf.generation import generate_midi, load_model_as, load_tokenizer, output_stem, write_piece  # noqa: E402
 from g2m_hf.grammar import RemiGrammarLogitsProcessor  # noqa: E402
 from g2m_hf.kv_cache import PreallocatedCache  # noqa: E402
-from g2m_hf.modeling_g2m import COMPOSER_NONE, G2MForCausalLM  # noqa: E402
+from g2m_hf.modeling_g2m import G2MForCausalLM  # noqa: E402
+from g2m_hf.style_guidance import COMPOSER_NONE  # noqa: E402
 
 
 class TwoForwardGuidance(LogitsProcessor):

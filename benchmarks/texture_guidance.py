@@ -12,7 +12,8 @@ model (the same seeds for every composer and variant), and prints per composer:
 
 A variant is ``NAME:KEY=VALUE,...`` with keys ``g`` (the scale), ``warmup`` (events), ``rescale`` (phi),
 ``kinds`` (event kinds whose values guidance chooses, ``+``-separated; ``values`` = every note
-kind: Beat, Note_Pitch, Note_Duration) and ``texture`` (``composer``: each bar under the composer's real
+kind: Beat, Note_Pitch, Note_Duration), ``contrast`` (``none`` or ``composers``: what guidance pushes away
+from) and ``texture`` (``composer``: each bar under the composer's real
 texture controls, the default of a model with texture-control tokens; ``free``: no control tokens).
 ``--model`` picks another model folder (default: the bundled one); each row reports the CPU seconds per bar,
 and with ``--si`` the structureness indicators SI short / mid / long (the paper's form measure, on the first
@@ -51,7 +52,8 @@ from g2m_hf.metrics import structureness_indicators
 COMPOSERS = ("Bach", "Beethoven", "Mozart")
 NOTE_KINDS = ("Beat", "Note_Pitch", "Note_Duration")
 OPTION_NAMES = {"g": "style_guidance", "warmup": "style_guidance_warmup", "rescale": "style_guidance_rescale",
-                "kinds": "style_guidance_kinds", "texture": "composer_texture"}
+                "kinds": "style_guidance_kinds", "texture": "composer_texture", "contrast": "style_guidance_contrast",
+                "steer": "texture_steering"}
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -68,6 +70,8 @@ def parse_variant(text: str) -> tuple[str, dict]:
             if value not in ("composer", "free"):
                 raise argparse.ArgumentTypeError(f"{text}: texture is composer or free, not {value!r}")
             options[OPTION_NAMES[key]] = value == "composer"
+        elif key == "contrast":
+            options[OPTION_NAMES[key]] = value
         else:
             options[OPTION_NAMES[key]] = int(value) if key == "warmup" else float(value)
     return name, options
@@ -161,7 +165,9 @@ def main() -> int:
     for composer, reference in references.items():
         print(f"real {composer}: {reference.pieces} pieces, {reference.sections} sections; mean pitch "
               f"{reference.mean_pitch[0]:.1f}-{reference.mean_pitch[1]:.1f}, share >= C4 {reference.high_share[0]:.2f}-"
-              f"{reference.high_share[1]:.2f}; median piece " + ", ".join(f"{k} {v:.2f}" for k, v in reference.texture.items()))
+              f"{reference.high_share[1]:.2f}; median piece " + ", ".join(f"{k} {v:.2f}" for k, v in reference.texture.items())
+              + f"; their own sections keeping the register {reference.kept_sections}/{reference.sections}, 64-bar "
+              f"openings keeping it in >= 7/8 {reference.kept_openings[0]}/{reference.kept_openings[1]}")
     judges = {
         "network": network_judge(ComposerClassifier.from_pretrained(default_classifier_path())),
         "features": feature_judge(default_classifier_path() / FEATURE_CLASSIFIER_FILE),

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from .metrics import PieceLike, _as_notes
-from .vocab import CONTROL_LEVELS, TICKS_PER_BEAT
+from .vocab import BAR_CLASS_EDGES, CONTROL_LEVELS, TICKS_PER_BEAT
 
 MIDDLE_C = 60
 """MIDI pitch of middle C (C4): notes at or above it count as the upper register."""
@@ -82,17 +82,6 @@ def bar_attributes(piece: PieceLike) -> BarAttributes:
 
 BAR_CLASS_LEVELS = CONTROL_LEVELS
 """Named levels of every bar class: the values of the texture-control tokens (`control_tokens`)."""
-
-BAR_CLASS_EDGES: dict[str, tuple[float, float]] = {
-    "density": (3.5, 5.0),
-    "polyphony": (2.0, 2.8),
-    "register": (61.5, 65.5),
-}
-"""Upper edges of the ``low`` and ``mid`` levels of each bar class (a value equal to an edge falls in the
-level above it). ``density``: notes per quarter note (so that a 3/4 and a 4/4 bar compare);
-``polyphony``: notes per onset; ``register``: mean MIDI pitch. Rounded terciles of the bars of the
-music21 Bach, Beethoven and Mozart works (each composer weighted equally; docs/texture.md)."""
-
 
 def bar_values(piece: PieceLike) -> dict[str, np.ndarray]:
     """Each bar's value of every class of `BAR_CLASS_EDGES`: ``density`` (notes per quarter note), ``polyphony``
@@ -169,6 +158,10 @@ def median_texture(pieces: Iterable[PieceLike]) -> dict[str, float]:
 # --- against the real pieces ------------------------------------------------------------------------
 
 
+OPENING_SECTIONS = 8
+"""Sections of a 64-bar opening: the register goal asks that all but one keep the composer's register."""
+
+
 @dataclass(frozen=True)
 class TextureReference:
     """What a composer's real pieces measure.
@@ -178,6 +171,10 @@ class TextureReference:
         high_share: (low, high) 10-90 % range of their share of notes at or above middle C.
         texture: the median real piece's `TEXTURE_KEYS` (tempo: the most common tempo class).
         pieces, sections: how many real pieces and sections the figures come from.
+        kept_sections: how many of those sections keep the register by these ranges (the real pieces' own
+            rate: about 0.7, as the ranges leave out a fifth of the sections by each measure).
+        kept_openings: (real pieces of at least `OPENING_SECTIONS` sections whose first ones keep the register
+            in all but one, such pieces): how often real music meets the "7 of 8 sections" goal.
     """
 
     mean_pitch: tuple[float, float]
@@ -185,6 +182,8 @@ class TextureReference:
     texture: dict[str, float]
     pieces: int
     sections: int
+    kept_sections: int = 0
+    kept_openings: tuple[int, int] = (0, 0)
 
     @classmethod
     def from_pieces(cls, pieces: Iterable[PieceLike], section_bars: int = SECTION_BARS) -> TextureReference:
@@ -196,7 +195,12 @@ class TextureReference:
         low, high = REGISTER_RANGE
         pitch = np.percentile([s.mean_pitch for s in sections], [low, high])
         share = np.percentile([s.high_share for s in sections], [low, high])
-        return cls(tuple(map(float, pitch)), tuple(map(float, share)), median_texture(notes), len(notes), len(sections))
+        reference = cls(tuple(map(float, pitch)), tuple(map(float, share)), median_texture(notes), len(notes), len(sections))
+        openings = [section_register(piece, section_bars)[:OPENING_SECTIONS] for piece in notes]
+        openings = [opening for opening in openings if len(opening) == OPENING_SECTIONS]
+        kept = sum(sum(map(reference.keeps_register, opening)) >= OPENING_SECTIONS - 1 for opening in openings)
+        return replace(reference, kept_sections=sum(map(reference.keeps_register, sections)),
+                       kept_openings=(kept, len(openings)))
 
     def keeps_register(self, section: SectionRegister) -> bool:
         """Both the section's mean pitch and its share at or above middle C lie in the real 10-90 % ranges."""
@@ -240,6 +244,7 @@ __all__ = [
     "BAR_CLASS_LEVELS",
     "BarAttributes",
     "MIDDLE_C",
+    "OPENING_SECTIONS",
     "REGISTER_RANGE",
     "SECTION_BARS",
     "SHORT_NOTE_TICKS",

@@ -27,6 +27,7 @@ from .grammar import InfillGrammarLogitsProcessor, RemiGrammarLogitsProcessor
 from .hub import check_hub_model
 from .longform import CONTEXT_FRACTION, StopWhenAsked, sample_long, training_window
 from .modeling_g2m import G2MForCausalLM
+from .style_guidance import CONTRASTS
 from .tokenization_g2m import G2MTokenizer
 from .vocab import BAR_TOKEN, EOS_TOKEN, NO_COMPOSER, TEMPO_CLASSES, TIME_SIGNATURES, bar_geometry, event, split_event
 
@@ -288,6 +289,7 @@ def _sampling_options(
     style_guidance_warmup: int | None = None,
     style_guidance_rescale: float | None = None,
     style_guidance_kinds: Sequence[str] | None = None,
+    style_guidance_contrast: str | None = None,
 ) -> dict[str, object]:
     """Check the counts and sampling settings shared by `generate_midi` and `infill_midi` (`InvalidArgumentError`);
     the sampling settings given, as `generate` keyword arguments."""
@@ -303,10 +305,12 @@ def _sampling_options(
         validation.non_negative_int("style_guidance_warmup", style_guidance_warmup)
     if style_guidance_rescale is not None:
         validation.unit_interval("style_guidance_rescale", style_guidance_rescale)
+    if style_guidance_contrast is not None and style_guidance_contrast not in CONTRASTS:
+        raise InvalidArgumentError("style_guidance_contrast", style_guidance_contrast, f"one of {', '.join(CONTRASTS)}")
     settings = (
         ("temperature", temperature), ("top_p", top_p), ("style_guidance", style_guidance),
         ("style_guidance_warmup", style_guidance_warmup), ("style_guidance_rescale", style_guidance_rescale),
-        ("style_guidance_kinds", style_guidance_kinds),
+        ("style_guidance_kinds", style_guidance_kinds), ("style_guidance_contrast", style_guidance_contrast),
     )
     return {key: value for key, value in settings if value is not None}
 
@@ -355,10 +359,12 @@ def generate_midi(
     style_guidance_warmup: int | None = None,
     style_guidance_rescale: float | None = None,
     style_guidance_kinds: Sequence[str] | None = None,
+    style_guidance_contrast: str | None = None,
     density: str | float | None = None,
     polyphony: str | float | None = None,
     register: str | float | None = None,
     composer_texture: bool = True,
+    texture_steering: float | None = None,
 ) -> list[GeneratedPiece]:
     """Generate ``num_pieces`` pieces per composer (in the order given), in batches of ``batch_size``.
 
@@ -387,8 +393,10 @@ def generate_midi(
     (`StyleGuidanceLogitsProcessor`; 1: none, the bundled model's default: 2), and so do the options that
     shape it: ``style_guidance_warmup`` (events over which the scale ramps up from 1),
     ``style_guidance_rescale`` (phi, 0..1: the guided distribution rescaled toward the conditional one's
-    spread) and ``style_guidance_kinds`` (event kinds whose values guidance chooses, e.g.
-    ``["Note_Pitch"]``; the rest is the conditional model's). The
+    spread), ``style_guidance_kinds`` (event kinds whose values guidance chooses, e.g.
+    ``["Note_Pitch"]``; the rest is the conditional model's) and ``style_guidance_contrast`` (what the composer
+    is pushed away from: ``"none"``, the general corpus's ``Composer_None``, or ``"composers"``, the model's
+    other trained composers). The
     same arguments and ``seed`` give the same pieces; the global torch random state is left untouched.
 
     Texture (a model trained with texture-control tokens, `control_tokens`): every bar is written under a
@@ -396,8 +404,10 @@ def generate_midi(
     bar (``config.composer_textures``), at the tempo class of the first of them unless ``tempo`` or
     ``prompt_midi`` sets it; ``density`` / ``polyphony`` / ``register`` fix one for every bar: a
     level (``"low"``, ``"mid"``, ``"high"``) or a number (notes per quarter note; notes per onset; mean MIDI
-    pitch, 60 = middle C), classed by `controls.BAR_CLASS_EDGES`; ``composer_texture=False`` leaves the bars
-    without a knob to the model. The returned pieces are plain REMI.
+    pitch, 60 = middle C), classed by `vocab.BAR_CLASS_EDGES`; ``composer_texture=False`` leaves the bars
+    without a knob to the model. ``texture_steering`` (default: the model's generation config, else 0) pulls
+    each bar into its planned levels as it is written (`texture_steering.TextureSteering`: 1 is the tuned
+    strength, 0 none). The returned pieces are plain REMI.
     ``progress`` shows a tqdm bar (pieces done, and the events of the current batch).
 
     Streaming and stopping (`longform.sample_long`): ``on_bar(index, events)`` is called as each bar is
@@ -418,7 +428,7 @@ def generate_midi(
     check_generation_options(bars, duration, tempo, time_signature, fixed_time_signature, prompt_midi,
                              prompt_from, prompt_bars, max_bars, max_events)
     sampling = _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance, style_guidance_warmup,
-                                 style_guidance_rescale, style_guidance_kinds)
+                                 style_guidance_rescale, style_guidance_kinds, style_guidance_contrast)
     names = [split_event(tokenizer.composer_token(name))[1] for name in composers]  # validates every name
     prompts = {
         name: prompt_ids(tokenizer, name, prompt_midi, prompt_bars, prompt_from, tempo) for name in dict.fromkeys(names)
@@ -426,6 +436,9 @@ def generate_midi(
     requests = [name for name in names for _ in range(num_pieces)]
     check_prompt_room(tokenizer, prompts.values(), bars, max_events)
     texture = texture_request(model, tokenizer, density, polyphony, register, composer_texture)
+    if texture_steering is None:
+        texture_steering = getattr(model.generation_config, "texture_steering", None) or 0.0
+    validation.non_negative_float("texture_steering", texture_steering)
 
     bar = None
     if progress:
@@ -446,7 +459,7 @@ def generate_midi(
                 tokenizer.event_vocabulary, max_bars=None if duration is not None else max_bars,
                 max_events=max_events, bars=bars, duration=duration, time_signature=time_signature,
                 fixed_time_signature=fixed_time_signature,
-                controls=None if plan is None else torch.from_numpy(plan.levels),
+                controls=None if plan is None else torch.from_numpy(plan.levels), texture_steering=texture_steering,
             )
             rows = sample_long(
                 model,
@@ -637,6 +650,7 @@ def infill_midi(
     density: str | float | None = None,
     polyphony: str | float | None = None,
     register: str | float | None = None,
+    style_guidance_contrast: str | None = None,
 ) -> list[GeneratedPiece]:
     """Rewrite bars ``bars`` (counted from 1, inclusive: ``(9, 12)``) of the MIDI file ``piece`` in the
     style of ``composer``, ``num_pieces`` times; every `GeneratedPiece` holds the whole spliced piece.
@@ -649,8 +663,8 @@ def infill_midi(
     the same from MIDI (as a generated piece's do), so do the spliced piece's. ``prompt_length`` of a piece
     is the number of events before the span, ``infilled_bars`` the bars written.
 
-    ``temperature``, ``top_p``, ``style_guidance`` and the texture knobs ``density``, ``polyphony`` and
-    ``register`` are those of `generate_midi` (a knob fixes its level in every new bar, the others keep the
+    ``temperature``, ``top_p``, ``style_guidance``, ``style_guidance_contrast`` and the texture knobs
+    ``density``, ``polyphony`` and ``register`` are those of `generate_midi` (a knob fixes its level in every new bar, the others keep the
     levels of the bars replaced; without a knob the bars around the gap alone set the texture); the same
     arguments and ``seed`` give the same pieces; ``progress`` shows a tqdm bar.
 
@@ -661,11 +675,13 @@ def infill_midi(
         InvalidArgumentError: a bad range, time signature or sampling option (`prepare_infill`), or a span
             too long for the model's window.
     """
-    _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance)  # before the file is read
+    _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance,  # before the file is read
+                      style_guidance_contrast=style_guidance_contrast)
     texture_request(model, tokenizer, density, polyphony, register)
     request = prepare_infill(tokenizer, piece, bars, composer, time_signature)
     return sample_infills(model, tokenizer, request, num_pieces, seed, batch_size, temperature, top_p, style_guidance,
-                          progress, density=density, polyphony=polyphony, register=register)
+                          progress, density=density, polyphony=polyphony, register=register,
+                          style_guidance_contrast=style_guidance_contrast)
 
 
 def sample_infills(
@@ -684,12 +700,14 @@ def sample_infills(
     density: str | float | None = None,
     polyphony: str | float | None = None,
     register: str | float | None = None,
+    style_guidance_contrast: str | None = None,
 ) -> list[GeneratedPiece]:
     """`infill_midi` for a checked request (a piece already encoded: evaluation, the app).
 
     ``should_stop()`` is asked before every sampling step: True stops the infilling with
     `GenerationCancelled` (a listener who left, a time limit), as in `generate_midi`."""
-    sampling = _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance)
+    sampling = _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance,
+                                 style_guidance_contrast=style_guidance_contrast)
     infill.require_infill_tokens(model_vocabulary(model), "the model")
     texture = texture_request(model, tokenizer, density, polyphony, register)
     tokens, ids, first, stop = request.tokens, request.piece, request.first, request.stop

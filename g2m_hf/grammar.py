@@ -39,6 +39,7 @@ from transformers.utils import logging
 
 from .errors import InvalidArgumentError
 from .kv_cache import PreallocatedCache
+from .texture_steering import RECENT_RATE, TextureSteering
 from .validation import positive_float, positive_int
 from .vocab import (
     BAR_TOKEN,
@@ -205,6 +206,12 @@ class _TokenTables:
         return slots
 
 
+def _moved(recent: torch.Tensor, value: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+    """A moving measure ``recent`` ([B], NaN before any value) after ``value`` in the rows ``where``."""
+    moved = torch.where(recent.isnan(), value, recent + RECENT_RATE * (value - recent))
+    return torch.where(where, moved, recent)
+
+
 class _RowState:
     """Where each row of the batch stands in its piece (all tensors ``[B]`` unless noted).
 
@@ -230,6 +237,11 @@ class _RowState:
         self.max_end = zeros()  # latest note end so far
         self.pitch_end = torch.zeros(batch_size, _PITCH_SLOTS, dtype=torch.long, device=device)  # [B, 128]
         self.controls_done = zeros()  # control tokens written in the current bar
+        # texture steering: the current bar's pitch sum, notes and onsets, the current onset's notes, and moving measures of the music
+        # before (NaN before any): mean pitch over notes, notes per onset and notes per quarter over bars
+        self.bar_pitch_sum, self.bar_notes, self.bar_onsets, self.onset_notes = zeros(), zeros(), zeros(), zeros()
+        self.recent_pitch, self.recent_polyphony, self.recent_density = (
+            torch.full((batch_size,), float("nan"), device=device) for _ in range(3))
         # [B, P, kinds] the texture plan: the level of each control in bar p (counted from 0), -1: none;
         # P = 0 without a plan (`_force_controls`)
         self.plan = torch.zeros(batch_size, 0, len(CONTROL_KINDS), dtype=torch.long, device=device)
@@ -248,6 +260,12 @@ class _RowState:
             self.bar_start = torch.where(is_bar, self.bar_start + self.bar_ticks, self.bar_start)
             self.n_bars += is_bar
             self.controls_done = torch.where(is_bar, 0, self.controls_done)
+            ended = is_bar & (self.bar_notes > 0)  # a bar with notes ends: the moving measures take it in
+            quarters = (self.bar_ticks.float() / TICKS_PER_BEAT).clamp(min=1e-6)
+            self.recent_density = _moved(self.recent_density, self.bar_notes / quarters, ended)
+            self.recent_polyphony = _moved(self.recent_polyphony, self.bar_notes / self.bar_onsets.clamp(min=1), ended)
+            self.bar_pitch_sum, self.bar_notes, self.bar_onsets = (
+                torch.where(is_bar, 0, value) for value in (self.bar_pitch_sum, self.bar_notes, self.bar_onsets))
         self.controls_done += cls == CONTROL
         if may_occur(is_ts):
             signature = value.clamp(max=len(TIME_SIGNATURES) - 1)
@@ -261,6 +279,11 @@ class _RowState:
             self.grid = torch.where(is_bar, -1, torch.where(is_beat, value, self.grid))
             self.last_pitch = torch.where(is_bar | is_beat, _NO_PITCH, torch.where(is_pitch, value, self.last_pitch))
             self.pending_pitch = torch.where(is_pitch, value, self.pending_pitch)
+            self.bar_pitch_sum += torch.where(is_pitch, value, 0)
+            self.bar_notes += is_pitch
+            self.bar_onsets += is_beat
+            self.onset_notes = torch.where(is_bar | is_beat, 0, self.onset_notes) + is_pitch
+            self.recent_pitch = _moved(self.recent_pitch, value.float(), is_pitch)
         if may_occur(is_duration):  # the pending note ends at its Beat's tick plus the duration
             end = self.bar_start + self.grid.clamp(min=0) * TICKS_PER_GRID + value  # [B]
             self.max_end = torch.where(is_duration, torch.maximum(self.max_end, end), self.max_end)
@@ -359,6 +382,8 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
             ``p`` of each row's piece (counted from its first bar, the prompt's included; the plan starts
             over after P bars): after each bar's Time_Signature the grammar writes its planned control tokens.
             ``None``: no control tokens.
+        texture_steering: with ``controls``, how hard each bar is pulled into its planned levels while it is
+            written (`texture_steering.TextureSteering`; 0: not at all, 1: its `STEERING_GAINS`).
 
     If a prompt leaves no valid continuation inside the budget, the budget is ignored for that row;
     if a prompt is not valid REMI at all, only EOS is allowed for that row.
@@ -380,6 +405,7 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         time_signature: str | None = None,
         fixed_time_signature: bool = False,
         controls: torch.Tensor | None = None,
+        texture_steering: float = 0.0,
     ):
         if max_bars is not None:
             positive_int("max_bars", max_bars)
@@ -393,6 +419,7 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
             raise InvalidArgumentError("fixed_time_signature", True, "needs time_signature")
         self.tables = _TokenTables(_event_vocabulary(vocabulary_or_tokenizer))
         self._plan = _check_plan(controls, self.tables)
+        self._steering = TextureSteering(_event_vocabulary(vocabulary_or_tokenizer), texture_steering)
         self.max_bars = bars if bars is not None else max_bars
         self._bar_limit = _INF if self.max_bars is None else self.max_bars
         self.max_length = max_length
@@ -585,6 +612,13 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         return torch.stack(limits).amin(0) if limits else None
 
     # --- the processor ----------------------------------------------------------------------
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        scores = super().__call__(input_ids, scores)
+        if self._steering.strength and self._plan is not None:
+            state = self._state
+            scores = scores + self._steering.tilt(state, state.phase == DURATION, scores.shape[-1]).to(scores.dtype)
+        return scores
 
     def allowed_mask(self, input_ids: torch.Tensor, vocab_size: int | None = None) -> torch.Tensor:
         """``[B, V]`` bool: which tokens may follow each row of ``input_ids`` (``[B, L]``)."""

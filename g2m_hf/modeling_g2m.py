@@ -52,8 +52,7 @@ from transformers.utils.deprecation import deprecate_kwarg
 from .configuration_g2m import G2MConfig
 from .errors import ModelInputError
 from .grammar import remi_generate_arguments
-from .style_guidance import StyleGuidanceLogitsProcessor
-from .vocab import NO_COMPOSER, event
+from .style_guidance import STYLE_GUIDANCE_OPTIONS, StyleGuidanceLogitsProcessor, guidance_processor
 
 AttentionFunction = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
 
@@ -449,9 +448,6 @@ class G2MModel(G2MPreTrainedModel):
         )
 
 
-COMPOSER_NONE = event("Composer", NO_COMPOSER)
-
-
 class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
     """The Generality-to-Mastery decoder with its (untied, biased) output layer; generates with `generate()`."""
 
@@ -492,8 +488,8 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
                 -100 and the padding id are ignored.
             logits_to_keep: compute logits for the last this many positions only (0: all), as in generation.
             style_guidance_processor: set by `generate` under style guidance: every row also runs under
-                ``Composer_None`` in the same batch (the cache holds 2B rows); the styled outputs are
-                returned and the unstyled next-token logits left with the processor.
+                its contrast composers in the same batch (``Composer_None``: the cache holds 2B rows); the
+                styled outputs are returned and the contrast rows' next-token logits left with the processor.
             loss_kwargs: passed to the loss (e.g. `num_items_in_batch` from `Trainer`).
 
         The other arguments are those of [`G2MModel.forward`].
@@ -505,7 +501,7 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
             past_length = cache.get_seq_length() if cache is not None else 0
             input_ids, attention_mask, position_ids, style_token_ids = guidance.pair_inputs(
                 input_ids, attention_mask, position_ids, style_token_ids, past_length
-            )  # [2B, ...]: the styled rows, then the same rows under Composer_None
+            )  # [copies*B, ...]: the styled rows, then the same rows under each contrast composer
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -520,7 +516,7 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         hidden_states = outputs.last_hidden_state[:, -logits_to_keep:]  # -0 keeps every position
         logits = self.lm_head(self.dropout(hidden_states))  # [B, T, V]
         if guidance is not None:
-            logits = guidance.keep_styled(logits)  # [2B, T, V] -> the styled [B, T, V]
+            logits = guidance.keep_styled(logits)  # [copies*B, T, V] -> the styled [B, T, V]
 
         loss = None
         if labels is not None:
@@ -530,8 +526,8 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
 
         hidden, attentions = outputs.hidden_states, outputs.attentions
         if guidance is not None:  # the styled rows' only
-            hidden = None if hidden is None else tuple(h.chunk(2)[0] for h in hidden)
-            attentions = None if attentions is None else tuple(a.chunk(2)[0] for a in attentions)
+            hidden = None if hidden is None else tuple(guidance.split(h)[0] for h in hidden)
+            attentions = None if attentions is None else tuple(guidance.split(a)[0] for a in attentions)
         return CausalLMOutputWithPast(
             loss=loss, logits=logits, cache=outputs.cache, hidden_states=hidden, attentions=attentions
         )
@@ -558,6 +554,7 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         style_guidance_warmup: int | None = None,
         style_guidance_rescale: float | None = None,
         style_guidance_kinds: Sequence[str] | None = None,
+        style_guidance_contrast: str | None = None,
         **kwargs,
     ):
         """`GenerationMixin.generate` with the original's sampling defaults and REMI-grammar decoding.
@@ -570,11 +567,14 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         `style_guidance` (default: the generation config's ``style_guidance``, else 1) is the scale of
         classifier-free guidance on the composer (`StyleGuidanceLogitsProcessor`): 1 samples plainly,
         larger values push every step away from what the model predicts under ``Composer_None``.
-        `style_guidance_warmup`, `style_guidance_rescale` and `style_guidance_kinds` (defaults likewise from
-        the generation config, else none) shape that push: its ``warmup``, ``rescale`` and ``guided_kinds``.
+        `style_guidance_warmup`, `style_guidance_rescale`, `style_guidance_kinds` and `style_guidance_contrast`
+        (defaults likewise from the generation config, else none) shape that push: its ``warmup``,
+        ``rescale``, ``guided_kinds`` and what it pushes away from (``"none"``: ``Composer_None``;
+        ``"composers"``: the model's other trained composers).
         Every other argument is `GenerationMixin.generate`'s.
         """
-        options = {"warmup": style_guidance_warmup, "rescale": style_guidance_rescale, "guided_kinds": style_guidance_kinds}
+        options = {"warmup": style_guidance_warmup, "rescale": style_guidance_rescale, "guided_kinds": style_guidance_kinds,
+                   "contrast": style_guidance_contrast}
         logits_processor = self._style_guidance_processors(
             style_guidance, options, generation_config, logits_processor, kwargs
         )
@@ -606,19 +606,14 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
             return value if value is not None else next((v for v in found if v is not None), default)
 
         style_guidance = configured("style_guidance", style_guidance, 1.0)
-        names = {"warmup": "style_guidance_warmup", "rescale": "style_guidance_rescale", "guided_kinds": "style_guidance_kinds"}
-        options = {key: configured(names[key], value, None) for key, value in options.items()}
+        options = {key: configured(STYLE_GUIDANCE_OPTIONS[key], value, None) for key, value in options.items()}
         if not style_guidance >= 0:
             raise ModelInputError(f"style_guidance must be at least 0 (1: no guidance), got {style_guidance}")
         if style_guidance == 1.0:
             return processors
-        vocabulary = getattr(self.config, "event_vocabulary", None) or []
-        if COMPOSER_NONE not in vocabulary:
-            raise ModelInputError(f"style_guidance needs {COMPOSER_NONE} in config.event_vocabulary")
         pad_token_id = kwargs.get("pad_token_id", self.config.pad_token_id)
-        guidance = StyleGuidanceLogitsProcessor(
-            self, style_guidance, vocabulary.index(COMPOSER_NONE), pad_token_id,
-            **{key: value for key, value in options.items() if value is not None},
+        guidance = guidance_processor(
+            self, style_guidance, pad_token_id, **{key: value for key, value in options.items() if value is not None}
         )
         return LogitsProcessorList([guidance, *processors])
 

@@ -22,7 +22,7 @@ about 1.2 to 1.3 forwards of B instead of 2 (benchmarks/realtime.py, docs/speed.
 is the same as with two separate forwards, up to float rounding (tests/test_style.py).
 
 Plain guidance extrapolates every difference from the general corpus, the texture's too (issue 25: slow
-tempo classes, short note values, the bass). Three options change how far and where it pushes:
+tempo classes, short note values, the bass). Four options change how far, where and from what it pushes:
 
 - ``warmup``: the scale ramps linearly from 1 to ``s`` over the first ``warmup`` events of the context
   (Aria ramps its scale over the first 250 tokens): a piece opens as the conditional model would.
@@ -34,12 +34,18 @@ tempo classes, short note values, the bass). Three options change how far and wh
   ``"Beat"``, ...), each kind keeping the probability the conditional model gives it; every other
   kind, and the choice of the next event's kind (another note, a new onset, a new bar: the density),
   is the conditional model's. None (default): guidance on the whole distribution.
+- ``contrast``: what the composer is pushed away from. ``"none"`` (default): ``Composer_None``, the
+  general corpus. ``"composers"``: the mixture of the model's other trained composers (each scored as its
+  own row of the same forward; ``log p_none`` is then the log of their mean probability). Guidance then
+  exaggerates what tells the composer from the others, not what tells piano music from the general
+  corpus's folk melodies (the density, the bass: issue 25, docs/texture.md#contrast).
 
 Remote-code file: imports only torch and transformers.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,7 +53,16 @@ import torch
 from transformers import LogitsProcessor
 
 from .errors import ModelInputError
-from .vocab import split_event
+from .vocab import NO_COMPOSER, event, split_event
+
+COMPOSER_NONE = event("Composer", NO_COMPOSER)
+
+CONTRASTS = ("none", "composers")
+"""What guidance pushes away from: ``Composer_None`` or the model's other trained composers."""
+
+STYLE_GUIDANCE_OPTIONS = {"warmup": "style_guidance_warmup", "rescale": "style_guidance_rescale",
+                          "guided_kinds": "style_guidance_kinds", "contrast": "style_guidance_contrast"}
+"""`guidance_processor`'s options and the generation-config names that set them."""
 
 
 class StyleGuidanceLogitsProcessor(LogitsProcessor):
@@ -66,6 +81,11 @@ class StyleGuidanceLogitsProcessor(LogitsProcessor):
         rescale: phi, the share of the guided log-probabilities rescaled to the conditional spread (0: none).
         guided_kinds: event kinds whose values guidance chooses (None: the whole distribution); needs
             ``model.config.event_vocabulary``.
+        contrast_token_ids: None: every row against ``Composer_None``. Else the composer token ids of the
+            contrast (two or more): each row against the mixture of the others; a row whose composer is not
+            among them is sampled without guidance.
+
+    Every styled row runs with `copies` - 1 contrast rows (``Composer_None``: one; N composers: N - 1).
     """
 
     def __init__(
@@ -78,7 +98,11 @@ class StyleGuidanceLogitsProcessor(LogitsProcessor):
         warmup: int = 0,
         rescale: float = 0.0,
         guided_kinds: Sequence[str] | None = None,
+        contrast_token_ids: Sequence[int] | None = None,
     ):
+        if contrast_token_ids is not None and len(set(contrast_token_ids)) < 2:
+            raise ModelInputError("style guidance against the other composers needs a model of two or more trained "
+                                  f"composers, got {len(set(contrast_token_ids))}")
         if not warmup >= 0:
             raise ModelInputError(f"style_guidance_warmup must be at least 0 events, got {warmup}")
         if not 0.0 <= rescale <= 1.0:
@@ -99,7 +123,20 @@ class StyleGuidanceLogitsProcessor(LogitsProcessor):
             names = list(dict.fromkeys(kinds))
             self._kinds = torch.tensor([names.index(kind) for kind in kinds])
             self._guided = torch.tensor([name in guided_kinds for name in names])
-        self._unstyled: torch.Tensor | None = None  # [B, V] logits the last forward left for the next call
+        self._contrast = None if contrast_token_ids is None else list(dict.fromkeys(contrast_token_ids))
+        self.copies = 2 if self._contrast is None else len(self._contrast)
+        self._unstyled: torch.Tensor | None = None  # [copies - 1, B, V] logits the last forward left for the next call
+
+    def contrast_ids(self, style_token_ids: torch.Tensor) -> torch.Tensor:
+        """Each row's contrast: ``Composer_None``, or the other composers of the contrast (the row's own
+        composer repeated, so no push, when it is not one of them). [B, copies - 1]"""
+        if self._contrast is None:
+            return torch.full_like(style_token_ids, self.unstyled_token_id).unsqueeze(1)
+        rows = []
+        for token in style_token_ids.tolist():
+            others = [other for other in self._contrast if other != token]
+            rows.append(others if len(others) == self.copies - 1 else [token] * (self.copies - 1))
+        return torch.tensor(rows, dtype=style_token_ids.dtype, device=style_token_ids.device)
 
     def pair_inputs(
         self,
@@ -109,59 +146,76 @@ class StyleGuidanceLogitsProcessor(LogitsProcessor):
         style_token_ids: torch.Tensor | None,
         past_length: int,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
-        """The forward's inputs for ``[styled rows; unstyled rows]``: every tensor's rows twice, the second
-        copy under ``Composer_None`` (its style token, and its first token when the call starts the
-        sequence: ``past_length == 0``). Returns input ids [2B, T], attention mask [2B, past + T],
-        position ids [2B, T] and style token ids [2B]."""
-        unstyled = input_ids
+        """The forward's inputs for ``[styled rows; contrast rows]``: every tensor's rows `copies` times, each
+        further copy under a contrast composer (`contrast_ids`: its style token, and its first token when the
+        call starts the sequence: ``past_length == 0``). Returns input ids [copies*B, T], attention mask
+        [copies*B, past + T], position ids [copies*B, T] and style token ids [copies*B]."""
+        batch_size = input_ids.shape[0]
+        rows = torch.arange(batch_size, device=input_ids.device)
+        first = None
         if past_length == 0:  # the call that starts the sequences: each row's first attended token is its composer
-            batch_size = input_ids.shape[0]
-            rows = torch.arange(batch_size, device=input_ids.device)
             if attention_mask is None:
                 first = torch.zeros(batch_size, dtype=torch.long, device=input_ids.device)
             else:
                 first = attention_mask.long().argmax(dim=-1)  # [B] (left padding)
             if style_token_ids is None:
                 style_token_ids = input_ids[rows, first]
-            unstyled = input_ids.clone()
-            unstyled[rows, first] = self.unstyled_token_id
         elif style_token_ids is None:
             raise ModelInputError("a cached step under style guidance needs style_token_ids (the composer tokens)")
-        none = torch.full_like(style_token_ids, self.unstyled_token_id)
+        contrasts = self.contrast_ids(style_token_ids)  # [B, copies - 1]
+        copies = [input_ids]
+        for column in contrasts.T:  # [B] each
+            copy = input_ids
+            if first is not None:
+                copy = input_ids.clone()
+                copy[rows, first] = column
+            copies.append(copy)
 
-        def twice(tensor: torch.Tensor | None) -> torch.Tensor | None:
-            return None if tensor is None else torch.cat([tensor, tensor])
+        def repeated(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor.repeat(self.copies, *[1] * (tensor.dim() - 1))
 
         return (
-            torch.cat([input_ids, unstyled]),
-            twice(attention_mask),
-            twice(position_ids),
-            torch.cat([style_token_ids, none]),
+            torch.cat(copies),
+            repeated(attention_mask),
+            repeated(position_ids),
+            torch.cat([style_token_ids, *contrasts.T]),
         )
 
+    def split(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A paired forward's outputs [copies*B, ...] as the styled rows [B, ...] and the contrast rows
+        [copies - 1, B, ...]."""
+        styled, *contrasts = outputs.chunk(self.copies)
+        return styled, torch.stack(contrasts)
+
+    def contrast_log_probs(self, contrasts: torch.Tensor) -> torch.Tensor:
+        """The contrast's next-event log-probabilities from its rows' logits [copies - 1, ..., V]: the log of
+        their mean probability (``Composer_None``'s own, or the other composers' mixture). [..., V]"""
+        log_probs = torch.log_softmax(contrasts.float(), dim=-1)
+        return torch.logsumexp(log_probs, dim=0) - math.log(contrasts.shape[0])
+
     def keep_styled(self, logits: torch.Tensor) -> torch.Tensor:
-        """The styled half of a paired forward's logits ``[2B, T, V]``, keeping the unstyled half's last
+        """The styled rows of a paired forward's logits ``[copies*B, T, V]``, keeping the contrast rows' last
         position for the next `__call__`. [B, T, V]"""
-        styled, unstyled = logits.chunk(2)
-        self._unstyled = unstyled[:, -1]
+        styled, contrasts = self.split(logits)
+        self._unstyled = contrasts[:, :, -1]  # [copies - 1, B, V]
         return styled
 
-    def _unstyled_logits(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """The model's next-token logits for ``input_ids`` with each row's first token made unstyled. [B, V]"""
+    def _unstyled_log_probs(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """The contrast's next-event log-probabilities for ``input_ids``, from the last paired forward. [B, V]"""
         unstyled, self._unstyled = self._unstyled, None
-        if unstyled is None or unstyled.shape[0] != input_ids.shape[0]:
+        if unstyled is None or unstyled.shape[1] != input_ids.shape[0]:
             raise ModelInputError(
                 "StyleGuidanceLogitsProcessor: the model's forward made no unstyled logits for this step; "
                 "generate with style_guidance=s (G2MForCausalLM.generate passes the processor to the forward)"
             )
-        return unstyled
+        return self.contrast_log_probs(unstyled)
 
     @torch.no_grad()
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if self.guidance == 1.0:
             return scores
         styled = torch.log_softmax(scores.float(), dim=-1)  # [B, V]
-        unstyled = torch.log_softmax(self._unstyled_logits(input_ids).float(), dim=-1)  # [B, V]
+        unstyled = self._unstyled_log_probs(input_ids)  # [B, V]
         return self.combine(styled, unstyled, self._scale(input_ids)).to(scores.dtype)
 
     def _scale(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -189,6 +243,28 @@ class StyleGuidanceLogitsProcessor(LogitsProcessor):
         return torch.where(self._guided.to(styled.device)[kinds], kept, styled)
 
 
+def guidance_processor(
+    model: Any, guidance: float, pad_token_id: int, *, contrast: str = "none", **options: Any
+) -> StyleGuidanceLogitsProcessor:
+    """The `StyleGuidanceLogitsProcessor` of ``model`` at scale ``guidance``, its ids read from the model's
+    config: ``Composer_None``, and for ``contrast="composers"`` the composers it was trained on
+    (``config.trained_composers``; every composer of the vocabulary for a model that does not record them).
+    ``options``: the processor's ``warmup``, ``rescale`` and ``guided_kinds``."""
+    vocabulary = list(getattr(model.config, "event_vocabulary", None) or [])
+    if COMPOSER_NONE not in vocabulary:
+        raise ModelInputError(f"style_guidance needs {COMPOSER_NONE} in config.event_vocabulary")
+    if contrast not in CONTRASTS:
+        raise ModelInputError(f"style_guidance_contrast must be one of {', '.join(CONTRASTS)}, got {contrast!r}")
+    contrast_ids = None
+    if contrast != "none":
+        names = getattr(model.config, "trained_composers", None)
+        tokens = [event("Composer", name) for name in names] if names is not None else [
+            token for token in vocabulary if split_event(token)[0] == "Composer" and token != COMPOSER_NONE]
+        contrast_ids = [vocabulary.index(token) for token in tokens if token in vocabulary]
+    return StyleGuidanceLogitsProcessor(model, guidance, vocabulary.index(COMPOSER_NONE), pad_token_id,
+                                        contrast_token_ids=contrast_ids, **options)
+
+
 def _weighted_std(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Standard deviation of each row of ``values`` [B, V] under the distribution ``weights`` [B, V]. [B, 1]"""
     mean = (weights * values).sum(dim=-1, keepdim=True)
@@ -203,4 +279,4 @@ def _kind_logsumexp(values: torch.Tensor, kinds: torch.Tensor, n_kinds: int) -> 
     return totals.clamp(min=torch.finfo(totals.dtype).tiny).log()[:, kinds] + peak  # an empty kind: a tiny total, not -inf
 
 
-__all__ = ["StyleGuidanceLogitsProcessor"]
+__all__ = ["CONTRASTS", "STYLE_GUIDANCE_OPTIONS", "StyleGuidanceLogitsProcessor", "guidance_processor"]

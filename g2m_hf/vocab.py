@@ -68,6 +68,25 @@ them)."""
 CONTROL_LEVELS: tuple[str, ...] = ("low", "mid", "high")
 """The levels of every texture control (``Density_low`` .. ``Register_high``)."""
 
+BAR_CLASS_EDGES: dict[str, tuple[float, float]] = {
+    "density": (3.5, 5.0),
+    "polyphony": (2.0, 2.8),
+    "register": (61.5, 65.5),
+}
+"""Upper edges of the ``low`` and ``mid`` levels of each bar class (a value equal to an edge falls in the
+level above it). ``density``: notes per quarter note (so that a 3/4 and a 4/4 bar compare);
+``polyphony``: notes per onset; ``register``: mean MIDI pitch. Rounded terciles of the bars of the
+music21 Bach, Beethoven and Mozart works (each composer weighted equally; docs/texture.md)."""
+
+STEERING_RANGES: dict[str, tuple[float, float]] = {
+    "density": (2.0, 6.5),
+    "polyphony": (1.2, 4.0),
+    "register": (58.0, 69.0),
+}
+"""Where texture steering (``g2m_hf/texture_steering.py``) closes the open ends of the ``low`` and ``high``
+levels of `BAR_CLASS_EDGES`: about the 10th and 90th percentiles of the training bars of the bundled model's
+composers (register: Bach 57.5-65.2, Beethoven 56.2-71.3, Mozart 59.7-72.1; density: 2.0-10.0)."""
+
 CONTROL_TOKENS: tuple[str, ...] = tuple(f"{kind}_{level}" for kind in CONTROL_KINDS for level in CONTROL_LEVELS)
 """Not in `complete_event_space` either: appended after the infill tokens (``G2MTokenizer.add_events``) by a
 model trained with them, so a piece without control tokens is exactly the original REMI."""

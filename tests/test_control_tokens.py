@@ -13,7 +13,7 @@ import torch
 from g2m_hf import G2MTokenizer, control_tokens, generate_midi
 from g2m_hf import infill as infill_layout
 from g2m_hf.cli import generate as generate_cli
-from g2m_hf.controls import bar_classes
+from g2m_hf.controls import bar_classes, bar_values
 from g2m_hf.data import G2MDataCollator
 from g2m_hf.errors import InvalidArgumentError, VocabularyError
 from g2m_hf.grammar import InfillGrammarLogitsProcessor, RemiGrammarLogitsProcessor
@@ -129,6 +129,78 @@ def test_the_grammar_writes_the_plan_and_the_piece_stays_valid():
             assert tokens == ([] if wanted[0] < 0 else [f"{k}_{names[v]}" for k, v in zip(CONTROL_KINDS, wanted)])
         piece = [token for token in events if token not in CONTROL_TOKENS]
         assert check_piece(piece) is None and round_trips(piece)
+
+
+def _tilt_after(events: list[str], levels: tuple[int, int, int], strength: float) -> torch.Tensor:
+    """The scores a grammar with ``texture_steering=strength`` makes of zeros after ``events`` (one row), under
+    a plan of every bar at ``levels`` (density, polyphony, register). [V]"""
+    grammar = RemiGrammarLogitsProcessor(VOCAB, controls=torch.tensor([[levels]]), texture_steering=strength)
+    return grammar(torch.tensor([TOKENIZER.events_to_ids(events)]), torch.zeros(1, len(VOCAB)))[0]
+
+
+def _bar(levels: tuple[str, str, str], onsets: list[list[int]], step: int = 12) -> list[str]:
+    """A piece's opening bar in 4/4 under ``levels``: one onset every ``step`` grids per list of pitches."""
+    head = ["Composer_Bach", "Tempo_120", "BOS_None", "Bar_None", "Time_Signature_4/4"]
+    controls = [f"{kind}_{level}" for kind, level in zip(CONTROL_KINDS, levels)]
+    notes = []
+    for index, pitches in enumerate(onsets):
+        notes.append(f"Beat_{index * step}")
+        notes += [e for pitch in sorted(pitches, reverse=True) for e in (f"Note_Pitch_{pitch}", "Note_Duration_480")]
+    return head + controls + notes
+
+
+def test_steering_tilts_pitches_toward_the_planned_register_only_outside_it():
+    def pitches(*values: int) -> list[int]:
+        return TOKENIZER.events_to_ids([f"Note_Pitch_{value}" for value in values])
+
+    low = _bar(("mid", "mid", "high"), [[36, 40, 43]]) + ["Beat_12"]  # far below the high band; any pitch next
+    near = pitches(42, 45, 48)  # within an octave of the bar's register (about 40)
+    up = _tilt_after(low, (1, 1, 2), 1.0)[near]
+    assert up[0] < up[1] < up[2] and torch.allclose(up[2] - up[1], up[1] - up[0])  # a tilt linear in pitch
+    assert torch.allclose(_tilt_after(low, (1, 1, 2), 2.0)[near].diff(), 2 * up.diff())  # as strong as asked
+    far = _tilt_after(low, (1, 1, 2), 1.0)[pitches(60, 84, 108)]
+    assert far[0] == far[1] == far[2] > up[2]  # no further than an octave: the extremes gain no more
+    down = _tilt_after(_bar(("mid", "mid", "low"), [[84, 88, 91]]) + ["Beat_12"], (1, 1, 0), 1.0)[pitches(80, 83, 86)]
+    assert down[0] > down[1] > down[2]
+    inside = _tilt_after(_bar(("mid", "mid", "mid"), [[60, 64, 67]]) + ["Beat_12"], (1, 1, 1), 1.0)[near]
+    assert (inside == 0).all()
+    assert (_tilt_after(low, (1, 1, 2), 0.0)[near] == 0).all()
+    with pytest.raises(InvalidArgumentError, match="texture_steering"):
+        RemiGrammarLogitsProcessor(VOCAB, texture_steering=-1.0)
+
+
+def test_steering_asks_for_another_note_at_an_onset_when_polyphony_is_short():
+    pitch = TOKENIZER.convert_tokens_to_ids("Note_Pitch_55")
+    single = _bar(("mid", "high", "mid"), [[64], [62], [60]])  # one note per onset, high polyphony planned
+    assert _tilt_after(single, (1, 2, 1), 1.0)[pitch] > 0
+    chords = _bar(("mid", "low", "mid"), [[67, 64, 60], [65, 62, 59], [64, 60, 57]])  # chords, low planned
+    assert _tilt_after(chords, (1, 0, 1), 1.0)[pitch] < 0
+    assert _tilt_after(chords + ["Beat_40"], (1, 0, 1), 1.0)[pitch] == 0  # a new onset needs its pitch anyway
+
+
+def test_steering_spaces_onsets_by_the_planned_density():
+    beats = TOKENIZER.events_to_ids(["Beat_27", "Beat_36", "Beat_45", "Bar_None"])
+    busy = _bar(("low", "mid", "mid"), [[67, 64, 60]] * 8, step=3)  # 24 notes in a beat and a half: too dense
+    spread = _tilt_after(busy, (0, 1, 1), 1.0)[beats]
+    assert spread[0] < spread[1] < spread[2] < spread[3]  # later onsets, and the bar line, gain
+    sparse = _bar(("high", "mid", "mid"), [[60], [62]], step=24)  # a note in two quarters, high density planned
+    tight = _tilt_after(sparse, (2, 1, 1), 1.0)[beats]
+    assert tight[0] > tight[1] > tight[2] > tight[3]
+
+
+@pytest.mark.parametrize("register,band", [("low", (56.0, 61.5)), ("high", (65.5, 72.0))])
+def test_steering_brings_pieces_toward_the_asked_register(register, band):
+    # a random tiny model ignores the register tokens (its pieces sit in the bass whatever is asked, many
+    # notes per onset written from the top down): steering alone brings them toward the band asked for
+    model = tiny_model(3, vocabulary=VOCAB)
+
+    def distance(steering: float) -> float:
+        pieces = generate_midi(model, TOKENIZER, ["Bach"], num_pieces=2, seed=2, bars=4, register=register,
+                               texture_steering=steering)
+        means = [float(np.nanmean(bar_values(piece.events)["register"])) for piece in pieces]
+        return float(np.mean([max(band[0] - mean, mean - band[1], 0.0) for mean in means]))
+
+    assert distance(2.0) < distance(0.0) - 3
 
 
 def test_the_infill_grammar_writes_the_plan_of_the_span(pieces):

@@ -81,6 +81,9 @@ def test_reference_ranges_keep_real_sections_and_refuse_a_collapse_to_the_bass(p
     assert 50 < low < high < 75 and 0 <= reference.high_share[0] < reference.high_share[1] <= 1
     kept = [reference.sections_kept(piece) for piece in chorales]
     assert sum(k for k, _ in kept) >= 0.6 * sum(n for _, n in kept)  # the 10-90 % ranges of both measures
+    assert reference.kept_sections == sum(k for k, _ in kept)  # the real pieces' own rate, as the reference says
+    openings = [n for _, n in kept if n >= 8]  # chorales are shorter than 64 bars: no opening to count
+    assert reference.kept_openings == (0, len(openings))
     # the issue's failure: the same music an octave and a half lower keeps no section
     sunk = [reference.sections_kept(transposed(piece, -18)) for piece in chorales]
     assert sum(k for k, _ in sunk) == 0 and sum(n for _, n in sunk) == sum(n for _, n in kept)

@@ -51,25 +51,48 @@ def _next_log_probs(model, ids: list[int]) -> torch.Tensor:
     return torch.log_softmax(logits.float(), dim=-1)
 
 
-@pytest.mark.parametrize("guidance", [0.0, 2.5])
-def test_guided_scores_equal_the_formula_on_full_forwards(guidance):
+def _contrast_log_probs(model, ids: list[int], contrast: str) -> torch.Tensor:
+    """What guidance pushes away from, from full forwards: ``Composer_None``'s next-token log-probabilities, or
+    the log of the other trained composers' mean probability. [V]"""
+    if contrast == "none":
+        return _next_log_probs(model, [ID["Composer_None"]] + ids[1:])
+    others = [ID[f"Composer_{name}"] for name in model.config.trained_composers if ID[f"Composer_{name}"] != ids[0]]
+    if len(others) == len(model.config.trained_composers):  # a composer outside the contrast: no push from it
+        others = [ids[0]] * (len(others) - 1)
+    stacked = torch.stack([_next_log_probs(model, [other] + ids[1:]) for other in others])
+    return torch.logsumexp(stacked, dim=0) - math.log(len(others))
+
+
+@pytest.mark.parametrize("guidance,contrast", [(0.0, "none"), (2.5, "none"), (2.5, "composers")])
+def test_guided_scores_equal_the_formula_on_full_forwards(guidance, contrast):
     model = tiny_model(5)
-    prompt = torch.tensor([[PAD, ID["Composer_Bach"]], [ID["Composer_Mozart"], ID["Tempo_120"]]])
+    model.config.trained_composers = ["Bach", "Beethoven", "Mozart"]
+    prompt = torch.tensor([[PAD, ID["Composer_Bach"]], [ID["Composer_Mozart"], ID["Tempo_120"]],
+                           [ID["Composer_Chopin"], ID["Tempo_80"]]])
     recorder = _Recorder()
     torch.manual_seed(0)
     model.generate(
         prompt, attention_mask=(prompt != PAD).long(), max_new_tokens=12, style_guidance=guidance,
-        logits_processor=LogitsProcessorList([recorder]),
+        style_guidance_contrast=contrast, logits_processor=LogitsProcessorList([recorder]),
     )  # fmt: skip
     assert len(recorder.calls) >= 10
-    none = ID["Composer_None"]
     for input_ids, scores in recorder.calls[::3]:
         for row in input_ids.tolist():
             ids = [token for token in row if token != PAD]
-            styled, unstyled = _next_log_probs(model, ids), _next_log_probs(model, [none] + ids[1:])
+            styled, unstyled = _next_log_probs(model, ids), _contrast_log_probs(model, ids, contrast)
             expected = unstyled + guidance * (styled - unstyled)
             got = scores[input_ids.tolist().index(row)]
-            assert torch.allclose(got, expected, atol=1e-4), (guidance, ids)
+            assert torch.allclose(got, expected, atol=1e-4), (guidance, contrast, ids)
+
+
+def test_contrast_of_the_other_composers_needs_two_of_them_and_a_known_name():
+    model = tiny_model(2)
+    prompt = torch.tensor([[ID["Composer_Bach"]]])
+    model.config.trained_composers = ["Bach"]
+    with pytest.raises(ModelInputError, match="two or more trained composers"):
+        model.generate(prompt, max_new_tokens=4, style_guidance=2.0, style_guidance_contrast="composers")
+    with pytest.raises(ModelInputError, match="style_guidance_contrast must be one of none, composers"):
+        model.generate(prompt, max_new_tokens=4, style_guidance=2.0, style_guidance_contrast="others")
 
 
 def test_guidance_one_is_plain_sampling_and_guided_pieces_stay_valid():
@@ -107,22 +130,22 @@ def test_guidance_default_comes_from_the_generation_config_and_bad_values_are_re
 
 
 def test_one_forward_guidance_is_the_two_forward_distribution_on_the_bundled_model():
-    # issue 26: the styled and unstyled rows share one batched forward and one cache of 2B rows; the guided
-    # next-token distribution is the one of two separate full forwards (styled; first token Composer_None)
-    model, tokenizer = load_model(), load_tokenizer()
-    scale = model.generation_config.style_guidance
-    assert scale != 1.0
+    # issue 26: the styled and contrast rows share one batched forward and one cache; the guided next-token
+    # distribution is the one of separate full forwards (styled; first token each contrast composer), at the
+    # bundled model's own guidance settings (scale 2 against the other composers)
+    model = load_model()
+    scale, contrast = model.generation_config.style_guidance, model.generation_config.style_guidance_contrast
+    assert scale != 1.0 and contrast == "composers"
     prompt = torch.tensor([[PAD, ID["Composer_Bach"]], [ID["Composer_Mozart"], ID["Tempo_120"]]])  # left padding
     recorder = _Recorder()
     torch.manual_seed(0)
     model.generate(prompt, attention_mask=(prompt != PAD).long(), max_new_tokens=60,
                    logits_processor=LogitsProcessorList([recorder]))
     assert len(recorder.calls) == 60
-    none = tokenizer.convert_tokens_to_ids("Composer_None")
     for input_ids, scores in recorder.calls[::7]:
         for index, row in enumerate(input_ids.tolist()):
             ids = [token for token in row if token != PAD]
-            styled, unstyled = _next_log_probs(model, ids), _next_log_probs(model, [none] + ids[1:])
+            styled, unstyled = _next_log_probs(model, ids), _contrast_log_probs(model, ids, contrast)
             expected = torch.softmax(unstyled + scale * (styled - unstyled), dim=-1)
             got = torch.softmax(scores[index], dim=-1)
             assert float(0.5 * (got - expected).abs().sum()) < 1e-5, ids

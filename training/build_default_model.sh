@@ -59,13 +59,16 @@ fi
 # bar infilling on the held-out test pieces: 4-bar gaps, infilled against the real bars and continuation (the
 # sampling the folder gets below); its figures go into the folder and its card
 "$PYTHON" training/infill_eval.py --model outputs/default_finetune --dataset data/mastery --split test \
-  --temperature 1.0 --top-p 0.95 --style-guidance 2 --output outputs/infill_evaluation.json
+  --temperature 1.0 --top-p 0.95 --style-guidance 2 --style-guidance-contrast composers \
+  --output outputs/infill_evaluation.json
 
-# style guidance 2 at temperature 1.0 / top-p 0.95 won the comparison for the previous model on the feature
-# classifier and the long-piece bounds, and is kept: on this recipe's model both judges recognise the prompted
-# composer above 0.7 with it (training/compare_style.py, benchmarks/longform.py; docs/models.md)
+# style guidance 2 at temperature 1.0 / top-p 0.95, pushing each composer away from the other two (not from
+# Composer_None, whose push made Mozart three times too busy and sank long pieces into the bass), with texture
+# steering 1 holding each bar to its planned levels: what won the comparison of docs/texture.md#defaults
+# (benchmarks/texture_guidance.py: recognition by both judges, texture, register of 64-bar pieces)
 "$PYTHON" training/package_default_model.py \
   --pretrained g2m_hf/default_base_model --finetuned outputs/default_finetune \
   --reference-data data/mastery --evaluation-dir outputs/default_evaluation \
   --infill-evaluation outputs/infill_evaluation.json \
-  --style-guidance 2 --temperature 1.0 --top-p 0.95 --output g2m_hf/default_model --overwrite
+  --style-guidance 2 --style-guidance-contrast composers --texture-steering 1 \
+  --temperature 1.0 --top-p 0.95 --output g2m_hf/default_model --overwrite

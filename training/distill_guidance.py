@@ -43,8 +43,7 @@ from g2m_hf.data import G2MDataCollator, composer_balanced_weights
 from g2m_hf.errors import G2MError
 from g2m_hf.generation import load_model, load_tokenizer
 from g2m_hf.longform import training_window
-from g2m_hf.modeling_g2m import COMPOSER_NONE
-from g2m_hf.style_guidance import StyleGuidanceLogitsProcessor
+from g2m_hf.style_guidance import STYLE_GUIDANCE_OPTIONS, StyleGuidanceLogitsProcessor, guidance_processor
 from training.config import DataSection
 from training.datasource import TrainingData, load_training_data
 from training.errors import ConfigError
@@ -106,7 +105,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def guidance_of(teacher: G2MForCausalLM, scale: float | None) -> StyleGuidanceLogitsProcessor:
     """The processor generation would use for ``teacher`` at ``scale`` (None: its generation config's, else
-    `DEFAULT_GUIDANCE`), with the config's warm-up, rescale and guided kinds: the distribution to imitate."""
+    `DEFAULT_GUIDANCE`), with the config's warm-up, rescale, guided kinds and contrast: the distribution to
+    imitate."""
     config = teacher.generation_config
     if scale is None:  # 0 is a scale too (the unstyled model's prediction)
         scale = getattr(config, "style_guidance", None)
@@ -114,15 +114,12 @@ def guidance_of(teacher: G2MForCausalLM, scale: float | None) -> StyleGuidanceLo
     if scale == 1.0:
         raise ConfigError(f"{teacher.name_or_path}: its generation config's style_guidance is 1 (no guidance); "
                           "give the scale to distil with --style-guidance")
-    vocabulary = teacher.config.event_vocabulary or []
-    if COMPOSER_NONE not in vocabulary:
-        raise ConfigError(f"{teacher.name_or_path}: {COMPOSER_NONE} is not in its vocabulary; style guidance needs it")
-    return StyleGuidanceLogitsProcessor(
-        teacher, scale, vocabulary.index(COMPOSER_NONE), teacher.config.pad_token_id,
-        warmup=getattr(config, "style_guidance_warmup", None) or 0,
-        rescale=getattr(config, "style_guidance_rescale", None) or 0.0,
-        guided_kinds=getattr(config, "style_guidance_kinds", None),
-    )  # fmt: skip
+    options = {key: getattr(config, name, None) for key, name in STYLE_GUIDANCE_OPTIONS.items()}
+    try:
+        return guidance_processor(teacher, scale, teacher.config.pad_token_id,
+                                  **{key: value for key, value in options.items() if value is not None})
+    except G2MError as error:
+        raise ConfigError(f"{teacher.name_or_path}: {error}") from None
 
 
 def position_scales(guidance: StyleGuidanceLogitsProcessor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -138,12 +135,13 @@ def position_scales(guidance: StyleGuidanceLogitsProcessor, attention_mask: torc
 @torch.no_grad()
 def guided_log_probs(teacher: G2MForCausalLM, guidance: StyleGuidanceLogitsProcessor, batch: dict) -> torch.Tensor:
     """The teacher's guided next-event log-probabilities at every position of ``batch`` (right-padded windows):
-    one forward of the styled and the unstyled rows (first token and style token ``Composer_None``), combined
-    as generation combines them, renormalised. [B, T, V]"""
+    one forward of the styled and the contrast rows (first token and style token ``Composer_None``, or the
+    other composers), combined as generation combines them, renormalised. [B, T, V]"""
     input_ids, attention_mask = batch["input_ids"], batch["attention_mask"]  # [B, T]
     paired_ids, paired_mask, _, style_ids = guidance.pair_inputs(input_ids, attention_mask, None, None, past_length=0)
-    logits = teacher(input_ids=paired_ids, attention_mask=paired_mask, style_token_ids=style_ids).logits  # [2B, T, V]
-    styled, unstyled = torch.log_softmax(logits.float(), dim=-1).chunk(2)  # [B, T, V] each
+    logits = teacher(input_ids=paired_ids, attention_mask=paired_mask, style_token_ids=style_ids).logits  # [copies*B, T, V]
+    styled, contrasts = guidance.split(logits)  # [B, T, V], [copies - 1, B, T, V]
+    styled, unstyled = torch.log_softmax(styled.float(), dim=-1), guidance.contrast_log_probs(contrasts)
     rows, length, width = styled.shape
     scale = position_scales(guidance, attention_mask).reshape(rows * length, 1)  # [B*T, 1]
     guided = guidance.combine(styled.reshape(-1, width), unstyled.reshape(-1, width), scale)  # [B*T, V]
@@ -259,7 +257,7 @@ def save(output: Path, student: G2MForCausalLM, tokenizer: G2MTokenizer, record:
     that samples without guidance (and without guidance's options, meaningless at 1), and the record."""
     config = student.generation_config
     config.style_guidance = 1.0
-    for name in ("style_guidance_warmup", "style_guidance_rescale", "style_guidance_kinds"):
+    for name in STYLE_GUIDANCE_OPTIONS.values():
         if hasattr(config, name):
             delattr(config, name)
     with fileio.atomic_directory(output, replace=overwrite) as stage:

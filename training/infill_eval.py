@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from g2m_hf import fileio, infill
+from g2m_hf.cli import arguments
 from g2m_hf.errors import G2MError
 from g2m_hf.generation import infill_request, load_model, load_tokenizer, sample_infills
 from g2m_hf.grammar import RemiGrammarLogitsProcessor
@@ -126,7 +127,7 @@ def span_nll(model: Any, ids: np.ndarray, first: int, stop: int, tokens: infill.
 
 
 def continuation_spans(model: Any, tokenizer: Any, ids: np.ndarray, first: int, stop: int, samples: int,
-                       seed: int, sampling: dict[str, float]) -> list[np.ndarray]:
+                       seed: int, sampling: dict[str, Any]) -> list[np.ndarray]:
     """``samples`` spans the model writes after the bars before the gap alone, as many bars as the gap."""
     tokens = infill.InfillTokens.of(tokenizer)
     prefix = ids[: infill.bar_bounds(ids, tokens)[first]]
@@ -149,7 +150,7 @@ def gap_positions(num_bars: int, gap_bars: int, context_bars: int, gaps: int) ->
 
 def evaluate(model: Any, tokenizer: Any, pieces: Sequence[tuple[str, np.ndarray]], gap_bars: int = 4,
              context_bars: int = 4, gaps: int = 2, samples: int = 1, seed: int = 0,
-             sampling: dict[str, float] | None = None) -> dict[str, Any]:
+             sampling: dict[str, Any] | None = None) -> dict[str, Any]:
     """The figures of the module docstring over ``pieces`` (name, whole-piece ids)."""
     sampling = sampling or {}
     tokens = infill.InfillTokens.of(tokenizer)
@@ -225,9 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gaps", type=int, default=2, help="gaps per piece")
     parser.add_argument("--samples", type=int, default=1, help="spans written per gap and system")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--temperature", type=float, default=None)
-    parser.add_argument("--top-p", type=float, default=None)
-    parser.add_argument("--style-guidance", type=float, default=None)
+    arguments.add_sampling_options(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--output", type=Path, required=True, help="the JSON file of the figures")
     return parser
@@ -241,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     infill.InfillTokens.of(tokenizer)  # a model without infill tokens is refused before any work
     pieces = load_pieces(args, tokenizer)
     model = load_model(args.model)
-    settings = {"temperature": args.temperature, "top_p": args.top_p, "style_guidance": args.style_guidance}
+    settings = {"temperature": args.temperature, "top_p": args.top_p, "style_guidance": args.style_guidance,
+                "style_guidance_contrast": args.style_guidance_contrast}
     figures = evaluate(model, tokenizer, pieces, args.gap_bars, args.context_bars, args.gaps, args.samples, args.seed,
                        {key: value for key, value in settings.items() if value is not None})
     figures["model"] = str(args.model)

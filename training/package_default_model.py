@@ -63,6 +63,7 @@ from g2m_hf.grammar import SPEC_GENERATION_DEFAULTS
 from g2m_hf.model_card import CardSection, build_card, markdown_table
 from g2m_hf.paper import PUBLISHED_METRICS, PUBLISHED_RECOGNITION, SYSTEM
 from g2m_hf.plotting import plot_loss_curves
+from g2m_hf.style_guidance import CONTRASTS
 from g2m_hf.vocab import NO_COMPOSER
 from training.bundle import (
     EVALUATION_JSON,
@@ -111,6 +112,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--style-guidance", type=arguments.non_negative_float, default=1.0,
         help="the default style guidance written into generation_config.json (chosen with training/compare_style.py)",
     )
+    parser.add_argument(
+        "--style-guidance-contrast", choices=CONTRASTS, default="none",
+        help="what that guidance pushes away from, written into generation_config.json (benchmarks/texture_guidance.py)",
+    )
+    parser.add_argument(
+        "--texture-steering", type=arguments.non_negative_float, default=0.0,
+        help="the default texture steering written into generation_config.json (benchmarks/texture_guidance.py)",
+    )
     parser.add_argument("--temperature", type=arguments.positive_float, default=SPEC_GENERATION_DEFAULTS["temperature"],
                         help="the default sampling temperature written into generation_config.json (default: SPEC §5's)")
     parser.add_argument("--top-p", type=arguments.probability, default=SPEC_GENERATION_DEFAULTS["top_p"],
@@ -141,10 +150,20 @@ def store_composer_textures(folder: Path, reference_data: Path) -> None:
 
 
 def set_generation_defaults(folder: Path, args: argparse.Namespace) -> None:
-    """Make the chosen style guidance, temperature and top-p the folder's defaults (``generation_config.json``)."""
+    """Make the chosen style guidance (and its contrast), texture steering, temperature and top-p the folder's
+    defaults (``generation_config.json``)."""
     config = GenerationConfig.from_pretrained(folder)
     config.style_guidance, config.temperature, config.top_p = args.style_guidance, args.temperature, args.top_p
+    config.style_guidance_contrast, config.texture_steering = args.style_guidance_contrast, args.texture_steering
     config.save_pretrained(folder)
+
+
+def guidance_words(args: argparse.Namespace) -> str:
+    """The default guidance as the card says it: ``style guidance 2`` (from ``Composer_None``), or ``style guidance
+    2 against the other composers``, with the texture steering when there is one."""
+    against = " against the other composers" if args.style_guidance_contrast == "composers" else ""
+    steering = f", texture steering {args.texture_steering:g}" if args.texture_steering else ""
+    return f"style guidance {args.style_guidance:g}{against}{steering}"
 
 
 # --- measures -------------------------------------------------------------------------------------
@@ -264,10 +283,10 @@ def recognition_markdown(recognition: dict[str, Any], args: argparse.Namespace) 
     table = markdown_table(["judge", *composers, "mean [95 % interval]"], rows)
     copied = recognition["copied_spans"]
     return f"""{settings['pieces_per_composer']} pieces per composer as `g2m-generate` makes them by default (temperature
-{args.temperature:g}, top-p {args.top_p:g} and style guidance {args.style_guidance:g} from the generation config; the model ends each piece), the same
+{args.temperature:g}, top-p {args.top_p:g} and {guidance_words(args)} from the generation config; the model ends each piece), the same
 seeds under every composer prompt, judged by the two bundled classifiers (`g2m_hf.default_classifier_path()`,
-whose card states their held-out accuracy). The feature classifier chose the style guidance scale, so
-the Transformer classifier is the judge no choice was made with:
+whose card states their held-out accuracy). Both judges were read when these defaults were chosen
+(`benchmarks/texture_guidance.py` on other seeds), so both have had a say in them:
 
 {table}
 
@@ -338,8 +357,8 @@ from its start). `loss_curves.png` shows both runs; `training_record.json` (fine
 keeps its best checkpoint). Over the last quarter of each stage's steps the validation loss went
 {flatness(evaluation['convergence'])}."""
     measures = f"""{args.pieces} pieces per composer, at most {args.max_bars} bars / {args.max_events} events, the model's
-default sampling (temperature {args.temperature:g}, top-p {args.top_p:g}, with the REMI grammar and style guidance
-{args.style_guidance:g}), seed {args.seed},
+default sampling (temperature {args.temperature:g}, top-p {args.top_p:g}, with the REMI grammar and
+{guidance_words(args)}), seed {args.seed},
 against the held-out {reference} pieces decoded from their events (H: pitch-class entropy over 4 bars, GS: groove similarity, SI:
 structureness, as in `g2m-evaluate`):
 

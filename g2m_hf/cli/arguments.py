@@ -24,6 +24,7 @@ from typing import Any, NoReturn, TypeVar
 from .. import validation
 from ..control_tokens import level_help, parse_level, require_control_tokens
 from ..errors import InvalidArgumentError
+from ..style_guidance import CONTRASTS
 
 T = TypeVar("T")
 
@@ -79,7 +80,7 @@ def option_name(name: str) -> str:
 
 
 def add_sampling_options(parser: argparse.ArgumentParser) -> None:
-    """``--temperature``, ``--top-p`` and ``--style-guidance``: the sampling of `generate_midi` and
+    """``--temperature``, ``--top-p``, ``--style-guidance`` and ``--style-guidance-contrast``: the sampling of `generate_midi` and
     `infill_midi`, each defaulting to the model's generation config."""
     parser.add_argument("--temperature", type=positive_float, default=None,
                         help="sampling temperature (default: the model's generation config)")
@@ -89,6 +90,11 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
         "--style-guidance", type=non_negative_float, default=None, metavar="S",
         help="classifier-free guidance on the composer: 1 = none, larger = a stronger style "
         "(default: the model's generation config, else 1)",
+    )
+    parser.add_argument(
+        "--style-guidance-contrast", choices=CONTRASTS, default=None,
+        help="what guidance pushes the composer away from: none = the general corpus, composers = the model's "
+        "other composers (default: the model's generation config, else none)",
     )
 
 
@@ -106,14 +112,15 @@ def _texture_level(kind: str) -> Callable[[str], str]:
     return convert
 
 
-def add_texture_options(parser: argparse.ArgumentParser) -> None:
+def add_texture_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """``--density``, ``--polyphony`` and ``--register``: the texture knobs of `generate_midi` and `infill_midi`
-    (a model trained with texture-control tokens)."""
+    (a model trained with texture-control tokens). Returns their group, for a command's own texture options."""
     texture = parser.add_argument_group(
         "texture (each bar's level: low, mid or high, or a number; default: the composer's own texture)")
     for kind in ("density", "polyphony", "register"):
         texture.add_argument(f"--{kind}", type=_texture_level(kind), default=None, metavar="LEVEL",
                              help=level_help(kind))
+    return texture
 
 
 def sampling_keywords(args: argparse.Namespace, tokenizer: Any) -> dict[str, Any]:
@@ -123,7 +130,8 @@ def sampling_keywords(args: argparse.Namespace, tokenizer: Any) -> dict[str, Any
     knobs = {"density": args.density, "polyphony": args.polyphony, "register": args.register}
     if any(knobs.values()):
         require_control_tokens(tokenizer.event_vocabulary, "the model")
-    return {"temperature": args.temperature, "top_p": args.top_p, "style_guidance": args.style_guidance, **knobs}
+    return {"temperature": args.temperature, "top_p": args.top_p, "style_guidance": args.style_guidance,
+            "style_guidance_contrast": args.style_guidance_contrast, **knobs}
 
 
 def fail(prog: str, error: BaseException | str) -> int:

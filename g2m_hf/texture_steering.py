@@ -1,0 +1,138 @@
+"""Texture steering: each bar's notes pulled toward the texture its plan asks for, while it is written.
+
+The texture-control tokens (`control_tokens`) tell the model each bar's density, polyphony and register
+level, but a small model trained with them follows them weakly: given the bars before, a bar's control
+tokens change the model's expected pitch by a fraction of a semitone (docs/texture.md#steering). Under
+style guidance, which pushes every step the same way, that is not enough to hold a long piece: the
+register drifts bar after bar, into the bass or up (issue 25). Steering closes the loop at sampling
+time, the way a grammar closes it on the form: as a bar is written, what it has so far is measured, and
+when it lies outside its planned level's band the scores are tilted back toward the band:
+
+- **register** (mean pitch): every ``Note_Pitch`` score gets ``k_r * distance * (pitch - register)``, the
+  pitch's offset bounded at an octave (`PITCH_REACH`);
+- **polyphony** (notes per onset): after a note, another note at the same onset gets ``k_p * distance``;
+- **density** (notes per quarter note, of the bar's onsets before the current one): the next onset (a
+  ``Beat``, or the ``Bar`` that ends the bar) gets ``-k_d * distance * gap``, the gap in quarter notes from
+  the current onset.
+
+``distance`` is how far the bar's measure lies below its band (negative above it; 0 inside), in the
+measure's unit. Each is an exponential tilt: the least change of the model's distribution that moves the
+mean of that quantity (pitch, notes per onset, the gap between onsets) toward the band. Inside the band,
+and in a bar without a plan, the model's scores are untouched. What a bar "has so far" mixes its own notes
+with a moving measure of the bars before it (`RECENT_WEIGHT`), so that its first notes are judged too.
+
+The bands are the levels of `vocab.BAR_CLASS_EDGES`, the open ends closed at `vocab.STEERING_RANGES`.
+The state it reads (each bar's pitch sum, notes, onsets, the current onset's notes and the moving measures) is kept by the grammar's
+row state (`grammar._RowState`), which follows a piece across the windows of a long generation.
+
+Remote-code file: torch and relative imports only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .errors import InvalidArgumentError
+from .vocab import BAR_CLASS_EDGES, BAR_TOKEN, CONTROL_KINDS, STEERING_RANGES, TICKS_PER_BEAT, TICKS_PER_GRID, split_event
+
+STEERING_GAINS: dict[str, float] = {"density": 2.0, "polyphony": 1.0, "register": 0.1}
+"""The tilt per unit of distance at ``texture_steering=1`` (the strength multiplies them): per note per
+quarter and quarter note of gap (density), per note per onset (polyphony), per semitone and semitone of
+pitch (register). Chosen by benchmarks/texture_guidance.py (docs/texture.md#steering)."""
+
+RECENT_RATE = 0.1
+"""Moving measures: the register follows about the last ten notes; density and polyphony about the last
+ten bars (their moving measures are updated once a bar)."""
+
+RECENT_WEIGHT: dict[str, float] = {"density": 1.0, "polyphony": 2.0, "register": 4.0}
+"""How much the moving measure of the bars before counts in a bar's own: as this many quarter notes
+(density), onsets (polyphony) or notes (register) of the bar."""
+
+PITCH_REACH = 12.0
+"""The register tilt grows with a pitch's distance from the bar's register up to an octave, no further: a
+linear tilt without a bound favours the keyboard's extremes most (a stray A0 under a melody)."""
+
+GRIDS_PER_QUARTER = TICKS_PER_BEAT // TICKS_PER_GRID
+"""Beat steps per quarter note (12)."""
+
+
+class TextureSteering:
+    """The score tilts of texture steering for a vocabulary, at a strength (0: none; 1: `STEERING_GAINS`).
+
+    Args:
+        events: the event strings in id order.
+        strength: multiplies every gain of `STEERING_GAINS`.
+    """
+
+    def __init__(self, events: Sequence[str], strength: float):
+        if not strength >= 0:
+            raise InvalidArgumentError("texture_steering", strength, "must be at least 0")
+        self.strength = float(strength)
+        names = [split_event(token) for token in events]
+        self._pitch = torch.tensor([float(v) if n == "Note_Pitch" and v.isdigit() else float("nan") for n, v in names])  # [V]
+        self._grid = torch.tensor([float(v) if n == "Beat" and v.isdigit() else float("nan") for n, v in names])  # [V]
+        self._is_bar = torch.tensor([token == BAR_TOKEN for token in events])  # [V]
+        bands = {}
+        for kind, (low, high) in STEERING_RANGES.items():
+            edges = (low, *BAR_CLASS_EDGES[kind], high)
+            bands[kind] = torch.tensor([edges[:-1], edges[1:]], dtype=torch.float)  # [2, levels]: lower, upper
+        self._bands = bands
+
+    def tilt(self, state: Any, after_note: torch.Tensor, vocab_size: int) -> torch.Tensor:
+        """``[B, V]`` what steering adds to the scores of the rows whose grammar state is ``state`` (a
+        `grammar._RowState` with a texture plan); ``after_note`` ``[B]``: the row's last event is a note
+        (a pitch now adds one to its onset)."""
+        device = state.phase.device
+        rows = torch.arange(state.phase.shape[0], device=device)
+        bar = (state.n_bars - 1).clamp(min=0) % state.plan.shape[1]
+        levels = state.plan[rows, bar]  # [B, kinds], -1: none planned
+        known = min(vocab_size, self._pitch.numel())
+
+        def columns(values: torch.Tensor) -> torch.Tensor:  # [V] per column, NaN where it does not apply
+            out = torch.full((vocab_size,), float("nan"), device=device)
+            out[:known] = values[:known].to(device)
+            return out
+
+        def distance(kind: str, measure: torch.Tensor) -> torch.Tensor:  # [B], semitones / notes below the band
+            level = levels[:, CONTROL_KINDS.index(kind.capitalize())]
+            low, high = self._bands[kind].to(device)[:, level.clamp(min=0)]  # [B] each
+            below = (low - measure).clamp(min=0) - (measure - high).clamp(min=0)
+            return torch.where((level >= 0) & (state.n_bars > 0), below.nan_to_num(0.0), 0.0)
+
+        gains = {kind: gain * self.strength for kind, gain in STEERING_GAINS.items()}
+        tilt = torch.zeros(rows.shape[0], vocab_size, device=device)
+        pitch = columns(self._pitch)  # [V]
+
+        register = _blend(state.bar_pitch_sum, state.bar_notes, state.recent_pitch, "register")  # [B]
+        push = gains["register"] * distance("register", register)  # [B]
+        offset = (pitch - register.nan_to_num(0.0).unsqueeze(1)).clamp(-PITCH_REACH, PITCH_REACH)  # [B, V]
+        tilt += torch.where(pitch.isnan(), 0.0, push.unsqueeze(1) * offset)
+
+        polyphony = _blend(state.bar_notes, state.bar_onsets, state.recent_polyphony, "polyphony")  # [B]
+        push = gains["polyphony"] * distance("polyphony", polyphony)  # [B]
+        tilt += torch.where(pitch.isnan() | ~after_note.unsqueeze(1), 0.0, push.unsqueeze(1))
+
+        onset = state.grid.clamp(min=0).float()  # [B] grid of the current onset (0 before the bar's first)
+        before = state.bar_notes - state.onset_notes  # [B] the notes of the onsets before the current one ...
+        density = _blend(before, onset / GRIDS_PER_QUARTER, state.recent_density, "density")  # [B] ... over their time
+        push = gains["density"] * distance("density", density)  # [B]
+        grid = columns(self._grid)  # [V]
+        bar_end = (state.bar_ticks // TICKS_PER_GRID).float()  # [B] the Bar token's "onset": the end of the bar
+        next_onset = torch.where(columns(self._is_bar.float()) == 1, bar_end.unsqueeze(1), grid.unsqueeze(0))  # [B, V]
+        gap = (next_onset - onset.unsqueeze(1)) / GRIDS_PER_QUARTER  # [B, V] quarters, NaN elsewhere
+        tilt += torch.where(gap.isnan(), 0.0, -push.unsqueeze(1) * gap)
+        return tilt
+
+
+def _blend(total: torch.Tensor, count: torch.Tensor, recent: torch.Tensor, kind: str) -> torch.Tensor:
+    """A bar's measure so far, ``total / count``, with the moving measure ``recent`` of the music before it
+    counting as `RECENT_WEIGHT` more of ``count`` (not at all before there is one: NaN). [B]; NaN when there
+    is nothing to measure yet."""
+    weight = torch.where(recent.isnan(), 0.0, RECENT_WEIGHT[kind])
+    return (total + weight * recent.nan_to_num(0.0)) / (count + weight)
+
+
+__all__ = ["STEERING_GAINS", "TextureSteering"]
