@@ -608,9 +608,12 @@ def test_the_packaged_model_samples_with_the_chosen_defaults(tmp_path):
     from training.package_default_model import set_generation_defaults
 
     GenerationConfig(**SPEC_GENERATION_DEFAULTS).save_pretrained(tmp_path)
-    set_generation_defaults(tmp_path, argparse.Namespace(style_guidance=2.5, temperature=0.9, top_p=0.9))
+    chosen = argparse.Namespace(style_guidance=2.5, style_guidance_contrast="composers", texture_steering=1.5,
+                                temperature=0.9, top_p=0.9)
+    set_generation_defaults(tmp_path, chosen)
     written = GenerationConfig.from_pretrained(tmp_path)
     assert (written.style_guidance, written.temperature, written.top_p, written.top_k) == (2.5, 0.9, 0.9, 0)
+    assert (written.style_guidance_contrast, written.texture_steering) == ("composers", 1.5)
 
 
 def test_the_stage_table_names_every_dataset_a_stage_trained_on():
