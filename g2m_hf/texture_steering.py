@@ -53,7 +53,7 @@ RECENT_WEIGHT: dict[str, float] = {"density": 1.0, "polyphony": 2.0, "register":
 
 PITCH_REACH = 12.0
 """The register tilt grows with a pitch's distance from the bar's register up to an octave, no further: a
-linear tilt without a bound favours the keyboard's extremes most (a stray A0 under a melody)."""
+linear tilt without a bound favours the keyboard's extremes most (stray notes at G0 and C1 under a melody)."""
 
 GRIDS_PER_QUARTER = TICKS_PER_BEAT // TICKS_PER_GRID
 """Beat steps per quarter note (12)."""
