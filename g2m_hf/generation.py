@@ -280,6 +280,14 @@ def check_prompt_room(
         raise InvalidArgumentError(spell("bars"), bars, f"the prompt already has {prompt_bars} bars")
 
 
+def steering_strength(model: G2MForCausalLM, texture_steering: float | None) -> float:
+    """The texture steering to sample with: ``texture_steering``, else the model's generation config's, else 0
+    (`InvalidArgumentError` below 0)."""
+    if texture_steering is None:
+        texture_steering = getattr(model.generation_config, "texture_steering", None) or 0.0
+    return validation.non_negative_float("texture_steering", texture_steering)
+
+
 def _sampling_options(
     num_pieces: int,
     batch_size: int,
@@ -436,9 +444,7 @@ def generate_midi(
     requests = [name for name in names for _ in range(num_pieces)]
     check_prompt_room(tokenizer, prompts.values(), bars, max_events)
     texture = texture_request(model, tokenizer, density, polyphony, register, composer_texture)
-    if texture_steering is None:
-        texture_steering = getattr(model.generation_config, "texture_steering", None) or 0.0
-    validation.non_negative_float("texture_steering", texture_steering)
+    texture_steering = steering_strength(model, texture_steering)
 
     bar = None
     if progress:
@@ -651,6 +657,7 @@ def infill_midi(
     polyphony: str | float | None = None,
     register: str | float | None = None,
     style_guidance_contrast: str | None = None,
+    texture_steering: float | None = None,
 ) -> list[GeneratedPiece]:
     """Rewrite bars ``bars`` (counted from 1, inclusive: ``(9, 12)``) of the MIDI file ``piece`` in the
     style of ``composer``, ``num_pieces`` times; every `GeneratedPiece` holds the whole spliced piece.
@@ -663,8 +670,8 @@ def infill_midi(
     the same from MIDI (as a generated piece's do), so do the spliced piece's. ``prompt_length`` of a piece
     is the number of events before the span, ``infilled_bars`` the bars written.
 
-    ``temperature``, ``top_p``, ``style_guidance``, ``style_guidance_contrast`` and the texture knobs
-    ``density``, ``polyphony`` and ``register`` are those of `generate_midi` (a knob fixes its level in every new bar, the others keep the
+    ``temperature``, ``top_p``, ``style_guidance``, ``style_guidance_contrast``, the texture knobs
+    ``density``, ``polyphony`` and ``register`` and ``texture_steering`` are those of `generate_midi` (a knob fixes its level in every new bar, the others keep the
     levels of the bars replaced; without a knob the bars around the gap alone set the texture); the same
     arguments and ``seed`` give the same pieces; ``progress`` shows a tqdm bar.
 
@@ -678,10 +685,11 @@ def infill_midi(
     _sampling_options(num_pieces, batch_size, temperature, top_p, style_guidance,  # before the file is read
                       style_guidance_contrast=style_guidance_contrast)
     texture_request(model, tokenizer, density, polyphony, register)
+    steering_strength(model, texture_steering)
     request = prepare_infill(tokenizer, piece, bars, composer, time_signature)
     return sample_infills(model, tokenizer, request, num_pieces, seed, batch_size, temperature, top_p, style_guidance,
                           progress, density=density, polyphony=polyphony, register=register,
-                          style_guidance_contrast=style_guidance_contrast)
+                          style_guidance_contrast=style_guidance_contrast, texture_steering=texture_steering)
 
 
 def sample_infills(
@@ -701,6 +709,7 @@ def sample_infills(
     polyphony: str | float | None = None,
     register: str | float | None = None,
     style_guidance_contrast: str | None = None,
+    texture_steering: float | None = None,
 ) -> list[GeneratedPiece]:
     """`infill_midi` for a checked request (a piece already encoded: evaluation, the app).
 
@@ -710,6 +719,7 @@ def sample_infills(
                                  style_guidance_contrast=style_guidance_contrast)
     infill.require_infill_tokens(model_vocabulary(model), "the model")
     texture = texture_request(model, tokenizer, density, polyphony, register)
+    texture_steering = steering_strength(model, texture_steering)
     tokens, ids, first, stop = request.tokens, request.piece, request.first, request.stop
     window = training_window(model.config)
     prompt = infill.infill_context(ids, first, stop, int(window * CONTEXT_FRACTION), tokens)
@@ -732,7 +742,7 @@ def sample_infills(
         for start in range(0, num_pieces, batch_size):
             rows = min(batch_size, num_pieces - start)
             grammar = InfillGrammarLogitsProcessor(tokenizer.event_vocabulary, before, request.signatures, after,
-                                                   max_length=window, controls=plan)
+                                                   max_length=window, controls=plan, texture_steering=texture_steering)
             input_ids = torch.as_tensor(prompt).repeat(rows, 1).to(model.device)
             output = model.generate(
                 input_ids=input_ids,

@@ -617,7 +617,8 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         scores = super().__call__(input_ids, scores)
         if self._steering.strength and self._plan is not None:
             state = self._state
-            scores = scores + self._steering.tilt(state, state.phase == DURATION, scores.shape[-1]).to(scores.dtype)
+            tilt = self._steering.tilt(state, state.n_bars - 1, state.phase == DURATION, scores.shape[-1])
+            scores = scores + tilt.to(scores.dtype)
         return scores
 
     def allowed_mask(self, input_ids: torch.Tensor, vocab_size: int | None = None) -> torch.Tensor:
@@ -658,6 +659,8 @@ class InfillGrammarLogitsProcessor(_GrammarMask):
             is steered to end the span by then. ``None``: no length budget.
         controls: the texture plan of the span's bars, ``[1, len(signatures), kinds]`` levels (-1: none), as
             `RemiGrammarLogitsProcessor` takes it; the same for every row. ``None``: no control tokens.
+        texture_steering: with ``controls``, how hard each new bar is pulled into its planned levels, as in
+            `RemiGrammarLogitsProcessor` (the bars before the gap count as the music before).
 
     Rows may hold any prompt that ends with ``Infill_Start`` (left-padded); what comes after their last
     ``Infill_Start`` is the span. A row that has written ``Infill_End`` keeps it allowed.
@@ -671,6 +674,7 @@ class InfillGrammarLogitsProcessor(_GrammarMask):
         after: Sequence[int],
         max_length: int | None = None,
         controls: torch.Tensor | None = None,
+        texture_steering: float = 0.0,
     ):
         events = _event_vocabulary(vocabulary_or_tokenizer)
         missing = [token for token in INFILL_TOKENS if token not in events]
@@ -691,6 +695,7 @@ class InfillGrammarLogitsProcessor(_GrammarMask):
         if plan is not None:
             start.plan = plan[:1]
         self._start = start
+        self._steering = TextureSteering(events, texture_steering)
         span_ticks = int(self.tables.bar_ticks[self._signatures].sum())
         after_start = int(start.bar_start + start.bar_ticks) + span_ticks
         # A pitch's deadline: its first onset after the span; the piece's end: the end of its last bar.
@@ -736,6 +741,15 @@ class InfillGrammarLogitsProcessor(_GrammarMask):
     def _step(self, tokens: torch.Tensor) -> None:
         self._state.advance(tokens, self.tables)
         self._done |= tokens == self.end_id
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        scores = super().__call__(input_ids, scores)
+        if self._steering.strength and self._start.plan.shape[1]:
+            state = self._state
+            written = state.n_bars - int(self._start.n_bars)  # [B] bars of the span opened so far
+            tilt = self._steering.tilt(state, written - 1, state.phase == DURATION, scores.shape[-1])
+            scores = scores + tilt.to(scores.dtype)
+        return scores
 
     def allowed_mask(self, input_ids: torch.Tensor, vocab_size: int | None = None) -> torch.Tensor:
         """``[B, V]`` bool: which tokens may follow each row of ``input_ids`` (``[B, L]``)."""

@@ -81,14 +81,14 @@ class TextureSteering:
             bands[kind] = torch.tensor([edges[:-1], edges[1:]], dtype=torch.float)  # [2, levels]: lower, upper
         self._bands = bands
 
-    def tilt(self, state: Any, after_note: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    def tilt(self, state: Any, bar: torch.Tensor, after_note: torch.Tensor, vocab_size: int) -> torch.Tensor:
         """``[B, V]`` what steering adds to the scores of the rows whose grammar state is ``state`` (a
-        `grammar._RowState` with a texture plan); ``after_note`` ``[B]``: the row's last event is a note
-        (a pitch now adds one to its onset)."""
+        `grammar._RowState` with a texture plan). ``bar`` ``[B]``: the plan's bar each row is writing (-1: none
+        yet, no steering); ``after_note`` ``[B]``: the row's last event is a note (a pitch now adds one to
+        its onset)."""
         device = state.phase.device
         rows = torch.arange(state.phase.shape[0], device=device)
-        bar = (state.n_bars - 1).clamp(min=0) % state.plan.shape[1]
-        levels = state.plan[rows, bar]  # [B, kinds], -1: none planned
+        levels = state.plan[rows, bar.clamp(min=0) % state.plan.shape[1]]  # [B, kinds], -1: none planned
         known = min(vocab_size, self._pitch.numel())
 
         def columns(values: torch.Tensor) -> torch.Tensor:  # [V] per column, NaN where it does not apply
@@ -100,7 +100,7 @@ class TextureSteering:
             level = levels[:, CONTROL_KINDS.index(kind.capitalize())]
             low, high = self._bands[kind].to(device)[:, level.clamp(min=0)]  # [B] each
             below = (low - measure).clamp(min=0) - (measure - high).clamp(min=0)
-            return torch.where((level >= 0) & (state.n_bars > 0), below.nan_to_num(0.0), 0.0)
+            return torch.where((level >= 0) & (bar >= 0), below.nan_to_num(0.0), 0.0)
 
         gains = {kind: gain * self.strength for kind, gain in STEERING_GAINS.items()}
         tilt = torch.zeros(rows.shape[0], vocab_size, device=device)

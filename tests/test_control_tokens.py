@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from g2m_hf import G2MTokenizer, control_tokens, generate_midi
+from g2m_hf import G2MTokenizer, control_tokens, generate_midi, infill_midi
 from g2m_hf import infill as infill_layout
 from g2m_hf.cli import generate as generate_cli
 from g2m_hf.controls import bar_classes, bar_values
@@ -220,6 +220,22 @@ def test_the_infill_grammar_writes_the_plan_of_the_span(pieces):
     _, span, _ = infill_layout.unarrange(output[0].numpy(), tokens)
     assert controls_by_bar(TOKENIZER.ids_to_events(span.tolist())) == [
         ["Density_high", "Polyphony_mid", "Register_low"], ["Density_low", "Polyphony_low", "Register_high"]]
+
+
+def test_steering_brings_infilled_bars_toward_the_asked_register(pieces, tmp_path):
+    # the tiny model writes the span's notes in the bass; asked for a high register, steering lifts them
+    path = tmp_path / "chorale.mid"
+    TOKENIZER.decode_midi(TOKENIZER.events_to_ids(pieces["bach/bwv1.6"])).write(str(path))
+    model = tiny_model(4, vocabulary=VOCAB)
+
+    def span_register(steering: float) -> float:
+        (piece,) = infill_midi(model, TOKENIZER, path, bars=(4, 5), composer="Bach", register="high",
+                               texture_steering=steering)
+        return float(np.nanmean(bar_values(piece.events)["register"][3:5]))
+
+    assert span_register(2.0) > span_register(0.0) + 3
+    with pytest.raises(InvalidArgumentError, match="texture_steering"):
+        infill_midi(model, TOKENIZER, tmp_path / "missing.mid", bars=(4, 5), composer="Bach", texture_steering=-1.0)
 
 
 @pytest.mark.parametrize(("kind", "value", "level"), [

@@ -112,15 +112,17 @@ def _texture_level(kind: str) -> Callable[[str], str]:
     return convert
 
 
-def add_texture_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
-    """``--density``, ``--polyphony`` and ``--register``: the texture knobs of `generate_midi` and `infill_midi`
-    (a model trained with texture-control tokens). Returns their group, for a command's own texture options."""
+def add_texture_options(parser: argparse.ArgumentParser) -> None:
+    """``--density``, ``--polyphony``, ``--register`` and ``--texture-steering``: the texture knobs of `generate_midi`
+    and `infill_midi` (a model trained with texture-control tokens)."""
     texture = parser.add_argument_group(
         "texture (each bar's level: low, mid or high, or a number; default: the composer's own texture)")
     for kind in ("density", "polyphony", "register"):
         texture.add_argument(f"--{kind}", type=_texture_level(kind), default=None, metavar="LEVEL",
                              help=level_help(kind))
-    return texture
+    texture.add_argument("--texture-steering", type=non_negative_float, default=None, metavar="S",
+                         help="how hard each bar is pulled into its levels as it is written: 0 = not at all, "
+                         "1 = the tuned strength (default: the model's generation config, else 0)")
 
 
 def sampling_keywords(args: argparse.Namespace, tokenizer: Any) -> dict[str, Any]:
@@ -131,7 +133,7 @@ def sampling_keywords(args: argparse.Namespace, tokenizer: Any) -> dict[str, Any
     if any(knobs.values()):
         require_control_tokens(tokenizer.event_vocabulary, "the model")
     return {"temperature": args.temperature, "top_p": args.top_p, "style_guidance": args.style_guidance,
-            "style_guidance_contrast": args.style_guidance_contrast, **knobs}
+            "style_guidance_contrast": args.style_guidance_contrast, "texture_steering": args.texture_steering, **knobs}
 
 
 def fail(prog: str, error: BaseException | str) -> int:

@@ -39,10 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-pieces", type=arguments.positive_int, default=1, help="pieces per composer (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same pieces")
     arguments.add_sampling_options(parser)
-    texture = arguments.add_texture_options(parser)
-    texture.add_argument("--texture-steering", type=arguments.non_negative_float, default=None, metavar="S",
-                         help="how hard each bar is pulled into its texture levels as it is written: 0 = not at all, "
-                         "1 = the tuned strength (default: the model's generation config, else 0)")
+    arguments.add_texture_options(parser)
     length = parser.add_argument_group("length and form (a piece may be longer than the model's training window)")
     length.add_argument("--bars", type=arguments.positive_int, default=None, help="exactly this many bars per piece")
     length.add_argument("--duration", type=arguments.positive_float, default=None, metavar="SECONDS",
@@ -105,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
             max_events=args.max_events,
             batch_size=args.batch_size,
             progress=True,
-            texture_steering=args.texture_steering,
             **sampling,
         )
     except (G2MError, FileNotFoundError) as error:
