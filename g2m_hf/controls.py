@@ -189,15 +189,16 @@ class TextureReference:
     def from_pieces(cls, pieces: Iterable[PieceLike], section_bars: int = SECTION_BARS) -> TextureReference:
         """The reference of real pieces (event lists or `PieceNotes`)."""
         notes = [_as_notes(piece) for piece in pieces]
-        sections = [section for piece in notes for section in section_register(piece, section_bars)]
+        by_piece = [section_register(piece, section_bars) for piece in notes]
+        sections = [section for piece_sections in by_piece for section in piece_sections]
         if not sections:
             raise ValueError("no real section to measure: the pieces are shorter than a section or silent")
         low, high = REGISTER_RANGE
         pitch = np.percentile([s.mean_pitch for s in sections], [low, high])
         share = np.percentile([s.high_share for s in sections], [low, high])
         reference = cls(tuple(map(float, pitch)), tuple(map(float, share)), median_texture(notes), len(notes), len(sections))
-        openings = [section_register(piece, section_bars)[:OPENING_SECTIONS] for piece in notes]
-        openings = [opening for opening in openings if len(opening) == OPENING_SECTIONS]
+        openings = [piece_sections[:OPENING_SECTIONS] for piece_sections in by_piece
+                    if len(piece_sections) >= OPENING_SECTIONS]
         kept = sum(sum(map(reference.keeps_register, opening)) >= OPENING_SECTIONS - 1 for opening in openings)
         return replace(reference, kept_sections=sum(map(reference.keeps_register, sections)),
                        kept_openings=(kept, len(openings)))

@@ -340,14 +340,27 @@ def _force_controls(
 
 
 class _GrammarMask(LogitsProcessor):
-    """A processor that masks the scores of every token its ``allowed_mask`` forbids."""
+    """A processor that masks the scores of every token its ``allowed_mask`` forbids, and with a texture plan
+    and ``_steering`` tilts them toward each bar's planned levels (`texture_steering`)."""
+
+    _steering: TextureSteering
+    _state: _RowState | None
 
     def allowed_mask(self, input_ids: torch.Tensor, vocab_size: int | None = None) -> torch.Tensor:
         raise NotImplementedError
 
+    def _planned_bar(self, state: _RowState) -> torch.Tensor | None:
+        """``[B]`` the bar of the texture plan each row is writing (-1: none yet); None without a plan."""
+        raise NotImplementedError
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        allowed = self.allowed_mask(input_ids, scores.shape[-1])  # [B, V]
-        return scores.masked_fill(~allowed, float("-inf"))
+        allowed = self.allowed_mask(input_ids, scores.shape[-1])  # [B, V] (brings the state up to input_ids)
+        scores = scores.masked_fill(~allowed, float("-inf"))
+        bar = self._planned_bar(self._state) if self._steering.strength else None
+        if bar is not None:
+            tilt = self._steering.tilt(self._state, bar, self._state.phase == DURATION, scores.shape[-1])  # [B, V]
+            scores = scores + tilt.to(scores.dtype)
+        return scores
 
 
 class RemiGrammarLogitsProcessor(_GrammarMask):
@@ -417,9 +430,10 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
             raise InvalidArgumentError("time_signature", time_signature, f"not one of {', '.join(TIME_SIGNATURES)}")
         if fixed_time_signature and time_signature is None:
             raise InvalidArgumentError("fixed_time_signature", True, "needs time_signature")
-        self.tables = _TokenTables(_event_vocabulary(vocabulary_or_tokenizer))
+        events = _event_vocabulary(vocabulary_or_tokenizer)
+        self.tables = _TokenTables(events)
         self._plan = _check_plan(controls, self.tables)
-        self._steering = TextureSteering(_event_vocabulary(vocabulary_or_tokenizer), texture_steering)
+        self._steering = TextureSteering(events, texture_steering)
         self.max_bars = bars if bars is not None else max_bars
         self._bar_limit = _INF if self.max_bars is None else self.max_bars
         self.max_length = max_length
@@ -613,13 +627,8 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
 
     # --- the processor ----------------------------------------------------------------------
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        scores = super().__call__(input_ids, scores)
-        if self._steering.strength and self._plan is not None:
-            state = self._state
-            tilt = self._steering.tilt(state, state.n_bars - 1, state.phase == DURATION, scores.shape[-1])
-            scores = scores + tilt.to(scores.dtype)
-        return scores
+    def _planned_bar(self, state: _RowState) -> torch.Tensor | None:
+        return None if self._plan is None else state.n_bars - 1  # the plan counts the piece's bars from its first
 
     def allowed_mask(self, input_ids: torch.Tensor, vocab_size: int | None = None) -> torch.Tensor:
         """``[B, V]`` bool: which tokens may follow each row of ``input_ids`` (``[B, L]``)."""
@@ -742,14 +751,12 @@ class InfillGrammarLogitsProcessor(_GrammarMask):
         self._state.advance(tokens, self.tables)
         self._done |= tokens == self.end_id
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        scores = super().__call__(input_ids, scores)
-        if self._steering.strength and self._start.plan.shape[1]:
-            state = self._state
-            written = state.n_bars - int(self._start.n_bars)  # [B] bars of the span opened so far
-            tilt = self._steering.tilt(state, written - 1, state.phase == DURATION, scores.shape[-1])
-            scores = scores + tilt.to(scores.dtype)
-        return scores
+    def _written(self, state: _RowState) -> torch.Tensor:
+        """``[B]`` bars of the span opened so far."""
+        return state.n_bars - int(self._start.n_bars)
+
+    def _planned_bar(self, state: _RowState) -> torch.Tensor | None:
+        return self._written(state) - 1 if self._start.plan.shape[1] else None  # the plan counts the span's bars
 
     def allowed_mask(self, input_ids: torch.Tensor, vocab_size: int | None = None) -> torch.Tensor:
         """``[B, V]`` bool: which tokens may follow each row of ``input_ids`` (``[B, L]``)."""
@@ -757,7 +764,7 @@ class InfillGrammarLogitsProcessor(_GrammarMask):
         t = self.tables
         device = input_ids.device
         deadline, signatures = self._deadline.to(device), self._signatures.to(device)
-        written = s.n_bars - int(self._start.n_bars)  # [B] bars of the span opened so far
+        written = self._written(s)  # [B]
         phase = s.phase
         in_bar = (written > 0) & ((phase == TIME_SIGNATURE) | (phase == DURATION)) & ~self._done
         bars_left = self.span_bars - written  # bars not opened yet

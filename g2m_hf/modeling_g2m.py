@@ -526,8 +526,8 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
 
         hidden, attentions = outputs.hidden_states, outputs.attentions
         if guidance is not None:  # the styled rows' only
-            hidden = None if hidden is None else tuple(guidance.split(h)[0] for h in hidden)
-            attentions = None if attentions is None else tuple(guidance.split(a)[0] for a in attentions)
+            hidden = None if hidden is None else tuple(h.chunk(guidance.copies)[0] for h in hidden)
+            attentions = None if attentions is None else tuple(a.chunk(guidance.copies)[0] for a in attentions)
         return CausalLMOutputWithPast(
             loss=loss, logits=logits, cache=outputs.cache, hidden_states=hidden, attentions=attentions
         )

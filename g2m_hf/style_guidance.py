@@ -123,20 +123,22 @@ class StyleGuidanceLogitsProcessor(LogitsProcessor):
             names = list(dict.fromkeys(kinds))
             self._kinds = torch.tensor([names.index(kind) for kind in kinds])
             self._guided = torch.tensor([name in guided_kinds for name in names])
-        self._contrast = None if contrast_token_ids is None else list(dict.fromkeys(contrast_token_ids))
-        self.copies = 2 if self._contrast is None else len(self._contrast)
+        # [V, copies - 1] each style token's contrast, looked up at every step: Composer_None; or the other
+        # composers of the contrast, and the token itself repeated (no push) for a composer outside it
+        if contrast_token_ids is None:
+            self._contrast_table = torch.full((model.config.vocab_size, 1), unstyled_token_id)
+        else:
+            pool = list(dict.fromkeys(contrast_token_ids))
+            self._contrast_table = torch.arange(model.config.vocab_size).unsqueeze(1).repeat(1, len(pool) - 1)
+            for token in pool:
+                self._contrast_table[token] = torch.tensor([other for other in pool if other != token])
+        self.copies = 1 + self._contrast_table.shape[1]
         self._unstyled: torch.Tensor | None = None  # [copies - 1, B, V] logits the last forward left for the next call
 
     def contrast_ids(self, style_token_ids: torch.Tensor) -> torch.Tensor:
         """Each row's contrast: ``Composer_None``, or the other composers of the contrast (the row's own
         composer repeated, so no push, when it is not one of them). [B, copies - 1]"""
-        if self._contrast is None:
-            return torch.full_like(style_token_ids, self.unstyled_token_id).unsqueeze(1)
-        rows = []
-        for token in style_token_ids.tolist():
-            others = [other for other in self._contrast if other != token]
-            rows.append(others if len(others) == self.copies - 1 else [token] * (self.copies - 1))
-        return torch.tensor(rows, dtype=style_token_ids.dtype, device=style_token_ids.device)
+        return self._contrast_table.to(style_token_ids.device)[style_token_ids]
 
     def pair_inputs(
         self,
@@ -196,8 +198,8 @@ class StyleGuidanceLogitsProcessor(LogitsProcessor):
     def keep_styled(self, logits: torch.Tensor) -> torch.Tensor:
         """The styled rows of a paired forward's logits ``[copies*B, T, V]``, keeping the contrast rows' last
         position for the next `__call__`. [B, T, V]"""
-        styled, contrasts = self.split(logits)
-        self._unstyled = contrasts[:, :, -1]  # [copies - 1, B, V]
+        styled, *contrasts = logits.chunk(self.copies)
+        self._unstyled = torch.stack([rows[:, -1] for rows in contrasts])  # [copies - 1, B, V]
         return styled
 
     def _unstyled_log_probs(self, input_ids: torch.Tensor) -> torch.Tensor:

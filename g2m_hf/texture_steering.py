@@ -80,6 +80,20 @@ class TextureSteering:
             edges = (low, *BAR_CLASS_EDGES[kind], high)
             bands[kind] = torch.tensor([edges[:-1], edges[1:]], dtype=torch.float)  # [2, levels]: lower, upper
         self._bands = bands
+        self._columns: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # `columns`' last answer
+
+    def columns(self, vocab_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per column of the scores ``[V]``: the pitch of a ``Note_Pitch`` and the grid of a ``Beat`` (NaN for
+        every other column), and whether it is ``Bar_None``; built once per width and device."""
+        columns = self._columns
+        if columns is None or columns[0].numel() != vocab_size or columns[0].device != device:
+            known = min(vocab_size, self._pitch.numel())
+            pitch, grid = (torch.full((vocab_size,), float("nan"), device=device) for _ in range(2))
+            is_bar = torch.zeros(vocab_size, dtype=torch.bool, device=device)
+            for out, values in ((pitch, self._pitch), (grid, self._grid), (is_bar, self._is_bar)):
+                out[:known] = values[:known].to(device)
+            columns = self._columns = (pitch, grid, is_bar)
+        return columns
 
     def tilt(self, state: Any, bar: torch.Tensor, after_note: torch.Tensor, vocab_size: int) -> torch.Tensor:
         """``[B, V]`` what steering adds to the scores of the rows whose grammar state is ``state`` (a
@@ -89,12 +103,7 @@ class TextureSteering:
         device = state.phase.device
         rows = torch.arange(state.phase.shape[0], device=device)
         levels = state.plan[rows, bar.clamp(min=0) % state.plan.shape[1]]  # [B, kinds], -1: none planned
-        known = min(vocab_size, self._pitch.numel())
-
-        def columns(values: torch.Tensor) -> torch.Tensor:  # [V] per column, NaN where it does not apply
-            out = torch.full((vocab_size,), float("nan"), device=device)
-            out[:known] = values[:known].to(device)
-            return out
+        pitch, grid, is_bar = self.columns(vocab_size, device)  # [V] each
 
         def distance(kind: str, measure: torch.Tensor) -> torch.Tensor:  # [B], semitones / notes below the band
             level = levels[:, CONTROL_KINDS.index(kind.capitalize())]
@@ -104,7 +113,6 @@ class TextureSteering:
 
         gains = {kind: gain * self.strength for kind, gain in STEERING_GAINS.items()}
         tilt = torch.zeros(rows.shape[0], vocab_size, device=device)
-        pitch = columns(self._pitch)  # [V]
 
         register = _blend(state.bar_pitch_sum, state.bar_notes, state.recent_pitch, "register")  # [B]
         push = gains["register"] * distance("register", register)  # [B]
@@ -119,9 +127,8 @@ class TextureSteering:
         before = state.bar_notes - state.onset_notes  # [B] the notes of the onsets before the current one ...
         density = _blend(before, onset / GRIDS_PER_QUARTER, state.recent_density, "density")  # [B] ... over their time
         push = gains["density"] * distance("density", density)  # [B]
-        grid = columns(self._grid)  # [V]
         bar_end = (state.bar_ticks // TICKS_PER_GRID).float()  # [B] the Bar token's "onset": the end of the bar
-        next_onset = torch.where(columns(self._is_bar.float()) == 1, bar_end.unsqueeze(1), grid.unsqueeze(0))  # [B, V]
+        next_onset = torch.where(is_bar, bar_end.unsqueeze(1), grid.unsqueeze(0))  # [B, V]
         gap = (next_onset - onset.unsqueeze(1)) / GRIDS_PER_QUARTER  # [B, V] quarters, NaN elsewhere
         tilt += torch.where(gap.isnan(), 0.0, -push.unsqueeze(1) * gap)
         return tilt
