@@ -7,14 +7,17 @@ model (the same seeds for every composer and variant), and prints per composer:
   at or above middle C inside the 10-90 % range of the real 8-bar sections: `controls.TextureReference`),
   and the mean pitch of the first and the last section;
 - texture of the median piece against the median real piece (ratio): notes / bar, onsets / bar, notes /
-  second; the share of notes a sixteenth or shorter (difference); the tempo classes chosen;
+  second; the share of notes a sixteenth or shorter, the median bar's pitch spread (standard deviation) and
+  the share of notes off the metric grid (against the real); the tempo classes chosen;
 - recognition by the bundled Transformer judge and the feature judge (rate per composer, and the mean).
 
 A variant is ``NAME:KEY=VALUE,...`` with keys ``g`` (the scale), ``warmup`` (events), ``rescale`` (phi),
 ``kinds`` (event kinds whose values guidance chooses, ``+``-separated; ``values`` = every note
 kind: Beat, Note_Pitch, Note_Duration), ``contrast`` (``none`` or ``composers``: what guidance pushes away
-from) and ``texture`` (``composer``: each bar under the composer's real
-texture controls, the default of a model with texture-control tokens; ``free``: no control tokens).
+from), ``texture`` (``composer``: each bar under the composer's real
+texture controls, the default of a model with texture-control tokens; ``free``: no control tokens),
+``steer`` (the texture steering strength) and ``gains`` (steering gains changed for this variant,
+``KIND:VALUE`` joined by ``+``, e.g. ``gains=spread:0+short:0``: `texture_steering.STEERING_GAINS`).
 ``--model`` picks another model folder (default: the bundled one); each row reports the CPU seconds per bar,
 and with ``--si`` the structureness indicators SI short / mid / long (the paper's form measure, on the first
 `DEFAULT_SI_MAX_SECONDS` of each piece; the real pieces' are in the model card). ``--midi-cache`` is
@@ -30,6 +33,7 @@ prints the table again from such files without generating.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -40,7 +44,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from g2m_hf import fileio
+from g2m_hf import fileio, texture_steering
 from g2m_hf.controls import TextureReference, composer_reference, piece_texture, section_register
 from g2m_hf.evaluation import ComposerClassifier
 from g2m_hf.evaluation.classifier import FEATURE_CLASSIFIER_FILE, default_classifier_path
@@ -53,7 +57,7 @@ COMPOSERS = ("Bach", "Beethoven", "Mozart")
 NOTE_KINDS = ("Beat", "Note_Pitch", "Note_Duration")
 OPTION_NAMES = {"g": "style_guidance", "warmup": "style_guidance_warmup", "rescale": "style_guidance_rescale",
                 "kinds": "style_guidance_kinds", "texture": "composer_texture", "contrast": "style_guidance_contrast",
-                "steer": "texture_steering"}
+                "steer": "texture_steering", "gains": "gains"}
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -72,6 +76,13 @@ def parse_variant(text: str) -> tuple[str, dict]:
             options[OPTION_NAMES[key]] = value == "composer"
         elif key == "contrast":
             options[OPTION_NAMES[key]] = value
+        elif key == "gains":
+            gains = dict(item.split(":") for item in value.split("+"))
+            unknown = set(gains) - set(texture_steering.STEERING_GAINS)
+            if unknown:
+                raise argparse.ArgumentTypeError(f"{text}: unknown gains {sorted(unknown)} "
+                                                 f"(of {', '.join(texture_steering.STEERING_GAINS)})")
+            options[OPTION_NAMES[key]] = {kind: float(gain) for kind, gain in gains.items()}
         else:
             options[OPTION_NAMES[key]] = int(value) if key == "warmup" else float(value)
     return name, options
@@ -83,8 +94,10 @@ def generate(variants, composers, pieces, bars, seed, tempo, output=None, model_
     for name, options in variants:
         for composer in composers:
             started = time.process_time()
-            made = generate_midi(model, tokenizer, [composer], num_pieces=pieces, seed=seed, bars=bars, tempo=tempo,
-                                 batch_size=pieces, **options)
+            keywords = {key: value for key, value in options.items() if key != "gains"}
+            with steering_gains(options.get("gains", {})):
+                made = generate_midi(model, tokenizer, [composer], num_pieces=pieces, seed=seed, bars=bars, tempo=tempo,
+                                     batch_size=pieces, **keywords)
             events = [piece.events for piece in made]
             runs.append({"variant": name, "options": options, "composer": composer, "events": events,
                          "cpu_seconds": time.process_time() - started, "bars": bars * pieces})
@@ -93,6 +106,17 @@ def generate(variants, composers, pieces, bars, seed, tempo, output=None, model_
             if output:  # after every set: a long run stopped half-way keeps what it made
                 fileio.write_text(output, json.dumps(runs) + "\n")
     return runs
+
+
+@contextlib.contextmanager
+def steering_gains(gains: dict[str, float]):
+    """`texture_steering.STEERING_GAINS` with ``gains`` changed, for the ``with`` block."""
+    saved = dict(texture_steering.STEERING_GAINS)
+    texture_steering.STEERING_GAINS.update(gains)
+    try:
+        yield
+    finally:
+        texture_steering.STEERING_GAINS.update(saved)
 
 
 def mean_si(pieces) -> str:
@@ -104,7 +128,8 @@ def mean_si(pieces) -> str:
 def table(runs: list[dict], references: dict[str, TextureReference], judges: dict, si: bool = False) -> None:
     variants = list(dict.fromkeys(run["variant"] for run in runs))
     print("variant | composer | pieces | sections kept (of all) | pieces keeping >= 7/8 | mean pitch first..last section "
-          "| notes/bar (xreal) | onsets/bar (xreal) | notes/s (xreal) | <=16th (real) | tempo classes | "
+          "| notes/bar (xreal) | onsets/bar (xreal) | notes/s (xreal) | <=16th (real) | pitch spread (real) "
+          "| off-grid (real) | tempo classes | "
           + " | ".join(f"{judge} recognition" for judge in judges) + " | CPU s / bar" + (" | SI short / mid / long" if si else ""))
     for variant in variants:
         chosen = [run for run in runs if run["variant"] == variant]
@@ -129,7 +154,9 @@ def table(runs: list[dict], references: dict[str, TextureReference], judges: dic
                   f"{keeping} | {first:.0f}..{last:.0f} (real {reference.mean_pitch[0]:.0f}-{reference.mean_pitch[1]:.0f}) | "
                   + " | ".join(f"{median[key]:.1f} (x{median[key] / real[key]:.2f})"
                                for key in ("notes_per_bar", "onsets_per_bar", "notes_per_second"))
-                  + f" | {median['short_share']:.2f} ({real['short_share']:.2f}) | {tempi} (real {int(real['tempo'])}) | "
+                  + f" | {median['short_share']:.2f} ({real['short_share']:.2f}) | {median['pitch_spread']:.1f} "
+                  f"({real['pitch_spread']:.1f}) | {median['off_grid_share']:.2f} ({real['off_grid_share']:.2f}) | "
+                  f"{tempi} (real {int(real['tempo'])}) | "
                   + " | ".join(rates) + f" | {run['cpu_seconds'] / run.get('bars', np.nan):.2f}"
                   + (f" | {mean_si(run['events'])}" if si else ""))
 

@@ -193,30 +193,37 @@ def with_knobs(levels: np.ndarray, knobs: Mapping[str, int | None]) -> np.ndarra
 
 @dataclass(frozen=True)
 class TexturePlan:
-    """What a batch of pieces is asked for: ``levels[row, bar, kind]`` (`FREE`: nothing) and each row's tempo
-    class (``None``: the model's or the caller's choice)."""
+    """What a batch of pieces is asked for: ``levels[row, bar, kind]`` (`FREE`: nothing), each row's tempo
+    class (``None``: the model's or the caller's choice) and share of notes a sixteenth or shorter (NaN: none)."""
 
     levels: np.ndarray  # [B, bars, kinds]
     tempi: list[int | None]
+    short_shares: list[float]
 
 
 @dataclass(frozen=True)
 class RealTexture:
-    """One real piece as the texture table keeps it: its tempo class and every bar's levels ``[bars, kinds]``."""
+    """One real piece as the texture table keeps it: its tempo class, every bar's levels ``[bars, kinds]`` and
+    its share of notes a sixteenth or shorter (NaN: not measured, a table packaged before it was kept)."""
 
     tempo: int
     levels: np.ndarray
+    short_share: float = float("nan")
 
     def encode(self) -> str:
-        """``"120: 012 112 --- ..."``: the tempo class, then a group of digits per bar (``-``: no notes)."""
+        """``"120 0.21: 012 112 --- ..."``: the tempo class and the share of short notes, then a group of digits
+        per bar (``-``: no notes)."""
         bars = " ".join("-" * len(row) if row[0] == FREE else "".join(map(str, row)) for row in self.levels)
-        return f"{self.tempo}: {bars}"
+        share = f" {self.short_share:.2f}" if np.isfinite(self.short_share) else ""
+        return f"{self.tempo}{share}: {bars}"
 
     @classmethod
     def decode(cls, line: str) -> RealTexture:
-        tempo, _, bars = line.partition(":")
+        head, _, bars = line.partition(":")
+        tempo, *share = head.split()
         levels = [[FREE if c == "-" else int(c) for c in bar] for bar in bars.split()]
-        return cls(int(tempo), np.array(levels, dtype=np.int64).reshape(-1, len(CONTROL_KINDS)))
+        return cls(int(tempo), np.array(levels, dtype=np.int64).reshape(-1, len(CONTROL_KINDS)),
+                   float(share[0]) if share else float("nan"))
 
 
 class ComposerTextures:
@@ -240,7 +247,8 @@ class ComposerTextures:
             for events in pieces:
                 levels = bar_levels(events)
                 if len(levels):
-                    rows.append(RealTexture(int(controls.piece_texture(events)["tempo"]), levels))
+                    texture = controls.piece_texture(events)
+                    rows.append(RealTexture(int(texture["tempo"]), levels, texture["short_share"]))
             if rows:
                 table[composer] = rows
         return cls(table)
@@ -257,16 +265,17 @@ class ComposerTextures:
             return None
         return cls({composer: [RealTexture.decode(line) for line in lines] for composer, lines in table.items()})
 
-    def plan(self, composer: str, bars: int, generator: np.random.Generator) -> tuple[np.ndarray, int | None]:
+    def plan(self, composer: str, bars: int, generator: np.random.Generator) -> tuple[np.ndarray, RealTexture | None]:
         """``[bars, kinds]`` levels for one piece of ``composer`` (real pieces one after another, the first from its
-        opening) and the first one's tempo class; `FREE` and ``None`` for a composer the table lacks."""
+        opening) and the first one (whose tempo class and share of short notes the piece takes); `FREE` and
+        ``None`` for a composer the table lacks."""
         pieces = self.pieces.get(composer)
         if not pieces:
             return np.full((bars, len(CONTROL_KINDS)), FREE, dtype=np.int64), None
         rows: list[RealTexture] = []
         while sum(len(row.levels) for row in rows) < bars:
             rows.append(pieces[int(generator.integers(len(pieces)))])
-        return np.concatenate([row.levels for row in rows])[:bars], rows[0].tempo
+        return np.concatenate([row.levels for row in rows])[:bars], rows[0]
 
 
 def texture_plan(
@@ -282,9 +291,12 @@ def texture_plan(
     generator = np.random.default_rng(seed)
     if textures is None:
         free = np.full((len(composers), bars, len(CONTROL_KINDS)), FREE, dtype=np.int64)
-        return TexturePlan(with_knobs(free, knobs), [None] * len(composers))
+        return TexturePlan(with_knobs(free, knobs), [None] * len(composers), [float("nan")] * len(composers))
     planned = [textures.plan(composer, bars, generator) for composer in composers]
-    return TexturePlan(with_knobs(np.stack([levels for levels, _ in planned]), knobs), [tempo for _, tempo in planned])
+    firsts = [first for _, first in planned]
+    return TexturePlan(with_knobs(np.stack([levels for levels, _ in planned]), knobs),
+                       [None if first is None else first.tempo for first in firsts],
+                       [float("nan") if first is None else first.short_share for first in firsts])
 
 
 __all__ = [

@@ -8,7 +8,8 @@ tokens (inserted by the collator, asked for by generation, checked by evaluation
   pitch, share of notes at or above middle C (MIDI 60);
 - per section of `SECTION_BARS` bars (`section_register`): mean pitch and share at or above middle C;
 - per piece (`piece_texture`): notes / bar, onsets / bar, notes / second (at the piece's tempo class),
-  share of notes a sixteenth or shorter, tempo class.
+  share of notes a sixteenth or shorter, tempo class, how far a bar's pitches spread, the share of notes off
+  the metric grid.
 
 `TextureReference` summarises a composer's real pieces: the 10-90 % range of their sections' register
 (a section "keeps the register" when both its mean pitch and its share at or above middle C lie inside)
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from .metrics import PieceLike, _as_notes
-from .vocab import BAR_CLASS_EDGES, CONTROL_LEVELS, TICKS_PER_BEAT
+from .vocab import BAR_CLASS_EDGES, CONTROL_LEVELS, METRIC_GRIDS, SHORT_NOTE_TICKS, TICKS_PER_BEAT
 
 MIDDLE_C = 60
 """MIDI pitch of middle C (C4): notes at or above it count as the upper register."""
@@ -32,14 +33,11 @@ MIDDLE_C = 60
 SECTION_BARS = 8
 """Bars per section of the register measure (a phrase or two)."""
 
-SHORT_NOTE_TICKS = TICKS_PER_BEAT // 4
-"""A sixteenth note (120 ticks): notes this long or shorter count as short (as the feature judge's
-``dur_16th_or_less``)."""
-
 REGISTER_RANGE = (10.0, 90.0)
 """Percentiles of the real sections that bound a kept register."""
 
-TEXTURE_KEYS = ("notes_per_bar", "onsets_per_bar", "notes_per_second", "short_share", "tempo")
+TEXTURE_KEYS = ("notes_per_bar", "onsets_per_bar", "notes_per_second", "short_share", "tempo", "pitch_spread",
+                "off_grid_share")
 """Keys of `piece_texture`."""
 
 
@@ -131,17 +129,26 @@ def section_register(piece: PieceLike, section_bars: int = SECTION_BARS) -> list
 
 def piece_texture(piece: PieceLike) -> dict[str, float]:
     """`TEXTURE_KEYS` of a piece: notes and onsets per bar, notes per second at its tempo class, the
-    share of notes a sixteenth or shorter, and the tempo class. NaN measures for a piece without notes."""
+    share of notes a sixteenth or shorter, the tempo class, the median bar's standard deviation of pitch
+    (``pitch_spread``, over bars of two notes or more: 8-9 semitones in the real music of the bundled
+    composers) and the share of notes whose onset is off the sixteenths and eighth-note triplets
+    (``off_grid_share``, `vocab.METRIC_GRIDS`). NaN measures for a piece without notes."""
     notes = _as_notes(piece)
     attributes = bar_attributes(notes)
     n_notes = len(notes.pitch)
     seconds = notes.bar_ticks.sum() * notes.seconds_per_tick  # bars as written, rests included
+    spreads = [pitch.std() for pitch in (notes.pitch[notes.bar == bar] for bar in np.unique(notes.bar)) if len(pitch) > 1]
+    on_grid = np.zeros(len(notes.grid), dtype=bool)
+    for step in METRIC_GRIDS:
+        on_grid |= notes.grid % step == 0
     return {
         "notes_per_bar": float(attributes.notes.mean()) if notes.n_bars else float("nan"),
         "onsets_per_bar": float(attributes.onsets.mean()) if notes.n_bars else float("nan"),
         "notes_per_second": n_notes / seconds if seconds else float("nan"),
         "short_share": float(np.mean(notes.duration <= SHORT_NOTE_TICKS)) if n_notes else float("nan"),
         "tempo": float(notes.tempo),
+        "pitch_spread": float(np.median(spreads)) if spreads else float("nan"),
+        "off_grid_share": float(np.mean(~on_grid)) if n_notes else float("nan"),
     }
 
 

@@ -465,7 +465,8 @@ def generate_midi(
                 tokenizer.event_vocabulary, max_bars=None if duration is not None else max_bars,
                 max_events=max_events, bars=bars, duration=duration, time_signature=time_signature,
                 fixed_time_signature=fixed_time_signature,
-                controls=None if plan is None else torch.from_numpy(plan.levels), texture_steering=texture_steering,
+                controls=None if plan is None else torch.from_numpy(plan.levels),
+                short_shares=None if plan is None else torch.tensor(plan.short_shares), texture_steering=texture_steering,
             )
             rows = sample_long(
                 model,

@@ -55,6 +55,7 @@ from .vocab import (
     PAD_TOKEN,
     PITCH_MAX,
     PITCH_MIN,
+    SHORT_NOTE_TICKS,
     TICKS_PER_BEAT,
     TICKS_PER_GRID,
     TIME_SIGNATURES,
@@ -237,11 +238,14 @@ class _RowState:
         self.max_end = zeros()  # latest note end so far
         self.pitch_end = torch.zeros(batch_size, _PITCH_SLOTS, dtype=torch.long, device=device)  # [B, 128]
         self.controls_done = zeros()  # control tokens written in the current bar
-        # texture steering: the current bar's pitch sum, notes and onsets, the current onset's notes, and moving measures of the music
-        # before (NaN before any): mean pitch over notes, notes per onset and notes per quarter over bars
-        self.bar_pitch_sum, self.bar_notes, self.bar_onsets, self.onset_notes = zeros(), zeros(), zeros(), zeros()
-        self.recent_pitch, self.recent_polyphony, self.recent_density = (
-            torch.full((batch_size,), float("nan"), device=device) for _ in range(3))
+        # texture steering: the current bar's pitch sum and sum of squares, notes and onsets, the current onset's notes, and moving
+        # measures of the music before (NaN before any): mean pitch and mean squared pitch over notes, notes per onset and notes per
+        # quarter over bars
+        self.bar_pitch_sum, self.bar_pitch_squares, self.bar_notes, self.bar_onsets, self.onset_notes = (zeros() for _ in range(5))
+        self.recent_pitch, self.recent_pitch_square, self.recent_polyphony, self.recent_density = (
+            torch.full((batch_size,), float("nan"), device=device) for _ in range(4))
+        # the moving share of notes a sixteenth or shorter, and the share each row aims at (NaN: none)
+        self.recent_short, self.short_target = (torch.full((batch_size,), float("nan"), device=device) for _ in range(2))
         # [B, P, kinds] the texture plan: the level of each control in bar p (counted from 0), -1: none;
         # P = 0 without a plan (`_force_controls`)
         self.plan = torch.zeros(batch_size, 0, len(CONTROL_KINDS), dtype=torch.long, device=device)
@@ -264,8 +268,9 @@ class _RowState:
             quarters = (self.bar_ticks.float() / TICKS_PER_BEAT).clamp(min=1e-6)
             self.recent_density = _moved(self.recent_density, self.bar_notes / quarters, ended)
             self.recent_polyphony = _moved(self.recent_polyphony, self.bar_notes / self.bar_onsets.clamp(min=1), ended)
-            self.bar_pitch_sum, self.bar_notes, self.bar_onsets = (
-                torch.where(is_bar, 0, value) for value in (self.bar_pitch_sum, self.bar_notes, self.bar_onsets))
+            self.bar_pitch_sum, self.bar_pitch_squares, self.bar_notes, self.bar_onsets = (
+                torch.where(is_bar, 0, value)
+                for value in (self.bar_pitch_sum, self.bar_pitch_squares, self.bar_notes, self.bar_onsets))
         self.controls_done += cls == CONTROL
         if may_occur(is_ts):
             signature = value.clamp(max=len(TIME_SIGNATURES) - 1)
@@ -280,10 +285,12 @@ class _RowState:
             self.last_pitch = torch.where(is_bar | is_beat, _NO_PITCH, torch.where(is_pitch, value, self.last_pitch))
             self.pending_pitch = torch.where(is_pitch, value, self.pending_pitch)
             self.bar_pitch_sum += torch.where(is_pitch, value, 0)
+            self.bar_pitch_squares += torch.where(is_pitch, value * value, 0)
             self.bar_notes += is_pitch
             self.bar_onsets += is_beat
             self.onset_notes = torch.where(is_bar | is_beat, 0, self.onset_notes) + is_pitch
             self.recent_pitch = _moved(self.recent_pitch, value.float(), is_pitch)
+            self.recent_pitch_square = _moved(self.recent_pitch_square, value.float().square(), is_pitch)
         if may_occur(is_duration):  # the pending note ends at its Beat's tick plus the duration
             end = self.bar_start + self.grid.clamp(min=0) * TICKS_PER_GRID + value  # [B]
             self.max_end = torch.where(is_duration, torch.maximum(self.max_end, end), self.max_end)
@@ -291,6 +298,7 @@ class _RowState:
             previous_end = self.pitch_end.gather(1, slot).squeeze(1)  # [B]
             new_end = torch.where(is_duration, torch.maximum(previous_end, end), previous_end)
             self.pitch_end.scatter_(1, slot, new_end.unsqueeze(1))
+            self.recent_short = _moved(self.recent_short, (value <= SHORT_NOTE_TICKS).float(), is_duration)
         self.phase = torch.where((cls == SKIP) | (cls == CONTROL), self.phase, cls)
 
     def select(self, rows: torch.Tensor) -> _RowState:
@@ -314,6 +322,19 @@ def _check_plan(controls: torch.Tensor | None, tables: _TokenTables) -> torch.Te
     if not tables.slot_present[tables.control_slot :].all():
         raise InvalidArgumentError("controls", "a texture plan", "the vocabulary has no texture-control tokens")
     return plan
+
+
+def _check_short_shares(short_shares: torch.Tensor | None, plan: torch.Tensor | None) -> torch.Tensor | None:
+    """Each row's target share of short notes as `_RowState.short_target` holds it; `InvalidArgumentError` for
+    targets without a plan, of another number of rows, or outside 0..1."""
+    if short_shares is None:
+        return None
+    targets = torch.as_tensor(short_shares, dtype=torch.float)
+    if plan is None or targets.shape != plan.shape[:1]:
+        raise InvalidArgumentError("short_shares", tuple(targets.shape), "expected one per row of the texture plan")
+    if ((targets < 0) | (targets > 1)).any():
+        raise InvalidArgumentError("short_shares", "values", "each a share in 0..1 (NaN: none)")
+    return targets
 
 
 def _force_controls(
@@ -395,6 +416,8 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
             ``p`` of each row's piece (counted from its first bar, the prompt's included; the plan starts
             over after P bars): after each bar's Time_Signature the grammar writes its planned control tokens.
             ``None``: no control tokens.
+        short_shares: with ``controls``, the share of notes a sixteenth or shorter each row aims at, ``[B]``
+            (NaN: none; `control_tokens.TexturePlan.short_shares`), which steering holds the row near.
         texture_steering: with ``controls``, how hard each bar is pulled into its planned levels while it is
             written (`texture_steering.TextureSteering`; 0: not at all, 1: its `STEERING_GAINS`).
 
@@ -418,6 +441,7 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         time_signature: str | None = None,
         fixed_time_signature: bool = False,
         controls: torch.Tensor | None = None,
+        short_shares: torch.Tensor | None = None,
         texture_steering: float = 0.0,
     ):
         if max_bars is not None:
@@ -433,6 +457,7 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         events = _event_vocabulary(vocabulary_or_tokenizer)
         self.tables = _TokenTables(events)
         self._plan = _check_plan(controls, self.tables)
+        self._short_shares = _check_short_shares(short_shares, self._plan)
         self._steering = TextureSteering(events, texture_steering)
         self.max_bars = bars if bars is not None else max_bars
         self._bar_limit = _INF if self.max_bars is None else self.max_bars
@@ -493,6 +518,8 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
                 if self._plan.shape[0] != input_ids.shape[0]:
                     raise InvalidArgumentError("controls", f"{self._plan.shape[0]} rows", f"the input has {input_ids.shape[0]}")
                 self._state.plan = self._plan.to(input_ids.device)
+            if self._short_shares is not None:
+                self._state.short_target = self._short_shares.to(input_ids.device)
             for column in input_ids.unbind(1):
                 self._state.advance(column, self.tables)
         self._seen = input_ids

@@ -11,18 +11,25 @@ when it lies outside its planned level's band the scores are tilted back toward 
 - **register** (mean pitch): every ``Note_Pitch`` score gets ``k_r * distance * (pitch - register)``, the
   pitch's offset bounded at an octave (`PITCH_REACH`);
 - **polyphony** (notes per onset): after a note, another note at the same onset gets ``k_p * distance``;
-- **density** (notes per quarter note, of the bar's onsets before the current one): the next onset (a
-  ``Beat``, or the ``Bar`` that ends the bar) gets ``-k_d * distance * gap``, the gap in quarter notes from
-  the current onset.
+- **density** (notes per quarter note, of the bar's onsets before the current one), once the bar has a note:
+  the next onset (a ``Beat``, or the ``Bar`` that ends the bar) gets ``-k_d * distance * gap``, the gap in
+  quarter notes from the current onset; an onset off the sixteenths and eighth-note triplets (`vocab.METRIC_GRIDS`) gets the least
+  favoured of these tilts and ``-k_g`` more, in every planned bar;
+- **spread** (the standard deviation of the bar's pitches): above `SPREAD_LIMIT`, every ``Note_Pitch`` gets
+  ``-k_s * excess * (pitch - register)**2``, gathering the bar around its register from both sides;
+- **short notes** (a moving share of the notes a sixteenth or shorter), where the plan gives the row a target
+  (the share in the real piece it follows): every short ``Note_Duration`` gets ``k_h * distance``, the
+  distance from the band `SHORT_MARGIN` around the target.
 
 ``distance`` is how far the bar's measure lies below its band (negative above it; 0 inside), in the
-measure's unit. Each is an exponential tilt: the least change of the model's distribution that moves the
-mean of that quantity (pitch, notes per onset, the gap between onsets) toward the band. Inside the band,
+measure's unit, and ``excess`` how far the spread lies above its limit. Each is an exponential tilt: the least
+change of the model's distribution that moves the mean of that quantity (pitch, notes per onset, the gap
+between onsets; the squared distance from the register for the spread) toward the band. Inside the band,
 and in a bar without a plan, the model's scores are untouched. What a bar "has so far" mixes its own notes
 with a moving measure of the bars before it (`RECENT_WEIGHT`), so that its first notes are judged too.
 
 The bands are the levels of `vocab.BAR_CLASS_EDGES`, the open ends closed at `vocab.STEERING_RANGES`.
-The state it reads (each bar's pitch sum, notes, onsets, the current onset's notes and the moving measures) is kept by the grammar's
+The state it reads (each bar's pitch sum and sum of squares, notes, onsets, the current onset's notes and the moving measures) is kept by the grammar's
 row state (`grammar._RowState`), which follows a piece across the windows of a long generation.
 
 Remote-code file: torch and relative imports only.
@@ -36,16 +43,41 @@ from typing import Any
 import torch
 
 from .errors import InvalidArgumentError
-from .vocab import BAR_CLASS_EDGES, BAR_TOKEN, CONTROL_KINDS, STEERING_RANGES, TICKS_PER_BEAT, TICKS_PER_GRID, split_event
+from .vocab import (
+    BAR_CLASS_EDGES,
+    BAR_TOKEN,
+    CONTROL_KINDS,
+    METRIC_GRIDS,
+    SHORT_NOTE_TICKS,
+    STEERING_RANGES,
+    TICKS_PER_BEAT,
+    TICKS_PER_GRID,
+    split_event,
+)
 
-STEERING_GAINS: dict[str, float] = {"density": 2.0, "polyphony": 1.0, "register": 0.1}
+STEERING_GAINS: dict[str, float] = {"density": 2.0, "polyphony": 1.0, "register": 0.1, "spread": 0.01, "short": 16.0,
+                                    "grid": 2.0}
 """The tilt per unit of distance at ``texture_steering=1`` (the strength multiplies them): per note per
 quarter and quarter note of gap (density), per note per onset (polyphony), per semitone and semitone of
-pitch (register). Chosen by benchmarks/texture_guidance.py (docs/texture.md#steering)."""
+pitch (register), per semitone of spread and squared semitone of pitch (spread), per unit of share (short
+notes), and the fixed tilt against an onset off the metric grid (grid). Chosen by
+benchmarks/texture_guidance.py (docs/texture.md#steering, #spread)."""
+
+SPREAD_LIMIT = 13.0
+"""The most a bar's pitches may spread (their standard deviation, in semitones) before steering gathers
+them: about the 90th percentile of the real bars of the widest composer (Bach 9.9, Beethoven 13.6, Mozart
+11.8; the median bar 8-9), so only a spread no real music has is pulled in. The register tilt alone, which
+moves the mean, scattered a long piece's bars over six octaves (a note an octave above the mean, the next an
+octave below); a limit of 10 brought Beethoven to the real median but its recognition down
+(docs/texture.md#spread)."""
+
+SHORT_MARGIN = 0.05
+"""Short notes are steered when their moving share lies further than this from the row's target (the share of
+notes a sixteenth or shorter in the real piece its plan follows)."""
 
 RECENT_RATE = 0.1
-"""Moving measures: the register follows about the last ten notes; density and polyphony about the last
-ten bars (their moving measures are updated once a bar)."""
+"""Moving measures: the register and the share of short notes follow about the last ten notes; density and
+polyphony about the last ten bars (their moving measures are updated once a bar)."""
 
 RECENT_WEIGHT: dict[str, float] = {"density": 1.0, "polyphony": 2.0, "register": 4.0}
 """How much the moving measure of the bars before counts in a bar's own: as this many quarter notes
@@ -57,6 +89,7 @@ linear tilt without a bound favours the keyboard's extremes most (stray notes at
 
 GRIDS_PER_QUARTER = TICKS_PER_BEAT // TICKS_PER_GRID
 """Beat steps per quarter note (12)."""
+
 
 
 class TextureSteering:
@@ -75,24 +108,27 @@ class TextureSteering:
         self._pitch = torch.tensor([float(v) if n == "Note_Pitch" and v.isdigit() else float("nan") for n, v in names])  # [V]
         self._grid = torch.tensor([float(v) if n == "Beat" and v.isdigit() else float("nan") for n, v in names])  # [V]
         self._is_bar = torch.tensor([token == BAR_TOKEN for token in events])  # [V]
+        self._short = torch.tensor([n == "Note_Duration" and v.isdigit() and int(v) <= SHORT_NOTE_TICKS
+                                    for n, v in names])  # [V]
         bands = {}
         for kind, (low, high) in STEERING_RANGES.items():
             edges = (low, *BAR_CLASS_EDGES[kind], high)
             bands[kind] = torch.tensor([edges[:-1], edges[1:]], dtype=torch.float)  # [2, levels]: lower, upper
         self._bands = bands
-        self._columns: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # `columns`' last answer
+        self._columns: tuple[torch.Tensor, ...] | None = None  # `columns`' last answer
 
-    def columns(self, vocab_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def columns(self, vocab_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
         """Per column of the scores ``[V]``: the pitch of a ``Note_Pitch`` and the grid of a ``Beat`` (NaN for
-        every other column), and whether it is ``Bar_None``; built once per width and device."""
+        every other column), whether it is ``Bar_None`` and whether it is a short ``Note_Duration`` (at most
+        `vocab.SHORT_NOTE_TICKS`); built once per width and device."""
         columns = self._columns
         if columns is None or columns[0].numel() != vocab_size or columns[0].device != device:
             known = min(vocab_size, self._pitch.numel())
             pitch, grid = (torch.full((vocab_size,), float("nan"), device=device) for _ in range(2))
-            is_bar = torch.zeros(vocab_size, dtype=torch.bool, device=device)
-            for out, values in ((pitch, self._pitch), (grid, self._grid), (is_bar, self._is_bar)):
+            is_bar, short = (torch.zeros(vocab_size, dtype=torch.bool, device=device) for _ in range(2))
+            for out, values in ((pitch, self._pitch), (grid, self._grid), (is_bar, self._is_bar), (short, self._short)):
                 out[:known] = values[:known].to(device)
-            columns = self._columns = (pitch, grid, is_bar)
+            columns = self._columns = (pitch, grid, is_bar, short)
         return columns
 
     def tilt(self, state: Any, bar: torch.Tensor, after_note: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -103,21 +139,29 @@ class TextureSteering:
         device = state.phase.device
         rows = torch.arange(state.phase.shape[0], device=device)
         levels = state.plan[rows, bar.clamp(min=0) % state.plan.shape[1]]  # [B, kinds], -1: none planned
-        pitch, grid, is_bar = self.columns(vocab_size, device)  # [V] each
+        pitch, grid, is_bar, short = self.columns(vocab_size, device)  # [V] each
+
+        def planned(kind: str) -> torch.Tensor:  # [B] the row writes a bar with a level of this kind
+            return (levels[:, CONTROL_KINDS.index(kind.capitalize())] >= 0) & (bar >= 0)
 
         def distance(kind: str, measure: torch.Tensor) -> torch.Tensor:  # [B], semitones / notes below the band
             level = levels[:, CONTROL_KINDS.index(kind.capitalize())]
             low, high = self._bands[kind].to(device)[:, level.clamp(min=0)]  # [B] each
             below = (low - measure).clamp(min=0) - (measure - high).clamp(min=0)
-            return torch.where((level >= 0) & (bar >= 0), below.nan_to_num(0.0), 0.0)
+            return torch.where(planned(kind), below.nan_to_num(0.0), 0.0)
 
         gains = {kind: gain * self.strength for kind, gain in STEERING_GAINS.items()}
         tilt = torch.zeros(rows.shape[0], vocab_size, device=device)
 
         register = _blend(state.bar_pitch_sum, state.bar_notes, state.recent_pitch, "register")  # [B]
         push = gains["register"] * distance("register", register)  # [B]
-        offset = (pitch - register.nan_to_num(0.0).unsqueeze(1)).clamp(-PITCH_REACH, PITCH_REACH)  # [B, V]
-        tilt += torch.where(pitch.isnan(), 0.0, push.unsqueeze(1) * offset)
+        offset = pitch - register.nan_to_num(0.0).unsqueeze(1)  # [B, V]
+        tilt += torch.where(pitch.isnan(), 0.0, push.unsqueeze(1) * offset.clamp(-PITCH_REACH, PITCH_REACH))
+
+        square = _blend(state.bar_pitch_squares, state.bar_notes, state.recent_pitch_square, "register")  # [B]
+        spread = (square - register.square()).clamp(min=0).sqrt()  # [B] standard deviation of the pitches so far
+        excess = torch.where(planned("register"), (spread - SPREAD_LIMIT).clamp(min=0).nan_to_num(0.0), 0.0)  # [B]
+        tilt -= torch.where(pitch.isnan(), 0.0, gains["spread"] * excess.unsqueeze(1) * offset.square())
 
         polyphony = _blend(state.bar_notes, state.bar_onsets, state.recent_polyphony, "polyphony")  # [B]
         push = gains["polyphony"] * distance("polyphony", polyphony)  # [B]
@@ -126,11 +170,26 @@ class TextureSteering:
         onset = state.grid.clamp(min=0).float()  # [B] grid of the current onset (0 before the bar's first)
         before = state.bar_notes - state.onset_notes  # [B] the notes of the onsets before the current one ...
         density = _blend(before, onset / GRIDS_PER_QUARTER, state.recent_density, "density")  # [B] ... over their time
-        push = gains["density"] * distance("density", density)  # [B]
+        # Not before the bar's first note: there its measure is the bars' before alone, and after a busy bar a
+        # low level would favour the bar line itself, an empty bar (pairs of silent bars in long pieces).
+        push = torch.where(state.bar_notes > 0, gains["density"] * distance("density", density), 0.0)  # [B]
         bar_end = (state.bar_ticks // TICKS_PER_GRID).float()  # [B] the Bar token's "onset": the end of the bar
         next_onset = torch.where(is_bar, bar_end.unsqueeze(1), grid.unsqueeze(0))  # [B, V]
         gap = (next_onset - onset.unsqueeze(1)) / GRIDS_PER_QUARTER  # [B, V] quarters, NaN elsewhere
-        tilt += torch.where(gap.isnan(), 0.0, -push.unsqueeze(1) * gap)
+        # An onset off the sixteenths and eighth-note triplets gets the least favoured tilt (a whole bar's gap) and
+        # the grid gain below that: guided long pieces drift there (a sixth of Beethoven's notes, real music 1 %),
+        # and the model copies such steps on once a few appear (docs/texture.md#spread).
+        metric = sum(grid % step == 0 for step in METRIC_GRIDS) > 0  # [V] (False where grid is NaN)
+        least = -push.abs() * bar_end / GRIDS_PER_QUARTER  # [B]
+        off_grid = least.unsqueeze(1) - gains["grid"] * (bar >= 0).unsqueeze(1)  # [B, 1]
+        gap_tilt = torch.where(metric | is_bar, -push.unsqueeze(1) * gap, off_grid)  # [B, V]
+        tilt += torch.where(gap.isnan(), 0.0, gap_tilt)
+
+        target = state.short_target  # [B] the real piece's share of short notes, NaN: none
+        below = ((target - SHORT_MARGIN - state.recent_short).clamp(min=0)
+                 - (state.recent_short - target - SHORT_MARGIN).clamp(min=0))  # [B], NaN before any note
+        push = torch.where(bar >= 0, gains["short"] * below.nan_to_num(0.0), 0.0)  # [B]
+        tilt += torch.where(short, push.unsqueeze(1), 0.0)
         return tilt
 
 

@@ -34,6 +34,15 @@ MAX_GRIDS = 48
 TICKS_PER_GRID = TICKS_PER_BEAT * 4 // MAX_GRIDS
 """Ticks per Beat step (40): 1/12 of a quarter note in every time signature."""
 
+METRIC_GRIDS = (3, 4)
+"""The Beat steps of a sixteenth note and of an eighth-note triplet: an onset on a multiple of either is "on
+the metric grid". In the music21 works of Bach, Beethoven and Mozart about 1 % of the onsets lie elsewhere
+(grace notes, ornaments, 32nd notes; `controls.piece_texture`'s ``off_grid_share``)."""
+
+SHORT_NOTE_TICKS = TICKS_PER_BEAT // 4
+"""A sixteenth note (120 ticks): notes this long or shorter count as short (as the feature judge's
+``dur_16th_or_less``)."""
+
 FULL_BAR_TICKS = 4 * TICKS_PER_BEAT
 """A 4/4 bar, the longest; a first bar shorter than this may be a pickup (SPEC §1)."""
 

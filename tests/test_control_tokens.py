@@ -13,7 +13,7 @@ import torch
 from g2m_hf import G2MTokenizer, control_tokens, generate_midi, infill_midi
 from g2m_hf import infill as infill_layout
 from g2m_hf.cli import generate as generate_cli
-from g2m_hf.controls import bar_classes, bar_values
+from g2m_hf.controls import bar_classes, bar_values, piece_texture
 from g2m_hf.data import G2MDataCollator
 from g2m_hf.errors import InvalidArgumentError, VocabularyError
 from g2m_hf.grammar import InfillGrammarLogitsProcessor, RemiGrammarLogitsProcessor
@@ -131,10 +131,13 @@ def test_the_grammar_writes_the_plan_and_the_piece_stays_valid():
         assert check_piece(piece) is None and round_trips(piece)
 
 
-def _tilt_after(events: list[str], levels: tuple[int, int, int], strength: float) -> torch.Tensor:
+def _tilt_after(events: list[str], levels: tuple[int, int, int], strength: float,
+                short_share: float | None = None) -> torch.Tensor:
     """The scores a grammar with ``texture_steering=strength`` makes of zeros after ``events`` (one row), under
-    a plan of every bar at ``levels`` (density, polyphony, register). [V]"""
-    grammar = RemiGrammarLogitsProcessor(VOCAB, controls=torch.tensor([[levels]]), texture_steering=strength)
+    a plan of every bar at ``levels`` (density, polyphony, register) and ``short_share`` of short notes. [V]"""
+    shares = None if short_share is None else torch.tensor([short_share])
+    grammar = RemiGrammarLogitsProcessor(VOCAB, controls=torch.tensor([[levels]]), short_shares=shares,
+                                         texture_steering=strength)
     return grammar(torch.tensor([TOKENIZER.events_to_ids(events)]), torch.zeros(1, len(VOCAB)))[0]
 
 
@@ -186,6 +189,60 @@ def test_steering_spaces_onsets_by_the_planned_density():
     sparse = _bar(("high", "mid", "mid"), [[60], [62]], step=24)  # a note in two quarters, high density planned
     tight = _tilt_after(sparse, (2, 1, 1), 1.0)[beats]
     assert tight[0] > tight[1] > tight[2] > tight[3]
+
+
+def test_steering_gathers_a_bar_whose_pitches_spread_too_far():
+    def pitches(*values: int) -> list[int]:
+        return TOKENIZER.events_to_ids([f"Note_Pitch_{value}" for value in values])
+
+    wide = _bar(("mid", "mid", "high"), [[88, 40], [86, 38]]) + ["Beat_24"]  # four octaves in a bar
+    compact = _bar(("mid", "mid", "high"), [[67, 64], [69, 65]]) + ["Beat_24"]  # a sixth, inside the high band
+    near = pitches(60, 64, 68, 72)
+    curve = _tilt_after(wide, (1, 1, 2), 1.0)[near].diff().diff()  # second differences: a parabola's are equal ...
+    assert (curve < 0).all() and torch.allclose(curve[0], curve[1])  # ... and negative, opening downward
+    middle, low, high = _tilt_after(wide, (1, 1, 2), 1.0)[pitches(64, 24, 108)]
+    assert low < middle and high < middle  # the extremes lose on both sides
+    assert (_tilt_after(compact, (1, 1, 2), 1.0)[near] == 0).all()  # within the limit: untouched
+    assert (_tilt_after(wide, (1, 1, 2), 0.0)[near] == 0).all()
+
+
+def test_steering_never_empties_a_bar_for_density():
+    # after a busy bar, a bar planned sparse has no notes yet: leaving it empty (the bar line next) is a rest,
+    # not a sparser bar, and gets no density tilt; once it has a note, density is steered
+    busy = _bar(("high", "mid", "mid"), [[67, 64, 60]] * 8, step=3)
+    bar_line, *beats = TOKENIZER.events_to_ids(["Bar_None", "Beat_0", "Beat_12", "Beat_24"])
+    empty = busy + ["Bar_None", "Time_Signature_4/4", "Density_low", "Polyphony_mid", "Register_mid"]
+    tilt = _tilt_after(empty, (0, 1, 1), 1.0)
+    assert tilt[bar_line] == 0 and (tilt[beats] == 0).all()
+    begun = _tilt_after(empty + ["Beat_0", "Note_Pitch_64", "Note_Duration_240"], (0, 1, 1), 1.0)
+    assert begun[bar_line] > begun[beats[2]] > begun[beats[1]]  # still too busy: later onsets and the bar line gain
+
+
+def test_steering_keeps_onsets_on_the_metric_grid():
+    # Beat_25 is neither on a sixteenth (a multiple of 3) nor on an eighth-note triplet (of 4)
+    off, *metric = TOKENIZER.events_to_ids(["Beat_25", "Beat_27", "Beat_28", "Beat_36", "Bar_None"])
+    for plan, bar in (((0, 1, 1), _bar(("low", "mid", "mid"), [[67, 64, 60]] * 8, step=3)),  # too dense
+                      ((2, 1, 1), _bar(("high", "mid", "mid"), [[60], [62]], step=24)),  # too sparse
+                      ((1, 1, 1), _bar(("mid", "mid", "mid"), [[64, 60], [65, 62]], step=6))):  # on its levels
+        tilt = _tilt_after(bar, plan, 1.0)
+        assert tilt[off] < tilt[metric].min() and tilt[off] < 0
+    assert (tilt[metric] == 0).all()  # density in its band: the grid alone is steered
+    assert (_tilt_after(bar, plan, 0.0)[[off, *metric]] == 0).all()
+
+
+def test_steering_holds_the_share_of_short_notes_near_the_real_pieces():
+    short, eighth, quarter = TOKENIZER.events_to_ids(["Note_Duration_120", "Note_Duration_240", "Note_Duration_480"])
+    held = _bar(("mid", "mid", "mid"), [[60], [62], [64], [65]], step=6) + ["Beat_24", "Note_Pitch_67"]  # quarters
+    for target, sign in ((0.4, 1), (0.0, 0), (None, 0)):  # below the target, near it, no target
+        tilt = _tilt_after(held, (1, 1, 1), 1.0, target)
+        assert torch.sign(tilt[short]) == sign and tilt[eighth] == tilt[quarter] == 0
+    sixteenths = [e.replace("Note_Duration_480", "Note_Duration_120") for e in held]
+    assert _tilt_after(sixteenths, (1, 1, 1), 1.0, 0.1)[short] < 0  # all short, a real piece with few
+    assert _tilt_after(sixteenths, (1, 1, 1), 2.0, 0.1)[short] == 2 * _tilt_after(sixteenths, (1, 1, 1), 1.0, 0.1)[short]
+    with pytest.raises(InvalidArgumentError, match="short_shares"):
+        RemiGrammarLogitsProcessor(VOCAB, controls=torch.tensor([[(1, 1, 1)]]), short_shares=torch.tensor([1.5]))
+    with pytest.raises(InvalidArgumentError, match="short_shares"):
+        RemiGrammarLogitsProcessor(VOCAB, short_shares=torch.tensor([0.2]))  # a target needs a plan
 
 
 @pytest.mark.parametrize("register,band", [("low", (56.0, 61.5)), ("high", (65.5, 72.0))])
@@ -260,13 +317,20 @@ def test_the_composer_table_follows_real_pieces_bar_by_bar_at_their_tempo(pieces
     loaded = control_tokens.ComposerTextures.from_config(config)
     assert [p.levels.tolist() for p in loaded.pieces["Bach"]] == [control_tokens.bar_levels(e).tolist() for e in chorales]
     assert [p.tempo for p in loaded.pieces["Bach"]] == [int(e[1].rpartition("_")[2]) for e in chorales]
-    plan, tempo = loaded.plan("Bach", 200, np.random.default_rng(0))
+    shares = [p.short_share for p in loaded.pieces["Bach"]]
+    assert shares == [round(piece_texture(e)["short_share"], 2) for e in chorales] and 0 < max(shares) < 0.5
+    plan, first = loaded.plan("Bach", 200, np.random.default_rng(0))
     assert plan.shape == (200, 3)
-    # the plan opens with a real chorale from its first bar on, at that chorale's tempo
-    openings = {(tuple(map(tuple, p.levels[:3])), p.tempo) for p in loaded.pieces["Bach"]}
-    assert (tuple(map(tuple, plan[:3])), tempo) in openings
+    # the plan opens with a real chorale from its first bar on, at that chorale's tempo and share of short notes
+    openings = {(tuple(map(tuple, p.levels[:3])), p.tempo, p.short_share) for p in loaded.pieces["Bach"]}
+    assert (tuple(map(tuple, plan[:3])), first.tempo, first.short_share) in openings
+    tempo = first.tempo
     unknown = control_tokens.texture_plan(loaded, ["Mozart"], 5, 0, {})
     assert (unknown.levels == control_tokens.FREE).all() and unknown.tempi == [None]
+    assert np.isnan(unknown.short_shares).all()
+    # a table packaged before the shares were kept still reads: no share, no steering of short notes
+    old = control_tokens.RealTexture.decode("120: 012 ---")
+    assert old.tempo == 120 and old.levels.tolist() == [[0, 1, 2], [-1, -1, -1]] and np.isnan(old.short_share)
     fixed = control_tokens.texture_plan(loaded, ["Bach", "Mozart"], 40, 0, {"density": 2, "register": None})
     assert (fixed.levels[..., 0] == 2).all() and (fixed.levels[1, :, 1:] == 1).all()
     real = np.where((plan[:40] == control_tokens.FREE).any(1), 1, plan[:40, 2])  # a silent bar: the middle level

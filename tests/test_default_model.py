@@ -14,8 +14,9 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, default_base_model_path, default_model_path, generate_midi
-from g2m_hf.controls import bar_values
+from g2m_hf.controls import bar_values, piece_texture
 from g2m_hf.generation import load_model_as, trained_composers
+from g2m_hf.texture_steering import SPREAD_LIMIT, STEERING_GAINS
 
 MAX_BYTES = 25 * 1024 * 1024  # the wheel's budget for the model weights
 FINE_TUNED = ("Bach", "Beethoven", "Mozart")
@@ -181,3 +182,18 @@ def test_the_bundled_model_obeys_a_low_and_a_high_texture_knob(bundled, kind):
     if kind == "register":
         steered, free = (medians["high", s] - medians["low", s] for s in (None, 0.0))
         assert steered > free + 1, medians  # semitones
+
+
+def test_the_bundled_model_keeps_a_long_pieces_bars_gathered(bundled, monkeypatch):
+    # issue 25: the register tilt alone scattered Beethoven's bars over several octaves as a piece went on
+    # (each bar's pitches spread about 15 semitones, real bars 9); the spread term gathers what no real bar has
+    model, tokenizer = bundled
+
+    def spreads() -> list[float]:
+        pieces = generate_midi(model, tokenizer, ["Beethoven"], num_pieces=2, seed=1, bars=32)
+        return [piece_texture(piece.events)["pitch_spread"] for piece in pieces]
+
+    gathered = spreads()
+    monkeypatch.setitem(STEERING_GAINS, "spread", 0.0)
+    scattered = spreads()
+    assert max(gathered) < SPREAD_LIMIT + 0.5 and np.mean(gathered) < np.mean(scattered) - 1, (gathered, scattered)

@@ -302,8 +302,10 @@ def texture_markdown(texture: dict[str, Any]) -> str:
         made, real = sets["generated"], sets["reference"]
         rows.append([composer, *(f"{made[k]:.1f} vs {real[k]:.1f} (x{made[k] / real[k]:.2f})" for k, _ in keys),
                      f"{made['short_share']:.2f} vs {real['short_share']:.2f}",
+                     f"{made['pitch_spread']:.1f} vs {real['pitch_spread']:.1f}",
                      f"{made['tempo']:.0f} vs {real['tempo']:.0f}"])
-    return markdown_table(["composer", *(name for _, name in keys), "notes a 16th or shorter", "tempo class"], rows)
+    return markdown_table(["composer", *(name for _, name in keys), "notes a 16th or shorter",
+                           "pitch spread in a bar (semitones)", "tempo class"], rows)
 
 
 INFILL_EVALUATION = "infill_evaluation.json"
@@ -385,8 +387,8 @@ SI (which looks for repetition over tens of seconds) is not comparable."""
 - Trained on windows of {window} events: longer pieces are generated with a sliding window of that length."""
     planned = """Every bar is written under texture-control tokens (density, polyphony, register: `g2m_hf.control_tokens`);
 with no knob set, as here, each piece follows real training pieces of its composer bar by bar, at the tempo
-class of the first (`config.composer_textures`, measured on the training pieces when this folder was
-packaged).""" if evaluation.get("texture_controls") else "The model chooses its texture and tempo class itself."
+class and the share of short notes of the first (`config.composer_textures`, measured on the training pieces
+when this folder was packaged).""" if evaluation.get("texture_controls") else "The model chooses its texture and tempo class itself."
     texture = f"""{planned} The median generated piece of the measures above against the median held-out real
 piece (`g2m_hf.controls.median_texture`; a tempo class: the most common):
 
