@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from .metrics import PieceLike, _as_notes
-from .vocab import BAR_CLASS_EDGES, CONTROL_LEVELS, METRIC_GRIDS, SHORT_NOTE_TICKS, TICKS_PER_BEAT
+from .vocab import BAR_CLASS_EDGES, CONTROL_LEVELS, SHORT_NOTE_TICKS, TICKS_PER_BEAT, on_metric_grid
 
 MIDDLE_C = 60
 """MIDI pitch of middle C (C4): notes at or above it count as the upper register."""
@@ -138,9 +138,6 @@ def piece_texture(piece: PieceLike) -> dict[str, float]:
     n_notes = len(notes.pitch)
     seconds = notes.bar_ticks.sum() * notes.seconds_per_tick  # bars as written, rests included
     spreads = [pitch.std() for pitch in (notes.pitch[notes.bar == bar] for bar in np.unique(notes.bar)) if len(pitch) > 1]
-    on_grid = np.zeros(len(notes.grid), dtype=bool)
-    for step in METRIC_GRIDS:
-        on_grid |= notes.grid % step == 0
     return {
         "notes_per_bar": float(attributes.notes.mean()) if notes.n_bars else float("nan"),
         "onsets_per_bar": float(attributes.onsets.mean()) if notes.n_bars else float("nan"),
@@ -148,7 +145,7 @@ def piece_texture(piece: PieceLike) -> dict[str, float]:
         "short_share": float(np.mean(notes.duration <= SHORT_NOTE_TICKS)) if n_notes else float("nan"),
         "tempo": float(notes.tempo),
         "pitch_spread": float(np.median(spreads)) if spreads else float("nan"),
-        "off_grid_share": float(np.mean(~on_grid)) if n_notes else float("nan"),
+        "off_grid_share": float(np.mean(~on_metric_grid(notes.grid))) if n_notes else float("nan"),
     }
 
 

@@ -13,8 +13,8 @@ when it lies outside its planned level's band the scores are tilted back toward 
 - **polyphony** (notes per onset): after a note, another note at the same onset gets ``k_p * distance``;
 - **density** (notes per quarter note, of the bar's onsets before the current one), once the bar has a note:
   the next onset (a ``Beat``, or the ``Bar`` that ends the bar) gets ``-k_d * distance * gap``, the gap in
-  quarter notes from the current onset; an onset off the sixteenths and eighth-note triplets (`vocab.METRIC_GRIDS`) gets the least
-  favoured of these tilts and ``-k_g`` more, in every planned bar;
+  quarter notes from the current onset; an onset off the sixteenths and eighth-note triplets
+  (`vocab.METRIC_GRIDS`) gets the least favoured of these tilts and ``-k_g`` more, in every planned bar;
 - **spread** (the standard deviation of the bar's pitches): above `SPREAD_LIMIT`, every ``Note_Pitch`` gets
   ``-k_s * excess * (pitch - register)**2``, gathering the bar around its register from both sides;
 - **short notes** (a moving share of the notes a sixteenth or shorter), where the plan gives the row a target
@@ -47,11 +47,11 @@ from .vocab import (
     BAR_CLASS_EDGES,
     BAR_TOKEN,
     CONTROL_KINDS,
-    METRIC_GRIDS,
     SHORT_NOTE_TICKS,
     STEERING_RANGES,
     TICKS_PER_BEAT,
     TICKS_PER_GRID,
+    on_metric_grid,
     split_event,
 )
 
@@ -91,7 +91,6 @@ GRIDS_PER_QUARTER = TICKS_PER_BEAT // TICKS_PER_GRID
 """Beat steps per quarter note (12)."""
 
 
-
 class TextureSteering:
     """The score tilts of texture steering for a vocabulary, at a strength (0: none; 1: `STEERING_GAINS`).
 
@@ -119,8 +118,9 @@ class TextureSteering:
 
     def columns(self, vocab_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
         """Per column of the scores ``[V]``: the pitch of a ``Note_Pitch`` and the grid of a ``Beat`` (NaN for
-        every other column), whether it is ``Bar_None`` and whether it is a short ``Note_Duration`` (at most
-        `vocab.SHORT_NOTE_TICKS`); built once per width and device."""
+        every other column), whether it is ``Bar_None``, whether it is a short ``Note_Duration`` (at most
+        `vocab.SHORT_NOTE_TICKS`) and whether it is a ``Beat`` on the metric grid (`vocab.on_metric_grid`);
+        built once per width and device."""
         columns = self._columns
         if columns is None or columns[0].numel() != vocab_size or columns[0].device != device:
             known = min(vocab_size, self._pitch.numel())
@@ -128,7 +128,7 @@ class TextureSteering:
             is_bar, short = (torch.zeros(vocab_size, dtype=torch.bool, device=device) for _ in range(2))
             for out, values in ((pitch, self._pitch), (grid, self._grid), (is_bar, self._is_bar), (short, self._short)):
                 out[:known] = values[:known].to(device)
-            columns = self._columns = (pitch, grid, is_bar, short)
+            columns = self._columns = (pitch, grid, is_bar, short, on_metric_grid(grid))
         return columns
 
     def tilt(self, state: Any, bar: torch.Tensor, after_note: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -139,7 +139,7 @@ class TextureSteering:
         device = state.phase.device
         rows = torch.arange(state.phase.shape[0], device=device)
         levels = state.plan[rows, bar.clamp(min=0) % state.plan.shape[1]]  # [B, kinds], -1: none planned
-        pitch, grid, is_bar, short = self.columns(vocab_size, device)  # [V] each
+        pitch, grid, is_bar, short, metric = self.columns(vocab_size, device)  # [V] each
 
         def planned(kind: str) -> torch.Tensor:  # [B] the row writes a bar with a level of this kind
             return (levels[:, CONTROL_KINDS.index(kind.capitalize())] >= 0) & (bar >= 0)
@@ -179,7 +179,6 @@ class TextureSteering:
         # An onset off the sixteenths and eighth-note triplets gets the least favoured tilt (a whole bar's gap) and
         # the grid gain below that: guided long pieces drift there (a sixth of Beethoven's notes, real music 1 %),
         # and the model copies such steps on once a few appear (docs/texture.md#spread).
-        metric = sum(grid % step == 0 for step in METRIC_GRIDS) > 0  # [V] (False where grid is NaN)
         least = -push.abs() * bar_end / GRIDS_PER_QUARTER  # [B]
         off_grid = least.unsqueeze(1) - gains["grid"] * (bar >= 0).unsqueeze(1)  # [B, 1]
         gap_tilt = torch.where(metric | is_bar, -push.unsqueeze(1) * gap, off_grid)  # [B, V]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import os
 import pickle
-from typing import TYPE_CHECKING, BinaryIO, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterable, Mapping, Sequence
 
 from .errors import G2MError, VocabularyError
 
@@ -121,6 +121,15 @@ def split_event(token: str) -> tuple[str, str]:
 def bar_ticks(numerator: int, denominator: int) -> int:
     """Length in ticks of a bar of ``numerator/denominator``: ``n * 480 * 4 / d`` (the decoder's rule)."""
     return numerator * TICKS_PER_BEAT * 4 // denominator
+
+
+def on_metric_grid(grid: Any) -> Any:
+    """Whether each Beat step of ``grid`` (a NumPy array or a torch tensor; NaN is off) lies on `METRIC_GRIDS`:
+    a bool array or tensor of the same shape."""
+    on = grid % METRIC_GRIDS[0] == 0
+    for step in METRIC_GRIDS[1:]:
+        on = on | (grid % step == 0)
+    return on
 
 
 def bar_geometry(signature: str) -> tuple[int, int, int]:
