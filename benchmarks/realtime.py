@@ -2,10 +2,17 @@
 
 Measured in ONE run, so that the ratios hold on a shared, noisy machine:
 
-- ``two-forward``: the previous guidance path (the unstyled rows in a second forward with their own
-  key/value cache), kept here only, as the baseline (`TwoForwardGuidance`);
-- ``one-forward``: today's path (styled and unstyled rows in one batched forward, `style_guidance.py`);
-- ``one-forward int8``: the same with int8 weights (`generation.quantize_int8`).
+- ``two-forward``: the guided model (``--guided-model``) on the first guidance path (the contrast rows in a
+  second forward with their own key/value cache), kept here only, as the baseline (`TwoForwardGuidance`);
+- ``one-forward``: the guided model on the batched path (styled and contrast rows in one forward,
+  `style_guidance.py`);
+- ``one-forward int8``: the same with int8 weights (`generation.quantize_int8`): the previous default;
+- ``distilled int8``: the bundled model, whose guidance is distilled into its weights (one row per piece,
+  `training/distill_guidance.py`), with int8 weights: ``g2m-generate``'s default.
+
+``--guided-model`` is the model before distillation, sampled at its own generation config (guidance 2 against
+the other composers): the previous bundled model, e.g. ``git worktree add /tmp/guided e504f7b`` and
+``--guided-model /tmp/guided/g2m_hf/default_model`` (default: the bundled model itself, whose guidance is 1).
 
 Part 1, the decoding step: ms per step at batch 1 and 4 (Mozart, tempo 120, 8 bars, seed 7), events per
 second, and what the step is made of (the forward of B and of 2B rows, the grammar processor, the rest:
@@ -13,8 +20,7 @@ generate's own work, guidance's combination, temperature / top-p, sampling), aga
 machine's memory bandwidth allows (every weight read once per forward; the bandwidth is measured here
 with a matrix-vector product of the model's size).
 
-Part 2, the real-time factor per composer at the defaults (style guidance 2, the model's own tempo
-class) and at ``--tempo 120``, as ``g2m-generate`` works: load the model and tokenizer, generate,
+Part 2, the real-time factor per composer at each model's defaults (the model's own tempo class) and at ``--tempo 120``, as ``g2m-generate`` works: load the model and tokenizer, generate,
 write every piece's .mid/.txt/.png. One piece (``--bars`` bars), and ``--pieces`` pieces in one call
 (batches of 4). Goal (issue 26): one piece >= 5x real time, 6 pieces in one call >= 10x.
 
@@ -109,16 +115,20 @@ def two_forward_guidance():
         G2MForCausalLM._style_guidance_processors = original
 
 
-VARIANTS = {  # name: (weights, baseline guidance path)
-    "two-forward": ("float32", True),
-    "one-forward": ("float32", False),
-    "one-forward int8": ("int8", False),
+VARIANTS = {  # name: (model: "guided" or "distilled", weights, baseline guidance path)
+    "two-forward": ("guided", "float32", True),
+    "one-forward": ("guided", "float32", False),
+    "one-forward int8": ("guided", "int8", False),
+    "distilled int8": ("distilled", "int8", False),
 }
+MODELS: dict[str, Path | None] = {"guided": None, "distilled": None}
+"""The folders of the two models (None: the bundled one); ``--guided-model`` sets the first."""
 
 
 def run_variant(name: str):
-    dtype, baseline = VARIANTS[name]
-    return dtype, (two_forward_guidance() if baseline else contextlib.nullcontext())
+    """The variant's model folder, weights, and the guidance path it runs under."""
+    model, dtype, baseline = VARIANTS[name]
+    return MODELS[model], dtype, (two_forward_guidance() if baseline else contextlib.nullcontext())
 
 
 # --- part 1: the decoding step ----------------------------------------------------------------------
@@ -167,7 +177,7 @@ def grammar_ms(tokenizer, rows: torch.Tensor) -> float:
 def step_part(args) -> dict:
     tokenizer = load_tokenizer()
     results: dict[str, Any] = {}
-    models = {name: load_model_as(dtype=VARIANTS[name][0]) for name in VARIANTS}
+    models = {name: load_model_as(*run_variant(name)[:2]) for name in VARIANTS}
     parameters = sum(p.numel() for p in load_model_as().parameters())
     bandwidth = matvec_bandwidth(parameters)
     limit_ms = parameters * 4 / bandwidth * 1000
@@ -178,7 +188,7 @@ def step_part(args) -> dict:
         events: dict[str, int] = {}
         for _ in range(args.repeats):
             for name in VARIANTS:
-                dtype, path = run_variant(name)
+                *_, path = run_variant(name)
                 parts: dict[str, float] = {}
                 with path, timed_parts(parts):
                     sample = _generate_timed(models[name], tokenizer, batch_size, settings)
@@ -265,7 +275,7 @@ def print_step(results: dict) -> None:
     print("|---|---|---|---|---|")
     for name in ("one-forward", "one-forward int8"):
         cells = " | ".join(f"{results[f'forward {name} B{b}']:.2f}" for b in (1, 2, 4, 8))
-        print(f"| forward, {VARIANTS[name][0]} (ms) | {cells} |")
+        print(f"| forward, {VARIANTS[name][1]} (ms) | {cells} |")
     print(f"| grammar processor (ms) | {results['grammar B1']:.2f} | | {results['grammar B4']:.2f} | |")
     print("\nInside generate (ms per step, the fastest repeat; the two-forward path's second forward runs "
           "inside its processor):")
@@ -286,10 +296,10 @@ def print_step(results: dict) -> None:
 
 def realtime_run(name: str, composer: str, num_pieces: int, args, tempo: int | None, folder: Path) -> dict:
     """One g2m-generate-like call: load, generate, write; seconds of music over seconds of waiting."""
-    dtype, path = run_variant(name)
+    folder_of_model, dtype, path = run_variant(name)
     start = time.perf_counter()
     with path:
-        model, tokenizer = load_model_as(dtype=dtype), load_tokenizer()
+        model, tokenizer = load_model_as(folder_of_model, dtype), load_tokenizer(folder_of_model)
         pieces = generate_midi(model, tokenizer, [composer], num_pieces=num_pieces, seed=args.seed,
                                bars=args.bars, tempo=tempo)
     taken: set[str] = set()
@@ -319,16 +329,16 @@ def realtime_part(args) -> dict:
 
 
 def print_realtime(results: dict, args) -> None:
-    print("\n| composer | tempo | pieces | " + " | ".join(f"{n} RTF" for n in VARIANTS) + " | one-forward / two-forward |"
-          " int8 / two-forward |")
-    print("|---|---|---|" + "---|" * (len(VARIANTS) + 2))
+    print("\n| composer | tempo | pieces | " + " | ".join(f"{n} RTF" for n in VARIANTS) + " | "
+          + " | ".join(f"{n} / two-forward" for n in list(VARIANTS)[1:]) + " |")
+    print("|---|---|---|" + "---|" * (2 * len(VARIANTS) - 1))
     for tempo in args.tempos:
         for composer in args.composers:
             for num_pieces in (1, args.pieces):
                 key = f"{composer} tempo={tempo or 'model'} pieces={num_pieces}"
                 rtf = [results[f"{key} {n}"]["rtf"] for n in VARIANTS]
                 print(f"| {composer} | {tempo or 'model'} | {num_pieces} | " + " | ".join(f"{x:.1f}x" for x in rtf)
-                      + f" | {rtf[1] / rtf[0]:.2f} | {rtf[2] / rtf[0]:.2f} |")
+                      + " | " + " | ".join(f"{x / rtf[0]:.2f}" for x in rtf[1:]) + " |")
 
 
 # --- part 3: style of the faster weights ----------------------------------------------------------
@@ -379,10 +389,13 @@ def main() -> None:
     parser.add_argument("--style-pieces", type=int, default=8, help="pieces per composer judged per weight type")
     parser.add_argument("--repeats", type=int, default=2, help="repeats of each step measure (the best is kept)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier on a busy machine)")
+    parser.add_argument("--guided-model", type=Path, default=None,
+                        help="the model before distillation (default: the bundled model)")
     parser.add_argument("--output", type=Path, help="also write every figure to this JSON file")
     parser.add_argument("--quick", action="store_true", help="a smoke run of the script")
     args = parser.parse_args()
     args.tempos = [None if t == "model" else int(t) for t in args.tempos]
+    MODELS["guided"] = args.guided_model
     if args.quick:
         args.composers, args.bars, args.pieces, args.step_bars, args.repeats = ["Mozart"], 2, 2, 1, 1
         args.style_pieces = 2

@@ -8,7 +8,7 @@ its piano roll and downloads. The same generation, for one piece, is the API end
     from gradio_client import Client
     wav, midi, piano_roll, events, score = Client("http://127.0.0.1:7860/").predict(
         composer="Bach", bars=8, temperature=1.0, top_p=0.95, seed=0, prompt_midi=None, prompt_bars=4,
-        api_name="/generate")   # optional: style_guidance=2.0, tempo="120", time_signature="3/4", duration=30,
+        api_name="/generate")   # optional: style_guidance=1.5, tempo="120", time_signature="3/4", duration=30,
                                 # density="high", polyphony="low", register="mid" (default "composer's")
 
 The **Infill** tab rewrites bars of an uploaded MIDI file (or of the last piece made in the page) in a
@@ -17,7 +17,7 @@ one line), its piano roll shading the rewritten bars; one piece of it is the API
 
     wav, midi, piano_roll, events, score = client.predict(
         midi=handle_file("piece.mid"), first_bar=9, last_bar=12, composer="Mozart", seed=0, temperature=1.0,
-        top_p=0.95, style_guidance=2.0, api_name="/infill")
+        top_p=0.95, style_guidance=1.0, api_name="/infill")
 
 Both use int8 weights (`DEFAULT_DTYPE`; the page also offers float32 and bfloat16).
 
@@ -554,7 +554,7 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
                         dtype = gr.Radio(list(WEIGHT_DTYPES), value=DEFAULT_DTYPE, label="Weights (int8: fastest on CPU)")
                         with gr.Accordion("Style and form", open=False):
                             style_guidance = gr.Number(guidance_default, minimum=0, step=0.5,
-                                                       label="Style guidance (1: none, larger: a stronger style)")
+                                                       label="Style guidance (1: the model's own, larger: a stronger style)")
                             with gr.Row():
                                 tempo = gr.Dropdown([MODEL_CHOICE, *map(str, TEMPO_CLASSES)], value=MODEL_CHOICE,
                                                     label="Tempo (BPM)")
@@ -605,7 +605,7 @@ def build_app(model: str | os.PathLike | None = None, limits: ServingLimits | No
                                 infill_top_p = gr.Number(generator.sampling.top_p, minimum=0.01, maximum=1.0, step=0.01,
                                                          label="Top-p")
                             infill_guidance = gr.Number(guidance_default, minimum=0, step=0.5,
-                                                        label="Style guidance (1: none, larger: a stronger style)")
+                                                        label="Style guidance (1: the model's own, larger: a stronger style)")
                         with gr.Row():
                             infill_button = gr.Button("Infill", variant="primary")
                             infill_stop = gr.Button("Stop", variant="stop")

@@ -55,13 +55,13 @@ from .vocab import (
     split_event,
 )
 
-STEERING_GAINS: dict[str, float] = {"density": 2.0, "polyphony": 1.0, "register": 0.1, "spread": 0.01, "short": 16.0,
+STEERING_GAINS: dict[str, float] = {"density": 3.0, "polyphony": 1.0, "register": 0.1, "spread": 0.01, "short": 16.0,
                                     "grid": 2.0}
 """The tilt per unit of distance at ``texture_steering=1`` (the strength multiplies them): per note per
 quarter and quarter note of gap (density), per note per onset (polyphony), per semitone and semitone of
 pitch (register), per semitone of spread and squared semitone of pitch (spread), per unit of share (short
 notes), and the fixed tilt against an onset off the metric grid (grid). Chosen by
-benchmarks/texture_guidance.py (docs/texture.md#steering, #spread)."""
+benchmarks/texture_guidance.py (docs/texture.md#steering, #spread; density's on the distilled model, #defaults)."""
 
 SPREAD_LIMIT = 13.0
 """The most a bar's pitches may spread (their standard deviation, in semitones) before steering gathers

@@ -14,12 +14,23 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, default_base_model_path, default_model_path, generate_midi
-from g2m_hf.controls import bar_values, piece_texture
+from g2m_hf.controls import bar_values, median_texture, piece_texture
+from g2m_hf.evaluation import (
+    FEATURE_CLASSIFIER_FILE,
+    ComposerClassifier,
+    default_classifier_path,
+    feature_judge,
+    judge_pieces,
+    network_judge,
+)
 from g2m_hf.generation import load_model_as, trained_composers
 from g2m_hf.texture_steering import SPREAD_LIMIT, STEERING_GAINS
 
 MAX_BYTES = 25 * 1024 * 1024  # the wheel's budget for the model weights
 FINE_TUNED = ("Bach", "Beethoven", "Mozart")
+PIECES = 12  # 16-bar pieces per composer that the distilled model is judged on
+NOTES_PER_BAR = (0.75, 1.33)  # the texture bounds it is held to (docs/speed.md): notes per bar against the composer's
+SHORT_SHARE = 0.2  # real pieces (all of them, as issue 25 measures), and the share of notes a sixteenth or shorter
 
 MODEL_DIR = default_model_path()  # the package ships both: a missing model is a failure, not a skip
 BASE_DIR = default_base_model_path()
@@ -197,3 +208,29 @@ def test_the_bundled_model_keeps_a_long_pieces_bars_gathered(bundled, monkeypatc
     monkeypatch.setitem(STEERING_GAINS, "spread", 0.0)
     scattered = spreads()
     assert max(gathered) < SPREAD_LIMIT + 0.5 and np.mean(gathered) < np.mean(scattered) - 1, (gathered, scattered)
+
+
+def test_the_bundled_model_is_distilled_and_recognised_and_textured_without_guidance(bundled):
+    # issue 26: style guidance (against the other composers) distilled into the weights, so the model samples one row
+    # per piece; its pieces at the defaults must still be recognised and keep the real texture (issue 25's bounds)
+    model, tokenizer = bundled
+    record = json.loads((MODEL_DIR / "distillation_record.json").read_text())
+    assert (record["style_guidance"], record["style_guidance_contrast"]) == (2.0, "composers")
+    assert model.generation_config.style_guidance == 1.0 and record["held_out_kl"]["after"] < record["held_out_kl"]["before"] / 3
+    folder = default_classifier_path()
+    judges = {"network": network_judge(ComposerClassifier.from_pretrained(folder)),
+              "features": feature_judge(folder / FEATURE_CLASSIFIER_FILE)}
+    pieces = [piece for composer in FINE_TUNED
+              for piece in generate_midi(model, tokenizer, [composer], num_pieces=PIECES, seed=5, bars=16)]
+    recognition = judge_pieces([p.composer for p in pieces], [p.events for p in pieces], judges, list(FINE_TUNED))
+    card = json.loads((MODEL_DIR / "evaluation.json").read_text())
+    real = card["recognition"]["real"]["recognition"]  # the same judges on 16-bar excerpts of held-out real pieces
+    features = recognition["features"]
+    assert features["mean"] >= 0.75 and min(e["rate"] for e in features["per_composer"].values()) >= 0.6, features
+    assert recognition["network"]["mean"] >= real["network"]["mean"], (recognition["network"], real["network"])
+    for composer in FINE_TUNED:
+        made = median_texture([p.events for p in pieces if p.composer == composer])
+        reference = card["texture"][composer]["all_real"]  # the median of the composer's real pieces
+        ratio = made["notes_per_bar"] / reference["notes_per_bar"]
+        assert NOTES_PER_BAR[0] <= ratio <= NOTES_PER_BAR[1], (composer, made, reference)
+        assert abs(made["short_share"] - reference["short_share"]) <= SHORT_SHARE, (composer, made, reference)

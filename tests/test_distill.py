@@ -105,6 +105,7 @@ def test_distillation_brings_the_plain_prediction_to_the_guided_one(teacher_fold
 
     record = json.loads((distilled / distill_guidance.RECORD_NAME).read_text())
     assert record["style_guidance"] == GUIDANCE  # the teacher's scale: its generation config's
+    assert record["style_guidance_contrast"] == "none"  # and its contrast (the config names none: Composer_None)
     assert record["dataset"] == str(dataset_folder) and record["max_length"] == WINDOW  # the model's window
     assert [entry["step"] for entry in record["log"]] == [4, 8, 12] and record["steps"] == STEPS
     held_out = record["held_out_kl"]  # the script's own measure, on the same validation windows
@@ -138,6 +139,21 @@ def test_the_target_is_what_generation_samples_from_under_the_configs_guidance_o
             assert torch.allclose(target[row, t], expected, atol=1e-4), (row, t)
 
 
+def test_a_named_contrast_replaces_the_teachers_own(teacher_folder, dataset_folder, tmp_path):
+    # the build script distils the fine-tuned folder, whose generation config has no contrast, against the composers
+    teacher = G2MForCausalLM.from_pretrained(teacher_folder).eval()
+    assert distill_guidance.guidance_of(teacher, None).copies == 2  # the styled row and Composer_None's
+    composers = [token for token in ID if token.startswith("Composer_") and token != "Composer_None"]
+    against = distill_guidance.guidance_of(teacher, None, "composers")
+    assert against.copies == len(composers) and against.guidance == GUIDANCE  # the styled row and the others'
+    output = tmp_path / "out"
+    argv = ["--model", teacher_folder, "--dataset", dataset_folder, "--output", output, "--steps", 1,
+            "--batch-size", 1, "--style-guidance-contrast", "composers"]
+    assert exit_code(distill_guidance.main, argv) == 0
+    record = json.loads((output / distill_guidance.RECORD_NAME).read_text())
+    assert record["style_guidance_contrast"] == "composers" and record["style_guidance"] == GUIDANCE
+
+
 def test_the_distilled_folder_loads_and_samples_valid_pieces_without_guidance(distilled):
     assert (distilled / "model.safetensors").is_file() and not list(distilled.glob("*.bin"))
     assert not list(distilled.parent.glob(".*.partial"))  # published whole
@@ -164,6 +180,7 @@ def test_the_distilled_folder_loads_and_samples_valid_pieces_without_guidance(di
         (["--model", "{data}"], "not a model folder"),
         (["--model", "{missing}"], "no such folder"),
         (["--output", "{model}"], "the teacher's own folder"),
+        (["--style-guidance-contrast", "mozart"], "--style-guidance-contrast: invalid choice: 'mozart'"),
     ],
 )
 def test_bad_options_are_refused_in_one_line_before_any_work(

@@ -15,7 +15,7 @@ from g2m_hf.evaluation import FEATURE_CLASSIFIER_FILE, ComposerClassifier, defau
 from g2m_hf.evaluation.feature_classifier import FEATURE_NAMES, FeatureComposerClassifier, piece_features
 from g2m_hf.evaluation.memorisation import SpanIndex, span_keys
 from g2m_hf.evaluation.recognition import Recognition, wilson_interval
-from g2m_hf.evaluation.style import measure_style, network_judge
+from g2m_hf.evaluation.style import excerpts, measure_style, network_judge
 from g2m_hf.generation import load_model, load_tokenizer, trained_composers
 from g2m_hf.metrics import PieceNotes
 from g2m_hf.style_guidance import StyleGuidanceLogitsProcessor
@@ -280,6 +280,18 @@ def test_recognition_counts_rates_and_intervals():
     assert pair["per_composer"]["Bach"]["rate"] == 0.0 and pair["pooled_ci95"] == pytest.approx(list(_wilson(1, 2)))
 
 
+def test_the_mean_of_unbalanced_composers_gets_an_interval_around_it():
+    # real music: 9 Bach excerpts all recognised, 1 Mozart excerpt missed; the pooled count (9/10) would put an
+    # interval far above the mean of the two composers' rates (0.5)
+    summary = Recognition.count(["Bach"] * 9 + ["Mozart"], ["Bach"] * 10, ["Bach", "Mozart"]).summary()
+    low, high = summary["mean_ci95"]
+    assert summary["mean"] == pytest.approx(0.5) and low < 0.5 < high
+    assert (low, high) == pytest.approx(tuple(np.mean([_wilson(9, 9), _wilson(0, 1)], axis=0)))
+    assert summary["pooled_ci95"][0] > 0.5  # what the card showed before: an interval that missed its own mean
+    balanced = Recognition.count(["Bach"] * 2 + ["Mozart"] * 2, ["Bach", "Mozart", "Mozart", "Mozart"], ["Bach", "Mozart"])
+    assert balanced.summary()["mean_ci95"] == pytest.approx(list(_wilson(3, 4)))
+
+
 # --- memorisation -----------------------------------------------------------------------------------
 
 
@@ -330,6 +342,21 @@ def test_features_describe_a_piece_window_by_window(corpus_events):
     assert np.all((column["notes_per_onset"] > 2) & (column["notes_per_onset"] <= 4.0))
     assert np.all(column["pos_beat"] + column["pos_8th"] > 0.85) and np.all(column["pos_triplet"] == 0)
     assert np.allclose(table[:, FEATURE_NAMES.index("dur_16th_or_less") : FEATURE_NAMES.index("dur_longer") + 1].sum(1), 1)
+
+
+def test_real_pieces_are_cut_into_whole_excerpts_after_their_opening(corpus_events):
+    chorale = corpus_events["bach/bwv1.6"]
+    opening = chorale[: chorale.index("Bar_None")]
+    cut = excerpts(chorale, 4)
+    bars = chorale.count("Bar_None")
+    assert len(cut) == (bars - 1) // 4 >= 2  # whole excerpts only; the piece's last bar runs on to EOS
+    for index, excerpt in enumerate(cut):
+        assert excerpt[: len(opening)] == opening and excerpt.count("Bar_None") == 4
+        body = excerpt[len(opening) :]
+        assert body[0] == "Bar_None" and "EOS_None" not in body
+        assert PieceNotes.from_events(excerpt).n_bars == 4
+    assert sum(len(e) - len(opening) for e in cut) < len(chorale) - len(opening)
+    assert excerpts(chorale, bars) == []  # too short for one
 
 
 def test_beats_per_bar_counts_every_bar_of_a_window_the_last_too():

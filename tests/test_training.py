@@ -20,8 +20,9 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
 
 import g2m_hf  # noqa: F401 - registers the Auto classes
+from g2m_hf.controls import median_texture
 from g2m_hf.vocab import CONTROL_TOKENS, INFILL_TOKENS
-from training import finetune, pretrain, train_classifier
+from training import distill_guidance, finetune, pretrain, train_classifier
 from training.common import main_guard
 from training.config import (
     BuildSpec,
@@ -636,17 +637,31 @@ def test_a_finetuned_model_is_packaged_with_its_card_evaluation_and_defaults(pre
     finetune.main(smoke_args(SMOKE_FINETUNE, finetuned, data_cache, "--set", f"finetune.pretrained={pretrained}",
                              "--set", "data.collator.infill_rate=0.5", "--set", "data.collator.control_rate=0.75"))
     reference = _dataset_folder(tmp_path / "data", data_cache, composers=("bach", "mozart"), test_fraction=0.25)
+    distilled = tmp_path / "distilled"  # the build script ships the fine-tuned model with its guidance distilled
+    assert distill_guidance.main(["--model", str(finetuned), "--dataset", str(reference), "--output", str(distilled),
+                                  "--steps", "2", "--batch-size", "1", "--style-guidance", "2",
+                                  "--style-guidance-contrast", "composers"]) == 0
     bundle, report = tmp_path / "bundle", tmp_path / "evaluation"
-    argv = ["--pretrained", str(pretrained), "--finetuned", str(finetuned), "--reference-data", str(reference),
-            "--output", str(bundle), "--evaluation-dir", str(report), "--pieces", "1", "--recognition-pieces", "1",
-            "--max-bars", "2", "--max-events", "80", "--style-guidance", "2", "--temperature", "0.9", "--top-p", "0.9"]
+    argv = ["--pretrained", str(pretrained), "--finetuned", str(finetuned), "--distilled", str(distilled),
+            "--reference-data", str(reference), "--output", str(bundle), "--evaluation-dir", str(report),
+            "--pieces", "1", "--recognition-pieces", "1", "--max-bars", "2", "--max-events", "80",
+            "--style-guidance", "1", "--style-guidance-contrast", "composers", "--temperature", "0.9", "--top-p", "0.9"]
+    with pytest.raises(ConfigError, match=r"--distilled .*: not a finished output folder of training/distill_guidance"):
+        package_default_model.main([*argv[:4], "--distilled", str(finetuned), *argv[6:]])  # before any work
+    assert not bundle.exists()
     assert package_default_model.main(argv) == 0
     names = {path.name for path in bundle.iterdir()}
     assert {"model.safetensors", "config.json", "README.md", "evaluation.json", "loss_curves.png",
-            "pretraining_record.json", "training_record.json", "generation_config.json"} <= names
+            "pretraining_record.json", "training_record.json", "generation_config.json",
+            distill_guidance.RECORD_NAME} <= names
     assert not any(name.startswith(("checkpoint-", ".")) or name.endswith(".py") for name in names)
+    shipped, fine_tuned = load_file(bundle / "model.safetensors"), load_file(finetuned / "model.safetensors")
+    assert all(torch.equal(tensor, load_file(distilled / "model.safetensors")[name]) for name, tensor in shipped.items())
+    assert not all(torch.equal(tensor, fine_tuned[name]) for name, tensor in shipped.items())
+    assert json.loads((bundle / "training_record.json").read_text()) == json.loads((finetuned / RECORD_NAME).read_text())
     generation = GenerationConfig.from_pretrained(bundle)
-    assert (generation.style_guidance, generation.temperature, generation.top_p) == (2.0, 0.9, 0.9)
+    assert (generation.style_guidance, generation.temperature, generation.top_p) == (1.0, 0.9, 0.9)
+    assert generation.style_guidance_contrast == "composers"  # what a user who raises the scale pushes against
     # the texture controls: appended after the infill tokens, and each composer's real textures in the config
     config = g2m_hf.G2MConfig.from_pretrained(bundle)
     assert config.event_vocabulary[-len(CONTROL_TOKENS) - len(INFILL_TOKENS) :] == [*INFILL_TOKENS, *CONTROL_TOKENS]
@@ -659,6 +674,19 @@ def test_a_finetuned_model_is_packaged_with_its_card_evaluation_and_defaults(pre
     assert set(evaluation["recognition"]["recognition"]) == {"network", "features"}
     card = (bundle / "README.md").read_text()
     assert "temperature 0.9, top-p 0.9" in card and "### Composer recognition" in card
+    assert "**Guidance distillation**" in card and "style guidance 2 against the other composers distilled" in card
+    real = evaluation["recognition"]["real"]  # the same judges on 16-bar excerpts of the held-out real pieces
+    assert set(real["excerpts"]) == {"Bach", "Mozart"} and real["excerpts"]["Mozart"] > 0  # (the chorale: too short)
+    assert real["recognition"]["network"]["per_composer"]["Mozart"]["pieces"] == real["excerpts"]["Mozart"]
+    assert "real held-out music (16-bar excerpts)" in card
+    # texture against the held-out pieces and against every piece of the composer (issue 25's measure)
+    every = [row for split in datasets.load_from_disk(str(reference)).values() for row in split if row["composer"] == "Mozart"]
+    held_out = datasets.load_from_disk(str(reference))["test"]["composer"].count("Mozart")
+    assert 0 < held_out < len(every) and "| Mozart | all |" in card
+    mozart = evaluation["texture"]["Mozart"]
+    tokenizer = g2m_hf.G2MTokenizer.from_pretrained(bundle)
+    assert mozart["all_real"] == pytest.approx(median_texture([tokenizer.ids_to_events(row["input_ids"]) for row in every]))
+    assert mozart["all_real"] != mozart["reference"]
     before = (bundle / "README.md").stat().st_mtime_ns
     with pytest.raises(ConfigError, match="already holds files"):  # refused before any work, nothing touched
         package_default_model.main(argv)

@@ -4,12 +4,14 @@
 #   REBUILD_BASE=1 bash training/build_default_model.sh   # pretrain the base model (stage 1) first
 #   REBUILD_JUDGES=1 bash training/build_default_model.sh # retrain the bundled style judges too
 # Steps: encode the music21 corpus (general material, and Bach / Beethoven / Mozart), [pretrain and
-# package g2m_hf/default_base_model,] fine-tune, [train the judges,] measure infilling, then package the final
-# files with loss curves, evaluation, the composers' texture table and model card.
+# package g2m_hf/default_base_model,] fine-tune, [train the judges,] distil the style guidance into the model,
+# measure infilling, then package the final files with loss curves, evaluation, the composers' texture table and
+# model card.
 # On 2 idle CPU cores (measured): dataset encoding 35 min the first time (general 21, mastery 13; cached
 # in data/cache), pretraining 75 min (7000 steps of 4 windows, 2310 events/s), fine-tuning ~33 min
-# (~1.8-2 s per step), the judges ~20 min (REBUILD_JUDGES=1 only), the infilling evaluation ~4 min,
-# evaluation and packaging ~10 min: about 1 h 25 from the bundled base, about 2 h 40 with REBUILD_BASE=1. An interrupted run picks up
+# (~1.8-2 s per step), the judges ~20 min (REBUILD_JUDGES=1 only), guidance distillation ~7 min, the infilling
+# evaluation ~3 min, evaluation and packaging ~8 min: about 1 h 30 from the bundled base, about 2 h 45 with
+# REBUILD_BASE=1. An interrupted run picks up
 # where it stopped (datasets already built are kept; training resumes from its last checkpoint, and the
 # record counts every leg).
 # PYTHON=... picks the interpreter; extra arguments go to the training scripts (e.g. --max_steps 20).
@@ -56,19 +58,29 @@ if [ "${REBUILD_JUDGES:-0}" = 1 ] || [ ! -e g2m_hf/default_classifier/model.safe
     --features outputs/feature_classifier.safetensors --data data/mastery --output g2m_hf/default_classifier --overwrite
 fi
 
-# bar infilling on the held-out test pieces: 4-bar gaps, infilled against the real bars and continuation (the
-# sampling the folder gets below); its figures go into the folder and its card
-"$PYTHON" training/infill_eval.py --model outputs/default_finetune --dataset data/mastery --split test \
-  --temperature 1.0 --top-p 0.95 --style-guidance 2 --style-guidance-contrast composers \
-  --output outputs/infill_evaluation.json
+# guidance distillation: the fine-tuned model's style guidance 2 against the other composers (what won the
+# comparison of docs/texture.md#defaults) taught to the model itself, so that it samples the guided style with one
+# row per piece instead of three (docs/speed.md#guidance-distillation). Redone whenever the fine-tuning is newer.
+if [ ! -e outputs/default_distilled/model.safetensors ] || \
+   [ outputs/default_finetune/model.safetensors -nt outputs/default_distilled/model.safetensors ]; then
+  "$PYTHON" training/distill_guidance.py --model outputs/default_finetune --dataset data/mastery \
+    --style-guidance 2 --style-guidance-contrast composers --output outputs/default_distilled --overwrite
+fi
 
-# style guidance 2 at temperature 1.0 / top-p 0.95, pushing each composer away from the other two (not from
-# Composer_None, whose push made Mozart three times too busy and sank long pieces into the bass), with texture
-# steering 1 holding each bar to its planned levels: what won the comparison of docs/texture.md#defaults
-# (benchmarks/texture_guidance.py: recognition by both judges, texture, register of 64-bar pieces)
+# bar infilling on the held-out test pieces: 4-bar gaps, infilled against the real bars and continuation (the
+# model and sampling the folder gets below); its figures go into the folder and its card
+"$PYTHON" training/infill_eval.py --model outputs/default_distilled --dataset data/mastery --split test \
+  --temperature 1.0 --top-p 0.95 --style-guidance 1 --output outputs/infill_evaluation.json
+
+# the distilled weights at temperature 1.0 / top-p 0.95, sampled without guidance (it is in the weights: style
+# guidance 2 pushing each composer away from the other two, not from Composer_None, whose push made Mozart three
+# times too busy and sank long pieces into the bass; a user who raises the scale pushes against the composers
+# too), with texture steering 1 holding each bar to its planned levels: what won the comparisons of
+# docs/texture.md#defaults and docs/speed.md#guidance-distillation (benchmarks/texture_guidance.py: recognition
+# by both judges, texture, register of 64-bar pieces, CPU time per bar)
 "$PYTHON" training/package_default_model.py \
-  --pretrained g2m_hf/default_base_model --finetuned outputs/default_finetune \
+  --pretrained g2m_hf/default_base_model --finetuned outputs/default_finetune --distilled outputs/default_distilled \
   --reference-data data/mastery --evaluation-dir outputs/default_evaluation \
   --infill-evaluation outputs/infill_evaluation.json \
-  --style-guidance 2 --style-guidance-contrast composers --texture-steering 1 \
+  --style-guidance 1 --style-guidance-contrast composers --texture-steering 1 \
   --temperature 1.0 --top-p 0.95 --output g2m_hf/default_model --overwrite

@@ -88,7 +88,7 @@ def real_pieces_row(folder: str) -> str:
 def row(model: str, setting: tuple[float, float] | None, guidance: float, result: dict) -> str:
     cells = [model, "default" if setting is None else "%g/%g" % setting, f"{guidance:g}"]
     for name, summary in result["recognition"].items():
-        low, high = summary["pooled_ci95"]
+        low, high = summary["mean_ci95"]
         rates = " ".join(f"{c[:4]} {e['rate']:.2f}" for c, e in summary["per_composer"].items() if e["rate"] is not None)
         cells.append(f"{name}: {summary['mean']:.2f} [{low:.2f}, {high:.2f}] ({rates})")
     if "copied_spans" in result:

@@ -43,7 +43,7 @@ from g2m_hf.data import G2MDataCollator, composer_balanced_weights
 from g2m_hf.errors import G2MError
 from g2m_hf.generation import load_model, load_tokenizer
 from g2m_hf.longform import training_window
-from g2m_hf.style_guidance import STYLE_GUIDANCE_OPTIONS, StyleGuidanceLogitsProcessor, guidance_processor
+from g2m_hf.style_guidance import CONTRASTS, STYLE_GUIDANCE_OPTIONS, StyleGuidanceLogitsProcessor, guidance_processor
 from training.config import DataSection
 from training.datasource import TrainingData, load_training_data
 from training.errors import ConfigError
@@ -75,6 +75,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", required=True, type=arguments.output_dir, help="the distilled model folder to write")
     parser.add_argument("--style-guidance", type=arguments.non_negative_float, default=None, metavar="S",
                         help=f"the teacher's scale (default: the model's generation config, else {DEFAULT_GUIDANCE:g})")
+    parser.add_argument("--style-guidance-contrast", choices=CONTRASTS, default=None,
+                        help="what the teacher's guidance pushes away from (default: the model's generation config, "
+                             "else none: Composer_None)")
     parser.add_argument("--steps", type=arguments.positive_int, default=150, help="optimizer steps (default 150)")
     parser.add_argument("--batch-size", type=arguments.positive_int, default=4, help="windows per step (default 4)")
     parser.add_argument("--max-length", type=arguments.positive_int, default=None,
@@ -103,10 +106,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 # --- the teacher's guided distribution and the loss ---------------------------------------------------
 
 
-def guidance_of(teacher: G2MForCausalLM, scale: float | None) -> StyleGuidanceLogitsProcessor:
+def guidance_of(
+    teacher: G2MForCausalLM, scale: float | None, contrast: str | None = None
+) -> StyleGuidanceLogitsProcessor:
     """The processor generation would use for ``teacher`` at ``scale`` (None: its generation config's, else
-    `DEFAULT_GUIDANCE`), with the config's warm-up, rescale, guided kinds and contrast: the distribution to
-    imitate."""
+    `DEFAULT_GUIDANCE`), with the config's warm-up, rescale, guided kinds and contrast (``contrast``, if given,
+    instead of the config's): the distribution to imitate."""
     config = teacher.generation_config
     if scale is None:  # 0 is a scale too (the unstyled model's prediction)
         scale = getattr(config, "style_guidance", None)
@@ -115,11 +120,19 @@ def guidance_of(teacher: G2MForCausalLM, scale: float | None) -> StyleGuidanceLo
         raise ConfigError(f"{teacher.name_or_path}: its generation config's style_guidance is 1 (no guidance); "
                           "give the scale to distil with --style-guidance")
     options = {key: getattr(config, name, None) for key, name in STYLE_GUIDANCE_OPTIONS.items()}
+    options["contrast"] = teacher_contrast(teacher, contrast)
     try:
         return guidance_processor(teacher, scale, teacher.config.pad_token_id,
                                   **{key: value for key, value in options.items() if value is not None})
     except G2MError as error:
         raise ConfigError(f"{teacher.name_or_path}: {error}") from None
+
+
+def teacher_contrast(teacher: G2MForCausalLM, contrast: str | None) -> str:
+    """What the teacher's guidance pushes away from: ``contrast`` if given (a fine-tuned folder's generation
+    config has none; the build script names the bundled default's), else its generation config's, else
+    ``none``."""
+    return contrast or getattr(teacher.generation_config, "style_guidance_contrast", None) or "none"
 
 
 def position_scales(guidance: StyleGuidanceLogitsProcessor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -273,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tokenizer = load_tokenizer(args.model)
         teacher, student = load_model(args.model), load_model(args.model)
         teacher.requires_grad_(False)
-        guidance = guidance_of(teacher, args.style_guidance)
+        guidance = guidance_of(teacher, args.style_guidance, args.style_guidance_contrast)
         data = load_data(args.dataset, tokenizer)
         window = args.max_length or training_window(teacher.config)
         collator = G2MDataCollator(tokenizer, max_length=window, seed=args.seed)
@@ -286,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         record = {
             "task": "guidance distillation", "teacher": str(args.model), "style_guidance": guidance.guidance,
             "style_guidance_warmup": guidance.warmup, "style_guidance_rescale": guidance.rescale,
+            "style_guidance_contrast": teacher_contrast(teacher, args.style_guidance_contrast),
             "dataset": str(args.dataset), "data": data.summary(), "steps": args.steps, "batch_size": args.batch_size,
             "max_length": window, "learning_rate": args.learning_rate, "seed": args.seed,
             "seconds": round(seconds, 1), "seconds_per_step": round(seconds / args.steps, 3), "log": log,

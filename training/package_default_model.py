@@ -7,7 +7,8 @@ The last step of ``training/build_default_model.sh``. It
 
 1. copies the fine-tuned model folder's final files (weights, config, generation config, tokenizer,
    training record, recipe) - never ``checkpoint-*/``, ``runs/``, pickles or code copies - and the
-   pretraining record as ``pretraining_record.json``; a model with texture-control tokens gets each
+   pretraining record as ``pretraining_record.json``; with ``--distilled``, the weights and the record of
+   training/distill_guidance.py's run on that model instead of the fine-tuned weights; a model with texture-control tokens gets each
    composer's real bar-by-bar texture in its config (``composer_textures``, measured on the training pieces
    of ``--reference-data``), which generation follows by default;
 2. draws both runs' training and validation losses into ``loss_curves.png``;
@@ -43,14 +44,18 @@ from g2m_hf.cli import arguments
 from g2m_hf.control_tokens import ComposerTextures, has_control_tokens
 from g2m_hf.controls import median_texture
 from g2m_hf.evaluation import (
+    CLASSIFIER_MAX_EVENTS,
+    EXCERPT_BARS,
     FEATURE_CLASSIFIER_FILE,
     ComposerClassifier,
     SpanIndex,
     convergence,
     default_classifier_path,
     evaluate_folders,
+    excerpts,
     feature_judge,
     folder_sanity,
+    judge_pieces,
     mean_metrics,
     measure_style,
     network_judge,
@@ -80,6 +85,8 @@ from training.bundle import (
     stages_table,
 )
 from training.common import main_guard
+from training.distill_guidance import RECORD_NAME as DISTILLATION_RECORD
+from training.errors import ConfigError
 from training.record import RECORD_NAME
 
 PRETRAINING_RECORD = "pretraining_record.json"
@@ -91,6 +98,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="output folder of training/pretrain.py")
     parser.add_argument("--finetuned", required=True, type=arguments.existing_dir,
                         help="output folder of training/finetune.py (mode full)")
+    parser.add_argument("--distilled", default=None, type=arguments.existing_dir,
+                        help="output folder of training/distill_guidance.py for --finetuned: its weights are shipped "
+                             "(the fine-tuned model with its style guidance distilled into it)")
     parser.add_argument("--reference-data", required=True, type=arguments.existing_dir,
                         help="the fine-tuning dataset folder (its test split is the reference)")
     parser.add_argument("--classifier", default=None, type=arguments.existing_dir,
@@ -149,6 +159,20 @@ def store_composer_textures(folder: Path, reference_data: Path) -> None:
     fileio.write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
+def check_distilled(distilled: Path, finetuned: Path) -> None:
+    """Before any work: ``distilled`` is a finished output folder of training/distill_guidance.py whose model is
+    ``finetuned``'s (the same vocabulary and shape)."""
+    missing = [name for name in ("config.json", "model.safetensors", DISTILLATION_RECORD) if not (distilled / name).is_file()]
+    if missing:
+        raise ConfigError(f"--distilled {distilled}: not a finished output folder of training/distill_guidance.py "
+                          f"(missing {', '.join(missing)})")
+    configs = [json.loads((folder / "config.json").read_text(encoding="utf-8")) for folder in (distilled, finetuned)]
+    keys = ("event_vocabulary", "hidden_size", "num_hidden_layers", "style_adapter_layers")
+    if any(configs[0].get(key) != configs[1].get(key) for key in keys):
+        raise ConfigError(f"--distilled {distilled}: not a distillation of --finetuned {finetuned} "
+                          f"(its {', '.join(keys)} differ)")
+
+
 def set_generation_defaults(folder: Path, args: argparse.Namespace) -> None:
     """Make the chosen style guidance (and its contrast), texture steering, temperature and top-p the folder's
     defaults (``generation_config.json``)."""
@@ -158,12 +182,24 @@ def set_generation_defaults(folder: Path, args: argparse.Namespace) -> None:
     config.save_pretrained(folder)
 
 
-def guidance_words(args: argparse.Namespace) -> str:
-    """The default guidance as the card says it: ``style guidance 2`` (from ``Composer_None``), or ``style guidance
-    2 against the other composers``, with the texture steering when there is one."""
-    against = " against the other composers" if args.style_guidance_contrast == "composers" else ""
+def scale_words(scale: float, contrast: str) -> str:
+    """``style guidance 2`` (from ``Composer_None``) or ``style guidance 2 against the other composers``."""
+    return f"style guidance {scale:g}" + (" against the other composers" if contrast == "composers" else "")
+
+
+def teacher_words(distillation: dict[str, Any]) -> str:
+    """The guidance a distilled model learnt (its ``distillation`` record)."""
+    return scale_words(distillation["style_guidance"], distillation.get("style_guidance_contrast", "none"))
+
+
+def guidance_words(args: argparse.Namespace, distillation: dict[str, Any] | None = None) -> str:
+    """The default guidance as the card says it (`scale_words`), for a distilled model (its ``distillation``
+    record) the teacher's, distilled into the weights; with the texture steering when there is one."""
     steering = f", texture steering {args.texture_steering:g}" if args.texture_steering else ""
-    return f"style guidance {args.style_guidance:g}{against}{steering}"
+    if distillation is not None:
+        return (f"{teacher_words(distillation)} distilled into the weights (sampled at style guidance "
+                f"{args.style_guidance:g}){steering}")
+    return f"{scale_words(args.style_guidance, args.style_guidance_contrast)}{steering}"
 
 
 # --- measures -------------------------------------------------------------------------------------
@@ -205,31 +241,46 @@ def evaluate(model_dir: Path, reference_data: Path, args: argparse.Namespace) ->
     write_report(report, work / "report", overwrite=True)
     summary = summarise(report, checks, reference_dir)
     summary["texture_controls"] = has_control_tokens(model.config.event_vocabulary or [])
+    every_piece = datasets.concatenate_datasets(list(splits.values()))  # issue 25 measures against all of them
+
+    def real_texture(rows: Any, composer: str) -> dict[str, float]:
+        return median_texture([tokenizer.ids_to_events(row["input_ids"]) for row in rows if row["composer"] == composer])
+
     summary["texture"] = {
         composer: {
             "generated": median_texture([p.events for p in pieces if p.composer == composer]),
-            "reference": median_texture([tokenizer.ids_to_events(row["input_ids"]) for row in references
-                                         if row["composer"] == composer]),
+            "reference": real_texture(references, composer),
+            "all_real": real_texture(every_piece, composer),
         }
         for composer in composers
     }
     summary["reference_split"] = reference_split
-    summary["recognition"] = judge_style(model, tokenizer, composers, splits["train"], args)
+    summary["recognition"] = judge_style(model, tokenizer, composers, splits["train"], references, args)
     return summary
 
 
-def judge_style(model: Any, tokenizer: G2MTokenizer, composers: list[str], train: Any, args: argparse.Namespace) -> dict:
-    """`measure_style` at g2m-generate's defaults, judged by both bundled classifiers, with copied spans."""
+def judge_style(
+    model: Any, tokenizer: G2MTokenizer, composers: list[str], train: Any, references: Any, args: argparse.Namespace
+) -> dict:
+    """`measure_style` at g2m-generate's defaults, judged by both bundled classifiers, with copied spans; and the
+    same judges on the held-out ``references`` cut into excerpts of `EXCERPT_BARS` bars (``real``: how often they
+    recognise the composers' own music)."""
     folder = Path(args.classifier) if args.classifier else default_classifier_path()
     judges = {
         "network": network_judge(ComposerClassifier.from_pretrained(folder)),
         "features": feature_judge(folder / FEATURE_CLASSIFIER_FILE),
     }
     training_pieces = SpanIndex.from_ids(train["input_ids"], tokenizer)
-    return measure_style(
+    result = measure_style(
         model, tokenizer, composers, judges, pieces_per_composer=args.recognition_pieces, seed=args.seed,
         training_pieces=training_pieces, batch_size=args.recognition_pieces,
     )  # fmt: skip
+    bars = EXCERPT_BARS
+    real = [(row["composer"], excerpt) for row in references if row["composer"] in composers
+            for excerpt in excerpts(tokenizer.ids_to_events(row["input_ids"]), bars)]
+    result["real"] = {"bars": bars, "excerpts": {c: sum(1 for name, _ in real if name == c) for c in composers},
+                      "recognition": judge_pieces([name for name, _ in real], [e for _, e in real], judges, composers)}
+    return result
 
 
 def summarise(report: dict[str, Any], checks: dict[str, list[dict[str, Any]]], reference_dir: Path) -> dict[str, Any]:
@@ -264,18 +315,26 @@ def metrics_markdown(evaluation: dict[str, Any]) -> str:
 JUDGES = {"network": "Transformer classifier (SPEC §6)", "features": "feature classifier"}
 
 
-def recognition_markdown(recognition: dict[str, Any], args: argparse.Namespace) -> str:
+def recognition_markdown(
+    recognition: dict[str, Any], args: argparse.Namespace, distillation: dict[str, Any] | None = None
+) -> str:
     """How often the bundled classifiers recognise the prompted composer, beside the paper's figures."""
     settings = recognition["settings"]
     composers = list(recognition["described"])
-    rows = []
-    for name, summary in recognition["recognition"].items():
-        low, high = summary["pooled_ci95"]
+    real = recognition.get("real")  # packaged before the real excerpts were judged: no such rows
+
+    def row(label: str, summary: dict[str, Any]) -> list[str]:
+        low, high = summary["mean_ci95"]
         cells = [
             ("-" if e["rate"] is None else f"{e['rate']:.2f}") + f" ({e['recognised']}/{e['pieces']})"
             for e in summary["per_composer"].values()
         ]
-        rows.append([JUDGES[name], *cells, f"{summary['mean']:.2f} [{low:.2f}, {high:.2f}]"])
+        return [label, *cells, "-" if summary["mean"] is None else f"{summary['mean']:.2f} [{low:.2f}, {high:.2f}]"]
+
+    rows = [row(JUDGES[name], summary) for name, summary in recognition["recognition"].items()]
+    if real:
+        rows += [row(f"{JUDGES[name]}, real held-out music ({real['bars']}-bar excerpts)", summary)
+                 for name, summary in real["recognition"].items()]
     paper = [PUBLISHED_RECOGNITION.get(c) for c in composers]
     known = [value for value in paper if value is not None]
     mean = format_number(sum(known) / len(known))
@@ -283,28 +342,47 @@ def recognition_markdown(recognition: dict[str, Any], args: argparse.Namespace) 
     table = markdown_table(["judge", *composers, "mean [95 % interval]"], rows)
     copied = recognition["copied_spans"]
     return f"""{settings['pieces_per_composer']} pieces per composer as `g2m-generate` makes them by default (temperature
-{args.temperature:g}, top-p {args.top_p:g} and {guidance_words(args)} from the generation config; the model ends each piece), the same
+{args.temperature:g}, top-p {args.top_p:g} and {guidance_words(args, distillation)} from the generation config; the model ends each piece), the same
 seeds under every composer prompt, judged by the two bundled classifiers (`g2m_hf.default_classifier_path()`,
 whose card states their held-out accuracy). Both judges were read when these defaults were chosen
 (`benchmarks/texture_guidance.py` on other seeds), so both have had a say in them:
 
 {table}
-
+{real_words(real)}
 Memorisation: {copied['copied']} of the generated pieces' {copied['spans']} four-bar spans (any key) occur in the
 fine-tuning pieces."""
 
 
+def real_words(real: dict[str, Any] | None) -> str:
+    """What the real-music rows of the recognition table are, and why they are there."""
+    if not real:
+        return ""
+    return f"""
+The "real held-out music" rows ask the same judges about the held-out real pieces, cut into excerpts of
+{real['bars']} bars ({', '.join(f'{c} {n}' for c, n in real['excerpts'].items())} excerpts; the Transformer classifier
+reads at most the first {CLASSIFIER_MAX_EVENTS} events of a piece, a few dozen bars): a judge that recognises the composer's
+own music that often cannot be expected to recognise generated music more often.
+"""
+
+
+REAL_SETS = {"reference": "held-out", "all_real": "all"}
+"""The real pieces the card's texture is compared with: the held-out test split, and every piece of the
+composer in the dataset (issue 25's measure; the held-out Beethoven and Mozart are a handful of pieces)."""
+
+
 def texture_markdown(texture: dict[str, Any]) -> str:
-    """The median generated piece's texture against the median held-out real piece's, per composer."""
+    """The median generated piece's texture against the median real piece's of each `REAL_SETS`, per composer."""
     keys = [("notes_per_bar", "notes / bar"), ("onsets_per_bar", "onsets / bar"), ("notes_per_second", "notes / s")]
     rows = []
     for composer, sets in texture.items():
-        made, real = sets["generated"], sets["reference"]
-        rows.append([composer, *(f"{made[k]:.1f} vs {real[k]:.1f} (x{made[k] / real[k]:.2f})" for k, _ in keys),
-                     f"{made['short_share']:.2f} vs {real['short_share']:.2f}",
-                     f"{made['pitch_spread']:.1f} vs {real['pitch_spread']:.1f}",
-                     f"{made['tempo']:.0f} vs {real['tempo']:.0f}"])
-    return markdown_table(["composer", *(name for _, name in keys), "notes a 16th or shorter",
+        made = sets["generated"]
+        for name, label in REAL_SETS.items():
+            real = sets[name]
+            rows.append([composer, label, *(f"{made[k]:.1f} vs {real[k]:.1f} (x{made[k] / real[k]:.2f})" for k, _ in keys),
+                         f"{made['short_share']:.2f} vs {real['short_share']:.2f}",
+                         f"{made['pitch_spread']:.1f} vs {real['pitch_spread']:.1f}",
+                         f"{made['tempo']:.0f} vs {real['tempo']:.0f}"])
+    return markdown_table(["composer", "real pieces", *(name for _, name in keys), "notes a 16th or shorter",
                            "pitch spread in a bar (semitones)", "tempo class"], rows)
 
 
@@ -331,13 +409,27 @@ The real span's negative log-likelihood per event: {nll['infilling']['mean']:.3f
 the bars after the gap too) against {nll['continuation']['mean']:.3f} by continuation."""
 
 
+def distillation_markdown(distillation: dict[str, Any]) -> str:
+    """The third stage as the card's training list says it: the teacher, the run, the KL it took off."""
+    kl = distillation["held_out_kl"]
+    return f"""3. **Guidance distillation** - the fine-tuned model, frozen at {teacher_words(distillation)}, taught
+   a copy of itself to predict its guided distribution without guidance (`training/distill_guidance.py`:
+   {distillation['steps']} steps of {distillation['batch_size']} windows, {distillation['seconds'] / 60:.0f} min; KL from the
+   guided teacher on the validation windows {kl['before']:.3f} -> {kl['after']:.3f} nats per event). These are the
+   weights shipped: they sample the guided style with one row per piece instead of one per composer
+   (`distillation_record.json`)."""
+
+
 def card_sections(
-    pretraining: dict[str, Any], finetuning: dict[str, Any], evaluation: dict[str, Any], args: argparse.Namespace
+    pretraining: dict[str, Any], finetuning: dict[str, Any], evaluation: dict[str, Any], args: argparse.Namespace,
+    distillation: dict[str, Any] | None = None,
 ) -> list[CardSection]:
-    """The default model's own sections of the card: both stages, measures, limits."""
+    """The default model's own sections of the card: the training stages, measures, limits."""
     stages = stages_table({"pretraining": pretraining, "fine-tuning": finetuning})
     composers = ", ".join(f"{name} {count}" for name, count in finetuning["data"]["composers"].items())
     minutes = sum(record["run"]["train_runtime_s"] for record in (pretraining, finetuning)) / 60
+    minutes += distillation["seconds"] / 60 if distillation else 0.0
+    distilled = f"\n{distillation_markdown(distillation)}" if distillation else ""
     window = finetuning["recipe"]["data"]["max_length"]
     reference = evaluation.get("reference_split", "validation")
     training = f"""This is the model `g2m-generate` and `g2m-demo` use when no `--model` is given
@@ -349,7 +441,7 @@ and `configs/default_finetune.yaml`):
    to fine-tune other composers from (`g2m_hf.default_base_model_path()`).
 2. **Mastery** - full fine-tuning (all weights) on Bach, Beethoven and Mozart (training pieces:
    {composers}), with new gated style adapters after layers 1 and 3 and composer-balanced batches.
-   The {reference} pieces of this split were held out from training and serve as the reference below.
+   The {reference} pieces of this split were held out from training and serve as the reference below.{distilled}
 
 {stages}
 
@@ -360,7 +452,7 @@ keeps its best checkpoint). Over the last quarter of each stage's steps the vali
 {flatness(evaluation['convergence'])}."""
     measures = f"""{args.pieces} pieces per composer, at most {args.max_bars} bars / {args.max_events} events, the model's
 default sampling (temperature {args.temperature:g}, top-p {args.top_p:g}, with the REMI grammar and
-{guidance_words(args)}), seed {args.seed},
+{guidance_words(args, distillation)}), seed {args.seed},
 against the held-out {reference} pieces decoded from their events (H: pitch-class entropy over 4 bars, GS: groove similarity, SI:
 structureness, as in `g2m-evaluate`):
 
@@ -389,15 +481,15 @@ SI (which looks for repetition over tens of seconds) is not comparable."""
 with no knob set, as here, each piece follows real training pieces of its composer bar by bar, at the tempo
 class and the share of short notes of the first (`config.composer_textures`, measured on the training pieces
 when this folder was packaged).""" if evaluation.get("texture_controls") else "The model chooses its texture and tempo class itself."
-    texture = f"""{planned} The median generated piece of the measures above against the median held-out real
-piece (`g2m_hf.controls.median_texture`; a tempo class: the most common):
+    texture = f"""{planned} The median generated piece of the measures above against the median real piece, held-out
+or any of the composer's in the dataset (`g2m_hf.controls.median_texture`; a tempo class: the most common):
 
 {texture_markdown(evaluation['texture'])}""" if "texture" in evaluation else None
     return [
         CardSection("Training", training),
         CardSection("Measures", measures, level=3),
         *([CardSection("Texture", texture, level=3)] if texture else []),
-        CardSection("Composer recognition", recognition_markdown(evaluation["recognition"], args), level=3),
+        CardSection("Composer recognition", recognition_markdown(evaluation["recognition"], args, distillation), level=3),
         *([CardSection("Infilling", infill_markdown(evaluation["infilling"]), level=3)]
           if "infilling" in evaluation else []),
         CardSection("Limits", limits, level=3),
@@ -434,12 +526,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     refuse_to_replace(Path(args.evaluation_dir), "the evaluation report (or give another --evaluation-dir)", args.overwrite)
     check_training_output(pretrained, "training/pretrain.py")
     check_training_output(finetuned, "training/finetune.py (mode full)")
+    distilled = None if args.distilled is None else Path(args.distilled)
+    if distilled is not None:
+        check_distilled(distilled, finetuned)
     with fileio.atomic_directory(output, replace=True) as stage:  # the bundled folder is replaced only when all is done
         copy_model_files(finetuned, stage)
+        if distilled is not None:  # the fine-tuning's records and recipe, the distilled weights
+            for name in ("model.safetensors", DISTILLATION_RECORD):
+                shutil.copy2(distilled / name, stage / name)
         shutil.copy2(pretrained / RECORD_NAME, stage / PRETRAINING_RECORD)
         set_generation_defaults(stage, args)
         store_composer_textures(stage, Path(args.reference_data))
         pretraining, finetuning = read_record(stage / PRETRAINING_RECORD), read_record(stage / RECORD_NAME)
+        distillation = None if distilled is None else read_record(stage / DISTILLATION_RECORD)
         plot_loss_curves(
             {"pretraining (general corpus)": pretraining["log_history"],
              "fine-tuning (Bach, Beethoven, Mozart)": finetuning["log_history"]},
@@ -451,7 +550,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             evaluation["infilling"] = json.loads(Path(args.infill_evaluation).read_text(encoding="utf-8"))
         evaluation["convergence"] = {"pretraining": convergence(pretraining), "fine-tuning": convergence(finetuning)}
         (stage / EVALUATION_JSON).write_text(json.dumps(evaluation, indent=1) + "\n", encoding="utf-8")
-        write_card(stage, card_sections(pretraining, finetuning, evaluation, args), finetuning["model"]["parameters"])
+        write_card(stage, card_sections(pretraining, finetuning, evaluation, args, distillation), finetuning["model"]["parameters"])
     print(metrics_markdown(evaluation))
     print(f"wrote {output}")
     return 0

@@ -29,12 +29,13 @@ from .memorisation import SpanIndex
 from .recognition import Recognition, wilson_interval
 from .report import REPORT_FILES, check_output_dir, render_markdown, write_report
 from .sanity import folder_sanity, round_trips, sanity_measures, summarise_sanity
-from .style import feature_judge, measure_style, network_judge
+from .style import EXCERPT_BARS, excerpts, feature_judge, judge_pieces, measure_style, network_judge
 
 __all__ = [
     "CLASSIFIER_MAX_EVENTS",
     "FEATURE_CLASSIFIER_FILE",
     "DEFAULT_SI_MAX_SECONDS",
+    "EXCERPT_BARS",
     "REPORT_FILES",
     "SETS",
     "ComposerClassifier",
@@ -46,9 +47,11 @@ __all__ = [
     "convergence",
     "default_classifier_path",
     "evaluate_folders",
+    "excerpts",
     "feature_judge",
     "find_midi_files",
     "folder_sanity",
+    "judge_pieces",
     "mean_metrics",
     "measure_style",
     "network_judge",

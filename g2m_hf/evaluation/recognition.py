@@ -3,8 +3,11 @@
 The paper's style figure (SPEC §7) is the diagonal of a confusion matrix: for each composer, the share
 of the pieces prompted with that composer that a classifier assigns to it. With a few dozen pieces per
 composer that share is uncertain by ±0.1 or more, so every rate here comes with its 95 % Wilson score
-interval (scipy's ``binomtest``), and the mean over composers with the interval of the pooled count
-(the same thing when every composer has the same number of pieces, as generated sets do).
+interval (scipy's ``binomtest``), and the mean over composers with an interval of its own: the pooled
+count's when every composer has the same number of pieces (as generated sets do: the mean is then the
+pooled rate), else the mean of the per-composer intervals' bounds (real pieces: one composer's many excerpts
+must not narrow the others'; averaging bounds lets no composer's error cancel another's, so it is wider
+than needed, never narrower).
 """
 
 from __future__ import annotations
@@ -74,8 +77,19 @@ class Recognition:
         present = [rate for rate in self.rates.values() if rate is not None]
         return float(np.mean(present)) if present else None
 
+    def mean_interval(self) -> tuple[float, float]:
+        """The 95 % interval of `mean` (see the module's docstring for the two cases)."""
+        totals, correct = self.totals, np.diag(self.confusion)
+        present = totals > 0
+        if len(set(totals[present].tolist())) <= 1:
+            return wilson_interval(int(correct.sum()), int(totals.sum()))
+        bounds = np.array([wilson_interval(int(c), int(t)) for c, t in zip(correct[present], totals[present])])  # [C, 2]
+        low, high = bounds.mean(axis=0)
+        return float(low), float(high)
+
     def summary(self) -> dict[str, Any]:
-        """A JSON-ready record: matrix, per-composer rate with its interval, mean and pooled interval."""
+        """A JSON-ready record: matrix, per-composer rate with its interval, mean with its interval, and the
+        pooled count's interval."""
         totals = self.totals
         correct = np.diag(self.confusion)
         rates = self.rates
@@ -94,6 +108,7 @@ class Recognition:
             "confusion_matrix": self.confusion.tolist(),
             "per_composer": per_composer,
             "mean": self.mean,
+            "mean_ci95": list(self.mean_interval()),
             "pooled_ci95": list(wilson_interval(int(correct.sum()), int(totals.sum()))),
             "chance": 1 / len(self.labels) if self.labels else None,
         }

@@ -6,7 +6,8 @@ independent feature classifier, or any callable from event lists to composer nam
 piece, and returns per judge the recognition rates with their 95 % intervals and the confusion matrix
 (`recognition.Recognition`). It also describes each composer's pieces with the simple measures that
 show *where* a style is missed (texture density, short notes, triplets, pitch-class entropy), and,
-given the training pieces, how much of the output copies them (`memorisation.SpanIndex`).
+given the training pieces, how much of the output copies them (`memorisation.SpanIndex`). `excerpts` cuts
+real pieces to the generated pieces' length, so that the same judges can be asked about real music too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..vocab import BAR_TOKEN
 from .feature_classifier import FEATURE_NAMES, FeatureComposerClassifier, piece_features
 from .memorisation import SpanIndex
 from .recognition import Recognition
@@ -52,6 +54,20 @@ def describe(pieces: Sequence[Sequence[str]]) -> dict[str, float | None]:
     return {
         name: float(table[:, FEATURE_NAMES.index(name)].mean()) if len(table) else None for name in DESCRIBED
     }
+
+
+EXCERPT_BARS = 16
+"""The length of the real excerpts the judges are asked about beside generated pieces: the 16-bar pieces of
+benchmarks/texture_guidance.py, and about what the Transformer classifier reads (`CLASSIFIER_MAX_EVENTS`)."""
+
+
+def excerpts(events: Sequence[str], bars: int) -> list[list[str]]:
+    """``events`` cut into consecutive excerpts of ``bars`` whole bars (a shorter rest left out), each after the
+    piece's opening events (composer, tempo, ``BOS``): real music at the length of generated pieces, to ask the
+    judges how often they recognise the real thing."""
+    starts = [index for index, event in enumerate(events) if event == BAR_TOKEN]
+    opening = list(events[: starts[0]]) if starts else []
+    return [opening + list(events[starts[first] : starts[first + bars]]) for first in range(0, len(starts) - bars, bars)]
 
 
 def judge_pieces(
@@ -96,4 +112,4 @@ def measure_style(
     return result
 
 
-__all__ = ["DESCRIBED", "Judge", "describe", "feature_judge", "judge_pieces", "measure_style", "network_judge"]
+__all__ = ["DESCRIBED", "EXCERPT_BARS", "Judge", "describe", "excerpts", "feature_judge", "judge_pieces", "measure_style", "network_judge"]
