@@ -226,13 +226,22 @@ class RealTexture:
                    float(share[0]) if share else float("nan"))
 
 
+PLAN_PHRASE_BARS = 4
+"""Where a plan may enter its first real piece: at a multiple of this many bars. From the opening only, the plans
+took the composers' openings for their whole texture, and openings are not the pieces: Mozart's are denser
+(54 % of their bars at the high density level, 45 % over whole pieces), Beethoven's sparser (33 % against
+45 %), which made generated Mozart x1.12-1.29 the real notes per bar and Beethoven x0.77 the real notes per
+second (docs/texture.md#plan-entry)."""
+
+
 class ComposerTextures:
     """Each composer's real bar-by-bar texture: the tempo class and the levels of every bar of each training piece.
 
-    With no knob set, a generated piece follows real pieces of its composer bar by bar (from the start of one,
-    then another drawn at random, and so on), so it gets the composer's texture, its register and its changes
-    from phrase to phrase, not an average; and the first piece's tempo class, as the composer's pieces are
-    spread over the tempo classes (style guidance alone pushed the choice to the slowest class, docs/texture.md).
+    With no knob set, a generated piece follows real pieces of its composer bar by bar (one entered at a
+    phrase drawn at random, `PLAN_PHRASE_BARS`, then others drawn at random from their start), so it gets the
+    composer's texture, its register and its changes from phrase to phrase, not an average; and the first
+    piece's tempo class, as the composer's pieces are spread over the tempo classes (style guidance alone
+    pushed the choice to the slowest class, docs/texture.md).
     """
 
     def __init__(self, pieces: Mapping[str, Sequence[RealTexture]]):
@@ -266,16 +275,18 @@ class ComposerTextures:
         return cls({composer: [RealTexture.decode(line) for line in lines] for composer, lines in table.items()})
 
     def plan(self, composer: str, bars: int, generator: np.random.Generator) -> tuple[np.ndarray, RealTexture | None]:
-        """``[bars, kinds]`` levels for one piece of ``composer`` (real pieces one after another, the first from its
-        opening) and the first one (whose tempo class and share of short notes the piece takes); `FREE` and
-        ``None`` for a composer the table lacks."""
+        """``[bars, kinds]`` levels for one piece of ``composer`` (real pieces one after another, the first entered
+        at a random phrase of `PLAN_PHRASE_BARS` bars, its opening included) and the first one (whose tempo class
+        and share of short notes the piece takes); `FREE` and ``None`` for a composer the table lacks."""
         pieces = self.pieces.get(composer)
         if not pieces:
             return np.full((bars, len(CONTROL_KINDS)), FREE, dtype=np.int64), None
-        rows: list[RealTexture] = []
-        while sum(len(row.levels) for row in rows) < bars:
-            rows.append(pieces[int(generator.integers(len(pieces)))])
-        return np.concatenate([row.levels for row in rows])[:bars], rows[0]
+        first = pieces[int(generator.integers(len(pieces)))]
+        phrases = max(1, len(first.levels) // PLAN_PHRASE_BARS)  # a piece shorter than a phrase: from its start
+        levels = [first.levels[PLAN_PHRASE_BARS * int(generator.integers(phrases)) :]]  # [bars of it, kinds]
+        while sum(map(len, levels)) < bars:
+            levels.append(pieces[int(generator.integers(len(pieces)))].levels)
+        return np.concatenate(levels)[:bars], first
 
 
 def texture_plan(
@@ -304,6 +315,7 @@ __all__ = [
     "ControlTokens",
     "FREE",
     "MIN_BAR_SHARE",
+    "PLAN_PHRASE_BARS",
     "RealTexture",
     "TexturePlan",
     "add_control_tokens",

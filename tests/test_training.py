@@ -644,7 +644,7 @@ def test_a_finetuned_model_is_packaged_with_its_card_evaluation_and_defaults(pre
     bundle, report = tmp_path / "bundle", tmp_path / "evaluation"
     argv = ["--pretrained", str(pretrained), "--finetuned", str(finetuned), "--distilled", str(distilled),
             "--reference-data", str(reference), "--output", str(bundle), "--evaluation-dir", str(report),
-            "--pieces", "1", "--recognition-pieces", "1", "--max-bars", "2", "--max-events", "80",
+            "--pieces", "1", "--recognition-pieces", "1", "--texture-pieces", "1", "--max-bars", "2", "--max-events", "80",
             "--style-guidance", "1", "--style-guidance-contrast", "composers", "--temperature", "0.9", "--top-p", "0.9"]
     with pytest.raises(ConfigError, match=r"--distilled .*: not a finished output folder of training/distill_guidance"):
         package_default_model.main([*argv[:4], "--distilled", str(finetuned), *argv[6:]])  # before any work
@@ -683,6 +683,7 @@ def test_a_finetuned_model_is_packaged_with_its_card_evaluation_and_defaults(pre
     every = [row for split in datasets.load_from_disk(str(reference)).values() for row in split if row["composer"] == "Mozart"]
     held_out = datasets.load_from_disk(str(reference))["test"]["composer"].count("Mozart")
     assert 0 < held_out < len(every) and "| Mozart | all |" in card
+    assert evaluation["texture_pieces"] == {"pieces": 1, "bars": 16}  # issue 25's unit: pieces of exactly 16 bars
     mozart = evaluation["texture"]["Mozart"]
     tokenizer = g2m_hf.G2MTokenizer.from_pretrained(bundle)
     assert mozart["all_real"] == pytest.approx(median_texture([tokenizer.ids_to_events(row["input_ids"]) for row in every]))

@@ -21,7 +21,8 @@ The last step of ``training/build_default_model.sh``. It
    then ``--recognition-pieces`` pieces per composer at `g2m-generate`'s defaults (the same seeds for
    every composer) judged by both bundled classifiers (``--classifier``): how often each is recognised
    as its prompted composer, with 95 % intervals, and the share of their 4-bar spans copied from the
-   training pieces;
+   training pieces; and ``--texture-pieces`` pieces of exactly `TEXTURE_BARS` bars per composer, whose median
+   texture is compared with the real pieces' (issue 25's measure);
 4. writes the model card ``README.md``: usage from the package, the two-stage recipe, the measures
    and the limits (the Hub card of ``hub_upload.model_card`` describes a Hub repository instead).
 """
@@ -90,6 +91,8 @@ from training.errors import ConfigError
 from training.record import RECORD_NAME
 
 PRETRAINING_RECORD = "pretraining_record.json"
+TEXTURE_BARS = 16
+"""The length of the pieces whose texture the card compares with the real pieces' (issue 25's unit)."""
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -107,6 +110,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="folder of the composer classifiers (default: the bundled g2m_hf/default_classifier)")
     parser.add_argument("--recognition-pieces", type=arguments.positive_int, default=16,
                         help="pieces per composer judged by the classifiers (default 16)")
+    parser.add_argument("--texture-pieces", type=arguments.positive_int, default=16,
+                        help=f"pieces of exactly {TEXTURE_BARS} bars per composer whose texture the card compares with "
+                             "the real pieces' (default 16)")
     parser.add_argument("--output", type=arguments.output_dir, default="g2m_hf/default_model",
                         help="the model folder to write")
     parser.add_argument("--evaluation-dir", type=arguments.output_dir, default="outputs/default_evaluation",
@@ -246,9 +252,11 @@ def evaluate(model_dir: Path, reference_data: Path, args: argparse.Namespace) ->
     def real_texture(rows: Any, composer: str) -> dict[str, float]:
         return median_texture([tokenizer.ids_to_events(row["input_ids"]) for row in rows if row["composer"] == composer])
 
+    summary["texture_pieces"] = {"pieces": args.texture_pieces, "bars": TEXTURE_BARS}
     summary["texture"] = {
         composer: {
-            "generated": median_texture([p.events for p in pieces if p.composer == composer]),
+            "generated": median_texture([piece.events for piece in generate_midi(
+                model, tokenizer, [composer], num_pieces=args.texture_pieces, seed=args.seed, bars=TEXTURE_BARS)]),
             "reference": real_texture(references, composer),
             "all_real": real_texture(every_piece, composer),
         }
@@ -481,8 +489,10 @@ SI (which looks for repetition over tens of seconds) is not comparable."""
 with no knob set, as here, each piece follows real training pieces of its composer bar by bar, at the tempo
 class and the share of short notes of the first (`config.composer_textures`, measured on the training pieces
 when this folder was packaged).""" if evaluation.get("texture_controls") else "The model chooses its texture and tempo class itself."
-    texture = f"""{planned} The median generated piece of the measures above against the median real piece, held-out
-or any of the composer's in the dataset (`g2m_hf.controls.median_texture`; a tempo class: the most common):
+    made = evaluation["texture_pieces"]
+    texture = f"""{planned} The median of {made['pieces']} generated pieces of {made['bars']} bars per composer (the defaults, seed
+{args.seed}) against the median real piece, held-out or any of the composer's in the dataset
+(`g2m_hf.controls.median_texture`; a tempo class: the most common):
 
 {texture_markdown(evaluation['texture'])}""" if "texture" in evaluation else None
     return [
