@@ -298,16 +298,19 @@ def texture_plan(
 ) -> TexturePlan:
     """The plan of a batch (one composer per row): the composer's real textures and tempo (`ComposerTextures.plan`;
     `FREE` and no tempo without a table), with every knob that is set (a level index, `parse_level`) fixed for
-    every bar (`with_knobs`)."""
+    every bar (`with_knobs`). A density knob drops the real pieces' shares of short notes: a piece's share of
+    sixteenths is part of its density, and holding it fought the knob (`low` bars at a median of 4.0 notes per
+    quarter with it, 3.0 without; docs/texture.md#obedience)."""
     generator = np.random.default_rng(seed)
     if textures is None:
         free = np.full((len(composers), bars, len(CONTROL_KINDS)), FREE, dtype=np.int64)
         return TexturePlan(with_knobs(free, knobs), [None] * len(composers), [float("nan")] * len(composers))
     planned = [textures.plan(composer, bars, generator) for composer in composers]
     firsts = [first for _, first in planned]
+    keep_shares = knobs.get("density") is None
     return TexturePlan(with_knobs(np.stack([levels for levels, _ in planned]), knobs),
                        [None if first is None else first.tempo for first in firsts],
-                       [float("nan") if first is None else first.short_share for first in firsts])
+                       [first.short_share if first is not None and keep_shares else float("nan") for first in firsts])
 
 
 __all__ = [

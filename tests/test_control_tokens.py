@@ -341,6 +341,10 @@ def test_the_composer_table_follows_real_pieces_bar_by_bar_at_their_tempo(pieces
     assert old.tempo == 120 and old.levels.tolist() == [[0, 1, 2], [-1, -1, -1]] and np.isnan(old.short_share)
     fixed = control_tokens.texture_plan(loaded, ["Bach", "Mozart"], 40, 0, {"density": 2, "register": None})
     assert (fixed.levels[..., 0] == 2).all() and (fixed.levels[1, :, 1:] == 1).all()
+    # a density knob drops the real piece's share of short notes (part of its density); other knobs keep it
+    assert np.isnan(fixed.short_shares).all()
+    registered = control_tokens.texture_plan(loaded, ["Bach"], 40, 0, {"register": 2})
+    assert registered.short_shares == [first.short_share] and (registered.levels[0, :, 2] == 2).all()
     real = np.where((plan[:40] == control_tokens.FREE).any(1), 1, plan[:40, 2])  # a silent bar: the middle level
     assert (fixed.levels[0, :, 2] == real).all() and fixed.tempi[0] == tempo  # the same seed: the same real pieces
 
