@@ -20,8 +20,9 @@ generate's own work, guidance's combination, temperature / top-p, sampling), aga
 machine's memory bandwidth allows (every weight read once per forward; the bandwidth is measured here
 with a matrix-vector product of the model's size).
 
-Part 2, the real-time factor per composer at each model's defaults (the model's own tempo class) and at ``--tempo 120``, as ``g2m-generate`` works: load the model and tokenizer, generate,
-write every piece's .mid/.txt/.png. One piece (``--bars`` bars), and ``--pieces`` pieces in one call
+Part 2, the real-time factor per composer at each model's defaults (the model's own tempo class) and at
+``--tempo 120``, as ``g2m-generate`` works: load the model and tokenizer, generate, write every piece's
+.mid/.txt/.png. One piece (``--bars`` bars), and ``--pieces`` pieces in one call
 (batches of 4). Goal (issue 26): one piece >= 5x real time, 6 pieces in one call >= 10x.
 
 Part 3, style: float32 and int8 pieces from the same seeds, judged by both bundled classifiers
@@ -52,6 +53,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from g2m_hf.cli import arguments  # noqa: E402
 from g2m_hf.generation import generate_midi, load_model_as, load_tokenizer, output_stem, write_piece  # noqa: E402
 from g2m_hf.grammar import RemiGrammarLogitsProcessor  # noqa: E402
 from g2m_hf.kv_cache import PreallocatedCache  # noqa: E402
@@ -121,7 +123,7 @@ VARIANTS = {  # name: (model: "guided" or "distilled", weights, baseline guidanc
     "one-forward int8": ("guided", "int8", False),
     "distilled int8": ("distilled", "int8", False),
 }
-MODELS: dict[str, Path | None] = {"guided": None, "distilled": None}
+MODELS: dict[str, str | None] = {"guided": None, "distilled": None}
 """The folders of the two models (None: the bundled one); ``--guided-model`` sets the first."""
 
 
@@ -389,7 +391,7 @@ def main() -> None:
     parser.add_argument("--style-pieces", type=int, default=8, help="pieces per composer judged per weight type")
     parser.add_argument("--repeats", type=int, default=2, help="repeats of each step measure (the best is kept)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: steadier on a busy machine)")
-    parser.add_argument("--guided-model", type=Path, default=None,
+    parser.add_argument("--guided-model", type=arguments.existing_dir, default=None,
                         help="the model before distillation (default: the bundled model)")
     parser.add_argument("--output", type=Path, help="also write every figure to this JSON file")
     parser.add_argument("--quick", action="store_true", help="a smoke run of the script")

@@ -680,8 +680,9 @@ def test_a_finetuned_model_is_packaged_with_its_card_evaluation_and_defaults(pre
     assert real["recognition"]["network"]["per_composer"]["Mozart"]["pieces"] == real["excerpts"]["Mozart"]
     assert "real held-out music (16-bar excerpts)" in card
     # texture against the held-out pieces and against every piece of the composer (issue 25's measure)
-    every = [row for split in datasets.load_from_disk(str(reference)).values() for row in split if row["composer"] == "Mozart"]
-    held_out = datasets.load_from_disk(str(reference))["test"]["composer"].count("Mozart")
+    splits = datasets.load_from_disk(str(reference))
+    every = [row for split in splits.values() for row in split if row["composer"] == "Mozart"]
+    held_out = splits["test"]["composer"].count("Mozart")
     assert 0 < held_out < len(every) and "| Mozart | all |" in card
     assert evaluation["texture_pieces"] == {"pieces": 1, "bars": 16}  # issue 25's unit: pieces of exactly 16 bars
     mozart = evaluation["texture"]["Mozart"]

@@ -283,10 +283,9 @@ def judge_style(
         model, tokenizer, composers, judges, pieces_per_composer=args.recognition_pieces, seed=args.seed,
         training_pieces=training_pieces, batch_size=args.recognition_pieces,
     )  # fmt: skip
-    bars = EXCERPT_BARS
     real = [(row["composer"], excerpt) for row in references if row["composer"] in composers
-            for excerpt in excerpts(tokenizer.ids_to_events(row["input_ids"]), bars)]
-    result["real"] = {"bars": bars, "excerpts": {c: sum(1 for name, _ in real if name == c) for c in composers},
+            for excerpt in excerpts(tokenizer.ids_to_events(row["input_ids"]), EXCERPT_BARS)]
+    result["real"] = {"bars": EXCERPT_BARS, "excerpts": {c: sum(1 for name, _ in real if name == c) for c in composers},
                       "recognition": judge_pieces([name for name, _ in real], [e for _, e in real], judges, composers)}
     return result
 
@@ -329,7 +328,7 @@ def recognition_markdown(
     """How often the bundled classifiers recognise the prompted composer, beside the paper's figures."""
     settings = recognition["settings"]
     composers = list(recognition["described"])
-    real = recognition.get("real")  # packaged before the real excerpts were judged: no such rows
+    real = recognition["real"]
 
     def row(label: str, summary: dict[str, Any]) -> list[str]:
         low, high = summary["mean_ci95"]
@@ -340,9 +339,8 @@ def recognition_markdown(
         return [label, *cells, "-" if summary["mean"] is None else f"{summary['mean']:.2f} [{low:.2f}, {high:.2f}]"]
 
     rows = [row(JUDGES[name], summary) for name, summary in recognition["recognition"].items()]
-    if real:
-        rows += [row(f"{JUDGES[name]}, real held-out music ({real['bars']}-bar excerpts)", summary)
-                 for name, summary in real["recognition"].items()]
+    rows += [row(f"{JUDGES[name]}, real held-out music ({real['bars']}-bar excerpts)", summary)
+             for name, summary in real["recognition"].items()]
     paper = [PUBLISHED_RECOGNITION.get(c) for c in composers]
     known = [value for value in paper if value is not None]
     mean = format_number(sum(known) / len(known))
@@ -361,10 +359,8 @@ Memorisation: {copied['copied']} of the generated pieces' {copied['spans']} four
 fine-tuning pieces."""
 
 
-def real_words(real: dict[str, Any] | None) -> str:
+def real_words(real: dict[str, Any]) -> str:
     """What the real-music rows of the recognition table are, and why they are there."""
-    if not real:
-        return ""
     return f"""
 The "real held-out music" rows ask the same judges about the held-out real pieces, cut into excerpts of
 {real['bars']} bars ({', '.join(f'{c} {n}' for c, n in real['excerpts'].items())} excerpts; the Transformer classifier
@@ -494,11 +490,11 @@ when this folder was packaged).""" if evaluation.get("texture_controls") else "T
 {args.seed}) against the median real piece, held-out or any of the composer's in the dataset
 (`g2m_hf.controls.median_texture`; a tempo class: the most common):
 
-{texture_markdown(evaluation['texture'])}""" if "texture" in evaluation else None
+{texture_markdown(evaluation['texture'])}"""
     return [
         CardSection("Training", training),
         CardSection("Measures", measures, level=3),
-        *([CardSection("Texture", texture, level=3)] if texture else []),
+        CardSection("Texture", texture, level=3),
         CardSection("Composer recognition", recognition_markdown(evaluation["recognition"], args, distillation), level=3),
         *([CardSection("Infilling", infill_markdown(evaluation["infilling"]), level=3)]
           if "infilling" in evaluation else []),
