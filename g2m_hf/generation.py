@@ -467,6 +467,7 @@ def generate_midi(
                 fixed_time_signature=fixed_time_signature,
                 controls=None if plan is None else torch.from_numpy(plan.levels),
                 short_shares=None if plan is None else torch.tensor(plan.short_shares), texture_steering=texture_steering,
+                knobs=texture.fixed,
             )
             rows = sample_long(
                 model,
@@ -505,6 +506,11 @@ class TextureRequest:
     knobs: dict[str, int | None]
     textures: control_tokens.ComposerTextures | None
     tokens: control_tokens.ControlTokens | None
+
+    @property
+    def fixed(self) -> tuple[str, ...]:
+        """The knobs that are set (the grammar's ``knobs``: steering holds them harder)."""
+        return tuple(kind for kind, level in self.knobs.items() if level is not None)
 
     def plan(self, composers: Sequence[str], bars: int, seed: int) -> control_tokens.TexturePlan | None:
         """The plan of a batch (`control_tokens.texture_plan`), or ``None`` (nothing planned)."""
@@ -743,7 +749,8 @@ def sample_infills(
         for start in range(0, num_pieces, batch_size):
             rows = min(batch_size, num_pieces - start)
             grammar = InfillGrammarLogitsProcessor(tokenizer.event_vocabulary, before, request.signatures, after,
-                                                   max_length=window, controls=plan, texture_steering=texture_steering)
+                                                   max_length=window, controls=plan, texture_steering=texture_steering,
+                                                   knobs=texture.fixed)
             input_ids = torch.as_tensor(prompt).repeat(rows, 1).to(model.device)
             output = model.generate(
                 input_ids=input_ids,

@@ -420,9 +420,17 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
             (NaN: none; `control_tokens.TexturePlan.short_shares`), which steering holds the row near.
         texture_steering: with ``controls``, how hard each bar is pulled into its planned levels while it is
             written (`texture_steering.TextureSteering`; 0: not at all, 1: its `STEERING_GAINS`).
+        knobs: the controls of ``controls`` the caller fixed for every bar (``"density"``, ``"polyphony"``,
+            ``"register"``), which steering holds harder (`texture_steering.KNOB_GAINS`).
 
     If a prompt leaves no valid continuation inside the budget, the budget is ignored for that row;
     if a prompt is not valid REMI at all, only EOS is allowed for that row.
+
+    The last bar: where the length (a target, ``max_bars`` or the budget) masks ``Bar`` and allows EOS, EOS
+    also gets the model's probability of ``Bar``. The model does not know the piece must end, so where it would
+    close the bar and go on, the mask alone left it the bar's last grid steps: it piled notes there until they
+    ran out (a chord of a dozen 32nd notes on the last sixteenth of a 16-bar piece, 5-24 notes in its last
+    half second). With the transfer the piece ends where the model closes its last bar.
 
     Long pieces: the state is kept per row and can outlive one `generate` call. `update` brings it up to
     the end of a call's output, and `continue_from` tells the processor that the next call's input is a
@@ -443,6 +451,7 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         controls: torch.Tensor | None = None,
         short_shares: torch.Tensor | None = None,
         texture_steering: float = 0.0,
+        knobs: Sequence[str] = (),
     ):
         if max_bars is not None:
             positive_int("max_bars", max_bars)
@@ -458,7 +467,7 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         self.tables = _TokenTables(events)
         self._plan = _check_plan(controls, self.tables)
         self._short_shares = _check_short_shares(short_shares, self._plan)
-        self._steering = TextureSteering(events, texture_steering)
+        self._steering = TextureSteering(events, texture_steering, knobs)
         self.max_bars = bars if bars is not None else max_bars
         self._bar_limit = _INF if self.max_bars is None else self.max_bars
         self.max_length = max_length
@@ -472,8 +481,17 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         # The longest bar a piece may still add: how many bars a duration target needs at least.
         self._longest_bar = int(self.tables.bar_ticks[self._later_signatures].max())
         self._eos_slot = 5
+        self._bar_id, self._eos_id = events.index(BAR_TOKEN), events.index(EOS_TOKEN)
         self._state: _RowState | None = None
         self._seen: torch.Tensor | None = None  # the input_ids of the previous call
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        masked = super().__call__(input_ids, scores)
+        bar, eos = masked[:, self._bar_id], masked[:, self._eos_id]  # [B] each
+        ending = bar.isneginf() & ~eos.isneginf()  # [B] the length ends the piece where the bar would close
+        closing = torch.logaddexp(eos, scores[:, self._bar_id])  # [B] EOS with the model's Bar score added
+        masked[:, self._eos_id] = torch.where(ending, closing, eos)
+        return masked
 
     # --- state tracking ---------------------------------------------------------------------
 
@@ -697,6 +715,7 @@ class InfillGrammarLogitsProcessor(_GrammarMask):
             `RemiGrammarLogitsProcessor` takes it; the same for every row. ``None``: no control tokens.
         texture_steering: with ``controls``, how hard each new bar is pulled into its planned levels, as in
             `RemiGrammarLogitsProcessor` (the bars before the gap count as the music before).
+        knobs: the controls the caller fixed, as in `RemiGrammarLogitsProcessor`.
 
     Rows may hold any prompt that ends with ``Infill_Start`` (left-padded); what comes after their last
     ``Infill_Start`` is the span. A row that has written ``Infill_End`` keeps it allowed.
@@ -711,6 +730,7 @@ class InfillGrammarLogitsProcessor(_GrammarMask):
         max_length: int | None = None,
         controls: torch.Tensor | None = None,
         texture_steering: float = 0.0,
+        knobs: Sequence[str] = (),
     ):
         events = _event_vocabulary(vocabulary_or_tokenizer)
         missing = [token for token in INFILL_TOKENS if token not in events]
@@ -731,7 +751,7 @@ class InfillGrammarLogitsProcessor(_GrammarMask):
         if plan is not None:
             start.plan = plan[:1]
         self._start = start
-        self._steering = TextureSteering(events, texture_steering)
+        self._steering = TextureSteering(events, texture_steering, knobs)
         span_ticks = int(self.tables.bar_ticks[self._signatures].sum())
         after_start = int(start.bar_start + start.bar_ticks) + span_ticks
         # A pitch's deadline: its first onset after the span; the piece's end: the end of its last bar.

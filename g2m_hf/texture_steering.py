@@ -37,7 +37,7 @@ Remote-code file: torch and relative imports only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import torch
@@ -62,6 +62,13 @@ quarter and quarter note of gap (density), per note per onset (polyphony), per s
 pitch (register), per semitone of spread and squared semitone of pitch (spread), per unit of share (short
 notes), and the fixed tilt against an onset off the metric grid (grid). Chosen by
 benchmarks/texture_guidance.py (docs/texture.md#steering, #spread; density's on the distilled model, #defaults)."""
+
+KNOB_GAINS: dict[str, float] = {"polyphony": 16.0}
+"""The gains of a control the caller fixed for every bar (a knob: ``polyphony="high"``) where they differ from
+`STEERING_GAINS`. At 1 the polyphony knob's levels lay within half a note per onset of each other (Spearman 0.29
+against the level asked); at 16, 0.71. In the composer's own plan the higher gain cost Mozart's recognition by
+the feature judge (0.88 and 0.79 against 0.67 and 0.62 over 24 pieces, two seeds), so it holds a knob only
+(benchmarks/control_obedience.py, docs/texture.md#polyphony-gain)."""
 
 SPREAD_LIMIT = 13.0
 """The most a bar's pitches may spread (their standard deviation, in semitones) before steering gathers
@@ -97,12 +104,17 @@ class TextureSteering:
     Args:
         events: the event strings in id order.
         strength: multiplies every gain of `STEERING_GAINS`.
+        knobs: the controls the caller fixed for every bar (``"polyphony"``, ...): steered with `KNOB_GAINS`.
     """
 
-    def __init__(self, events: Sequence[str], strength: float):
+    def __init__(self, events: Sequence[str], strength: float, knobs: Collection[str] = ()):
         if not strength >= 0:
             raise InvalidArgumentError("texture_steering", strength, "must be at least 0")
+        unknown = sorted(set(knobs) - {kind.lower() for kind in CONTROL_KINDS})
+        if unknown:
+            raise InvalidArgumentError("knobs", unknown, f"controls are {', '.join(k.lower() for k in CONTROL_KINDS)}")
         self.strength = float(strength)
+        self.knobs = frozenset(knobs)
         names = [split_event(token) for token in events]
         self._pitch = torch.tensor([float(v) if n == "Note_Pitch" and v.isdigit() else float("nan") for n, v in names])  # [V]
         self._grid = torch.tensor([float(v) if n == "Beat" and v.isdigit() else float("nan") for n, v in names])  # [V]
@@ -150,7 +162,8 @@ class TextureSteering:
             below = (low - measure).clamp(min=0) - (measure - high).clamp(min=0)
             return torch.where(planned(kind), below.nan_to_num(0.0), 0.0)
 
-        gains = {kind: gain * self.strength for kind, gain in STEERING_GAINS.items()}
+        gains = {kind: (KNOB_GAINS.get(kind, gain) if kind in self.knobs else gain) * self.strength
+                 for kind, gain in STEERING_GAINS.items()}
         tilt = torch.zeros(rows.shape[0], vocab_size, device=device)
 
         register = _blend(state.bar_pitch_sum, state.bar_notes, state.recent_pitch, "register")  # [B]
@@ -200,4 +213,4 @@ def _blend(total: torch.Tensor, count: torch.Tensor, recent: torch.Tensor, kind:
     return (total + weight * recent.nan_to_num(0.0)) / (count + weight)
 
 
-__all__ = ["STEERING_GAINS", "TextureSteering"]
+__all__ = ["KNOB_GAINS", "STEERING_GAINS", "TextureSteering"]

@@ -132,12 +132,13 @@ def test_the_grammar_writes_the_plan_and_the_piece_stays_valid():
 
 
 def _tilt_after(events: list[str], levels: tuple[int, int, int], strength: float,
-                short_share: float | None = None) -> torch.Tensor:
+                short_share: float | None = None, knobs: tuple[str, ...] = ()) -> torch.Tensor:
     """The scores a grammar with ``texture_steering=strength`` makes of zeros after ``events`` (one row), under
-    a plan of every bar at ``levels`` (density, polyphony, register) and ``short_share`` of short notes. [V]"""
+    a plan of every bar at ``levels`` (density, polyphony, register), ``short_share`` of short notes and
+    ``knobs`` fixed by the caller. [V]"""
     shares = None if short_share is None else torch.tensor([short_share])
     grammar = RemiGrammarLogitsProcessor(VOCAB, controls=torch.tensor([[levels]]), short_shares=shares,
-                                         texture_steering=strength)
+                                         texture_steering=strength, knobs=knobs)
     return grammar(torch.tensor([TOKENIZER.events_to_ids(events)]), torch.zeros(1, len(VOCAB)))[0]
 
 
@@ -179,6 +180,20 @@ def test_steering_asks_for_another_note_at_an_onset_when_polyphony_is_short():
     chords = _bar(("mid", "low", "mid"), [[67, 64, 60], [65, 62, 59], [64, 60, 57]])  # chords, low planned
     assert _tilt_after(chords, (1, 0, 1), 1.0)[pitch] < 0
     assert _tilt_after(chords + ["Beat_40"], (1, 0, 1), 1.0)[pitch] == 0  # a new onset needs its pitch anyway
+
+
+def test_a_knob_the_caller_set_is_held_harder_than_the_composers_plan():
+    from g2m_hf.texture_steering import KNOB_GAINS, STEERING_GAINS
+
+    pitches = TOKENIZER.events_to_ids(["Note_Pitch_55", "Note_Pitch_50"])
+    single = _bar(("mid", "high", "mid"), [[64], [62], [60]])  # one note per onset, high polyphony asked
+    planned = _tilt_after(single, (1, 2, 1), 1.0)[pitches]
+    fixed = _tilt_after(single, (1, 2, 1), 1.0, knobs=("polyphony",))[pitches]
+    assert (planned > 0).all() and torch.allclose(fixed, planned * KNOB_GAINS["polyphony"] / STEERING_GAINS["polyphony"])
+    low = _bar(("mid", "mid", "high"), [[36, 40, 43]]) + ["Beat_12"]  # a register knob keeps the plan's gain
+    assert torch.equal(_tilt_after(low, (1, 1, 2), 1.0, knobs=("register",)), _tilt_after(low, (1, 1, 2), 1.0))
+    with pytest.raises(InvalidArgumentError, match="knobs"):
+        RemiGrammarLogitsProcessor(VOCAB, texture_steering=1.0, knobs=("loudness",))
 
 
 def test_steering_spaces_onsets_by_the_planned_density():

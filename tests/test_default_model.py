@@ -175,10 +175,15 @@ def test_records_name_repository_relative_paths(folder):
     assert record["data"]["source"] == source and not Path(record.get("base_model") or "x").is_absolute()
 
 
-@pytest.mark.parametrize("kind", ["density", "register"])
+STEERED_APART = {"register": 1.0, "polyphony": 0.3}
+"""How much further apart steering puts a knob's low and high bars than the control tokens alone (semitones,
+notes per onset; benchmarks/control_obedience.py: register 5.8 against 2.7, polyphony 0.8 against 0.1)."""
+
+
+@pytest.mark.parametrize("kind", ["density", "polyphony", "register"])
 def test_the_bundled_model_obeys_a_low_and_a_high_texture_knob(bundled, kind):
     # benchmarks/control_obedience.py measures every control and level; here, same seeds: at the defaults (texture
-    # steering on) low below high, and the register further apart than with the control tokens alone
+    # steering on) low below high, and register and polyphony further apart than with the control tokens alone
     model, tokenizer = bundled
     assert model.generation_config.texture_steering > 0
     medians: dict[tuple[str, float | None], float] = {}
@@ -189,9 +194,20 @@ def test_the_bundled_model_obeys_a_low_and_a_high_texture_knob(bundled, kind):
             values = np.concatenate([bar_values(piece.events)[kind] for piece in pieces])
             medians[level, steering] = float(np.nanmedian(values))
     assert medians["low", None] < medians["high", None], medians
-    if kind == "register":
+    if kind in STEERED_APART:
         steered, free = (medians["high", s] - medians["low", s] for s in (None, 0.0))
-        assert steered > free + 1, medians  # semitones
+        assert steered > free + STEERED_APART[kind], medians
+
+
+def test_the_bundled_models_pieces_end_without_a_pile_of_notes(bundled):
+    # where the length masked Bar, the model piled notes on the last grid steps of the last bar (on average 4-6
+    # notes on the last onset, up to 9, most of them 32nd notes); EOS now takes the model's wish to close the bar
+    model, tokenizer = bundled
+    last_onsets = []
+    for piece in generate_midi(model, tokenizer, list(FINE_TUNED), num_pieces=4, seed=11, bars=8):
+        starts = [note.start for instrument in piece.midi.instruments for note in instrument.notes]
+        last_onsets.append(sum(abs(start - max(starts)) < 1e-3 for start in starts))
+    assert np.mean(last_onsets) < 3.5 and max(last_onsets) <= 6, last_onsets
 
 
 def test_the_bundled_model_keeps_a_long_pieces_bars_gathered(bundled, monkeypatch):
@@ -226,7 +242,9 @@ def test_the_bundled_model_is_distilled_and_recognised_and_textured_without_guid
     real = card["recognition"]["real"]["recognition"]  # the same judges on 16-bar excerpts of held-out real pieces
     features = recognition["features"]
     assert features["mean"] >= 0.75 and min(e["rate"] for e in features["per_composer"].values()) >= 0.6, features
-    assert recognition["network"]["mean"] >= real["network"]["mean"], (recognition["network"], real["network"])
+    network = recognition["network"]  # issue 25's goal, and no lower than the judge's rate on real music
+    assert network["mean"] >= max(0.85, real["network"]["mean"]), (network, real["network"])
+    assert min(e["rate"] for e in network["per_composer"].values()) >= 0.6, network
     for composer in FINE_TUNED:
         made = median_texture([p.events for p in pieces if p.composer == composer])
         reference = card["texture"][composer]["all_real"]  # the median of the composer's real pieces

@@ -243,6 +243,23 @@ def test_structure_rules():
     assert allowed_after(HEAD + ["Bar_None", "Time_Signature_4/4", "EOS_None"]) == {"EOS_None"}  # finished rows
 
 
+def test_where_the_length_ends_the_piece_eos_takes_the_models_wish_to_close_the_bar():
+    # the model does not know that its last bar is the last: where it would close the bar, it must end the piece
+    # (with the mask alone it piled notes on the last grid steps of a 16-bar piece)
+    last = HEAD + ["Bar_None", "Time_Signature_4/4", "Beat_0", "Note_Pitch_60", "Note_Duration_40"]
+    ids = torch.tensor([[ID[t] for t in last]] * 2)
+    scores = torch.full((2, len(VOCAB)), -4.0)
+    scores[:, ID["Bar_None"]], scores[:, ID["EOS_None"]] = 3.0, -5.0
+    ended = RemiGrammarLogitsProcessor(VOCAB, bars=1)(ids, scores.clone())
+    assert torch.isneginf(ended[:, ID["Bar_None"]]).all()
+    assert torch.allclose(ended[:, ID["EOS_None"]], torch.logaddexp(torch.tensor(-5.0), torch.tensor(3.0)))
+    assert torch.equal(ended[:, ID["Beat_4"]], scores[:, ID["Beat_4"]])  # the bar may still go on
+    going_on = RemiGrammarLogitsProcessor(VOCAB, bars=2)(ids, scores.clone())  # a bar to come: nothing moves
+    assert going_on[0, ID["Bar_None"]] == 3.0 and going_on[0, ID["EOS_None"]] == float("-inf")
+    free = RemiGrammarLogitsProcessor(VOCAB)(ids, scores.clone())  # the model decides: both as it scores them
+    assert free[0, ID["Bar_None"]] == 3.0 and free[0, ID["EOS_None"]] == -5.0
+
+
 def test_ids_outside_the_vocabulary_are_never_allowed():
     processor = RemiGrammarLogitsProcessor(VOCAB[:-1] + ["PAD_None"])
     ids = torch.tensor([[len(VOCAB) + 1, ID["Composer_Bach"]]])  # an unknown id in the prompt is skipped

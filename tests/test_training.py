@@ -571,7 +571,8 @@ def test_the_judges_are_trained_fitted_packaged_and_measured_on_unseen_pieces(tm
     data = _dataset_folder(tmp_path / "data", data_cache, composers=("bach", "mozart"), test_fraction=0.25)
     network = tmp_path / "network"
     train_classifier.main(smoke_args(SMOKE_CLASSIFIER, network, data_cache, "--set", "data.build=null",
-                                     "--set", f"data.dataset={data}", "--set", "classifier.max_events=300"))
+                                     "--set", f"data.dataset={data}", "--set", "classifier.max_events=300",
+                                     "--set", "classifier.validation_excerpt_bars=4"))
     features = tmp_path / "features.safetensors"
     assert fit_feature_classifier.main(["--dataset", str(data), "--output", str(features)]) == 0
     fitted = features.read_bytes()
@@ -593,11 +594,53 @@ def test_the_judges_are_trained_fitted_packaged_and_measured_on_unseen_pieces(tm
     classifier = ComposerClassifier.from_pretrained(bundle)
     assert classifier.max_events == 300 and classifier.labels == ["Bach", "Mozart"]
     assert FeatureComposerClassifier.load(bundle / FEATURE_CLASSIFIER_FILE).labels == ["Bach", "Mozart"]
-    assert "Held-out accuracy by piece" in (bundle / "README.md").read_text()
+    card = (bundle / "README.md").read_text()
+    assert "Held-out accuracy by piece" in card and "Held-out accuracy by 16-bar excerpt" in card
+    cut = held_out["excerpts"]
+    assert cut["bars"] == 16 and set(cut["recognition"]) == {"network", "features"}
+    assert sum(cut["excerpts"].values()) == sum(map(sum, cut["recognition"]["network"]["confusion_matrix"])) > 0
     assert all((bundle / name).stat().st_size > 0 for name in package_default_classifier.CONFUSION_PNG.values())
     with pytest.raises(ConfigError, match="already holds files"):  # never replaced without --overwrite
         package_default_classifier.main(["--classifier", str(network), "--features", str(features),
                                          "--data", str(data), "--output", str(bundle)])
+
+
+def test_a_classifier_starts_from_a_pretrained_model_and_is_chosen_on_excerpts(pretrained, tmp_path, data_cache):
+    import numpy as np
+    from transformers import EvalPrediction
+
+    from g2m_hf import G2MTokenizer
+    from g2m_hf.errors import DataError
+
+    tokenizer = G2MTokenizer.from_pretrained(pretrained)
+    heads = {"id2label": {0: "Bach", 1: "Mozart"}, "label2id": {"Bach": 0, "Mozart": 1}, "classifier_max_events": 300}
+    model = train_classifier.build_classifier({"hidden_dropout_prob": 0.0}, tokenizer, str(pretrained), heads)
+    base = AutoModelForCausalLM.from_pretrained(pretrained).model.state_dict()
+    encoder = model.model.state_dict()
+    assert encoder.keys() == base.keys() and all(torch.equal(encoder[k], base[k]) for k in base)
+    assert model.config.hidden_dropout_prob == 0.0 and model.config.classifier_max_events == 300
+    assert model.config.id2label == {0: "Bach", 1: "Mozart"} and model.score.out_features == 2
+    with pytest.raises(ConfigError, match="hidden_size"):  # the shape is the pretrained model's
+        train_classifier.build_classifier({"hidden_size": 64}, tokenizer, str(pretrained), heads)
+    other = G2MTokenizer.from_pretrained(pretrained)
+    other.add_composer("Zappa")
+    with pytest.raises(ConfigError, match="event vocabulary"):
+        train_classifier.build_classifier({}, other, str(pretrained), heads)
+
+    data = _dataset_folder(tmp_path / "data", data_cache, composers=("bach", "mozart"), test_fraction=0.25)
+    pieces = datasets.load_from_disk(str(data))["test"]
+    cut = train_classifier.validation_excerpts(pieces, tokenizer, 4)
+    assert len(cut) > len(pieces) and set(cut["composer"]) == set(pieces["composer"])
+    for ids in cut["input_ids"]:
+        events = tokenizer.ids_to_events(ids)
+        assert events.count("Bar_None") == 4 and events[0].startswith("Composer_")
+    with pytest.raises(DataError, match="no validation piece has 100000 bars"):
+        train_classifier.validation_excerpts(pieces, tokenizer, 100000)
+
+    # 8 Bach excerpts right, 1 of 2 Mozart: pooled 0.9, balanced (0.5 + 1) / 2
+    logits = np.array([[1.0, 0.0]] * 8 + [[1.0, 0.0], [0.0, 1.0]])
+    metrics = train_classifier.accuracy(EvalPrediction(predictions=logits, label_ids=np.array([0] * 8 + [1, 1])))
+    assert metrics == pytest.approx({"accuracy": 0.9, "balanced_accuracy": 0.75})
 
 
 def test_the_packaged_model_samples_with_the_chosen_defaults(tmp_path):

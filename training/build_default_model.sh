@@ -9,7 +9,7 @@
 # model card.
 # On 2 idle CPU cores (measured): dataset encoding 35 min the first time (general 21, mastery 13; cached
 # in data/cache), pretraining 75 min (7000 steps of 4 windows, 2310 events/s), fine-tuning ~33 min
-# (~1.8-2 s per step), the judges ~20 min (REBUILD_JUDGES=1 only), guidance distillation ~7 min, the infilling
+# (~1.8-2 s per step), the judges ~20-25 min (REBUILD_JUDGES=1 only), guidance distillation ~7 min, the infilling
 # evaluation ~3 min, evaluation and packaging ~8 min: about 1 h 30 from the bundled base, about 2 h 45 with
 # REBUILD_BASE=1. An interrupted run picks up
 # where it stopped (datasets already built are kept; training resumes from its last checkpoint, and the

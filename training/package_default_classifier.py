@@ -24,7 +24,15 @@ import datasets
 
 from g2m_hf import G2MTokenizer, fileio
 from g2m_hf.cli import arguments
-from g2m_hf.evaluation import FEATURE_CLASSIFIER_FILE, ComposerClassifier, FeatureComposerClassifier, Recognition
+from g2m_hf.evaluation import (
+    FEATURE_CLASSIFIER_FILE,
+    ComposerClassifier,
+    FeatureComposerClassifier,
+    Recognition,
+    feature_judge,
+    judge_excerpts,
+    network_judge,
+)
 from g2m_hf.model_card import CardSection, build_card, markdown_table
 from g2m_hf.plotting import plot_confusion_matrix
 from training.bundle import EVALUATION_JSON, card_metadata, check_training_output, copy_model_files, refuse_to_replace
@@ -47,7 +55,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def held_out_accuracy(folder: Path, data: Path) -> dict[str, Any]:
-    """Both classifiers' `Recognition` summaries on the test pieces of ``data`` (one label per piece)."""
+    """Both classifiers' `Recognition` summaries on the test pieces of ``data``: one label per piece (``judges``)
+    and one per excerpt of `evaluation.EXCERPT_BARS` bars (``excerpts``: what they are asked about generated pieces)."""
     splits = datasets.load_from_disk(str(data))
     if "test" not in splits:
         raise ConfigError(f"{data}: no test split (build it with --test-fraction)")
@@ -66,6 +75,8 @@ def held_out_accuracy(folder: Path, data: Path) -> dict[str, Any]:
         "pieces": len(pieces),
         "network_max_events": network.max_events,
         "judges": {name: Recognition.count(truth, labels, network.labels).summary() for name, labels in predicted.items()},
+        "excerpts": judge_excerpts(list(zip(truth, pieces)),
+                                   {"network": network_judge(network), "features": feature_judge(features)}, network.labels),
     }
 
 
@@ -92,12 +103,27 @@ def card_sections(evaluation: dict[str, Any], record: dict[str, Any]) -> list[Ca
         low, high = summary["pooled_ci95"]
         rows.append([JUDGE_NAMES[name], *cells, f"{correct / evaluation['pieces']:.2f} [{low:.2f}, {high:.2f}]"])
     table = markdown_table(["classifier", *labels, "accuracy [95 % interval]"], rows)
+    excerpts = evaluation["excerpts"]
+    excerpt_rows = []
+    for name, summary in excerpts["recognition"].items():
+        low, high = summary["mean_ci95"]
+        cells = [f"{e['recognised']}/{e['pieces']}" for e in summary["per_composer"].values()]
+        excerpt_rows.append([JUDGE_NAMES[name], *cells, f"{summary['mean']:.2f} [{low:.2f}, {high:.2f}]"])
+    excerpt_table = markdown_table(["classifier", *labels, "mean of the composers' rates [95 % interval]"], excerpt_rows)
+    shape = record["model"]
+    bars = record.get("recipe", {}).get("classifier", {}).get("validation_excerpt_bars")
+    chosen_on = f" (the mean of the composers' rates on their {bars}-bar excerpts)" if bars else ""
+    init_from = record.get("recipe", {}).get("classifier", {}).get("init_from")
+    start = (f"its layers start from `{init_from}`, the generator pretrained on the general corpus, so it learns the "
+             "composers on top of what music in general looks like"
+             if init_from else "trained from random weights")
     data = record.get("data", {})
     trained = ", ".join(f"{name} {count}" for name, count in data.get("composers", {}).items())
     return [
         CardSection("Two judges", f"""- `model.safetensors` (+ config and tokenizer): the paper's composer classifier (SPEC §6) at
-  CPU size, a 2-layer, 256-wide bidirectional Transformer encoder reading a piece's first
-  {evaluation['network_max_events']} events without its composer token, classifying from the first position.
+  CPU size, a {shape['num_hidden_layers']}-layer, {shape['hidden_size']}-wide bidirectional Transformer encoder reading a piece's first
+  {evaluation['network_max_events']} events without its composer token, classifying from the first position;
+  {start}.
 - `{FEATURE_CLASSIFIER_FILE}`: an independent second judge, a logistic regression on 38 score features
   of 8-bar windows (texture density, note values, beat positions, pitch range and tonality, top-voice
   motion; `g2m_hf.evaluation.FeatureComposerClassifier`).
@@ -107,7 +133,7 @@ with the feature classifier (`training/compare_style.py`), so the Transformer cl
 choice was made with; README reports both."""),
         CardSection("Data", f"""The music21 corpus's Bach, Beethoven and Mozart works
 (`training/build_dataset.py --music21 --composers bach beethoven mozart --test-fraction 0.2`), split by
-piece per composer: training pieces {trained}; validation pieces chose the Transformer's checkpoint;
+piece per composer: training pieces {trained}; validation pieces chose the Transformer's checkpoint{chosen_on};
 the test pieces ({evaluation['pieces']}) were seen by nothing before this measurement. Bach is mostly
 four-part chorales, Beethoven and Mozart string quartet and sonata movements."""),
         CardSection("Held-out accuracy by piece", f"""{table}
@@ -115,6 +141,14 @@ four-part chorales, Beethoven and Mozart string quartet and sonata movements."""
 Confusion matrices on the test pieces: `{CONFUSION_PNG['network']}`, `{CONFUSION_PNG['features']}`.
 The test set is small for Beethoven and Mozart (a few pieces each, as the corpus has few), so their
 rates are uncertain; the interval is the Wilson interval of the pooled count. {weak_classes(judges)}"""),
+        CardSection(f"Held-out accuracy by {excerpts['bars']}-bar excerpt", f"""The same test pieces cut into consecutive
+excerpts of {excerpts['bars']} bars, the length of the generated pieces the judges are asked about
+(`g2m_hf.evaluation.judge_excerpts`; {', '.join(f'{c} {n}' for c, n in excerpts['excerpts'].items())} excerpts):
+
+{excerpt_table}
+
+The mean gives each composer the same weight; its interval is `Recognition.mean_interval`'s. Excerpts of one
+piece are not independent, so read the intervals as narrower than they should be."""),
         CardSection("Use", """```bash
 g2m-evaluate --generated generated/ --classifier default --output-dir report/
 ```

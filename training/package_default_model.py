@@ -46,17 +46,15 @@ from g2m_hf.control_tokens import ComposerTextures, has_control_tokens
 from g2m_hf.controls import median_texture
 from g2m_hf.evaluation import (
     CLASSIFIER_MAX_EVENTS,
-    EXCERPT_BARS,
     FEATURE_CLASSIFIER_FILE,
     ComposerClassifier,
     SpanIndex,
     convergence,
     default_classifier_path,
     evaluate_folders,
-    excerpts,
     feature_judge,
     folder_sanity,
-    judge_pieces,
+    judge_excerpts,
     mean_metrics,
     measure_style,
     network_judge,
@@ -271,7 +269,7 @@ def judge_style(
     model: Any, tokenizer: G2MTokenizer, composers: list[str], train: Any, references: Any, args: argparse.Namespace
 ) -> dict:
     """`measure_style` at g2m-generate's defaults, judged by both bundled classifiers, with copied spans; and the
-    same judges on the held-out ``references`` cut into excerpts of `EXCERPT_BARS` bars (``real``: how often they
+    same judges on the held-out ``references`` cut into excerpts of `evaluation.EXCERPT_BARS` bars (``real``: how often they
     recognise the composers' own music)."""
     folder = Path(args.classifier) if args.classifier else default_classifier_path()
     judges = {
@@ -283,10 +281,8 @@ def judge_style(
         model, tokenizer, composers, judges, pieces_per_composer=args.recognition_pieces, seed=args.seed,
         training_pieces=training_pieces, batch_size=args.recognition_pieces,
     )  # fmt: skip
-    real = [(row["composer"], excerpt) for row in references if row["composer"] in composers
-            for excerpt in excerpts(tokenizer.ids_to_events(row["input_ids"]), EXCERPT_BARS)]
-    result["real"] = {"bars": EXCERPT_BARS, "excerpts": {c: sum(1 for name, _ in real if name == c) for c in composers},
-                      "recognition": judge_pieces([name for name, _ in real], [e for _, e in real], judges, composers)}
+    real = [(row["composer"], tokenizer.ids_to_events(row["input_ids"])) for row in references]
+    result["real"] = judge_excerpts(real, judges, composers)
     return result
 
 

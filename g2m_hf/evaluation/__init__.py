@@ -29,7 +29,7 @@ from .memorisation import SpanIndex
 from .recognition import Recognition, wilson_interval
 from .report import REPORT_FILES, check_output_dir, render_markdown, write_report
 from .sanity import folder_sanity, round_trips, sanity_measures, summarise_sanity
-from .style import EXCERPT_BARS, excerpts, feature_judge, judge_pieces, measure_style, network_judge
+from .style import EXCERPT_BARS, excerpts, feature_judge, judge_excerpts, judge_pieces, measure_style, network_judge
 
 __all__ = [
     "CLASSIFIER_MAX_EVENTS",
@@ -51,6 +51,7 @@ __all__ = [
     "feature_judge",
     "find_midi_files",
     "folder_sanity",
+    "judge_excerpts",
     "judge_pieces",
     "mean_metrics",
     "measure_style",

@@ -70,6 +70,18 @@ def excerpts(events: Sequence[str], bars: int) -> list[list[str]]:
     return [opening + list(events[starts[first] : starts[first + bars]]) for first in range(0, len(starts) - bars, bars)]
 
 
+def judge_excerpts(
+    pieces: Sequence[tuple[str, Sequence[str]]], judges: Mapping[str, Judge], labels: Sequence[str],
+    bars: int = EXCERPT_BARS,
+) -> dict[str, Any]:
+    """How often ``judges`` recognise real music: ``pieces`` (composer, events) of ``labels``' composers cut into
+    their ``bars``-bar `excerpts`. Returns ``{"bars", "excerpts": {composer: count}, "recognition": {judge:
+    summary}}`` (`judge_pieces`)."""
+    real = [(name, excerpt) for name, events in pieces if name in labels for excerpt in excerpts(events, bars)]
+    return {"bars": bars, "excerpts": {c: sum(1 for name, _ in real if name == c) for c in labels},
+            "recognition": judge_pieces([name for name, _ in real], [e for _, e in real], judges, labels)}
+
+
 def judge_pieces(
     prompted: Sequence[str], pieces: Sequence[Sequence[str]], judges: Mapping[str, Judge], labels: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
@@ -112,4 +124,4 @@ def measure_style(
     return result
 
 
-__all__ = ["DESCRIBED", "EXCERPT_BARS", "Judge", "describe", "excerpts", "feature_judge", "judge_pieces", "measure_style", "network_judge"]
+__all__ = ["DESCRIBED", "EXCERPT_BARS", "Judge", "describe", "excerpts", "feature_judge", "judge_excerpts", "judge_pieces", "measure_style", "network_judge"]
