@@ -56,8 +56,7 @@ from g2m_hf.controls import TextureReference, section_register
 from g2m_hf.corpus import corpus_sources, source_midi
 from g2m_hf.data import default_cache_dir
 from g2m_hf.errors import G2MError
-from g2m_hf.generation import load_model, load_tokenizer, prompt_ids
-from g2m_hf.grammar import RemiGrammarLogitsProcessor
+from g2m_hf.generation import load_model, load_tokenizer, prompt_ids, steering_strength, texture_request
 from g2m_hf.longform import CONTEXT_FRACTION, sample_long, training_window
 from g2m_hf.metrics import PieceNotes, pitch_class_entropy
 from g2m_hf.remi import events_to_midi, midi_to_events
@@ -223,8 +222,11 @@ def main() -> int:
 
     model, tokenizer = load_model(args.model), load_tokenizer(args.model)
     window = args.window or training_window(model.config)
-    prompt = prompt_ids(tokenizer, args.composer)
-    grammar = RemiGrammarLogitsProcessor(tokenizer.event_vocabulary, bars=args.bars)
+    # as g2m-generate samples it: the composer's texture plan (a model with control tokens), steering, its tempo
+    texture = texture_request(model, tokenizer, None, None, None)
+    steering = steering_strength(model, None)
+    (prompt,), grammar = texture.batch(tokenizer, [args.composer], [prompt_ids(tokenizer, args.composer)], args.bars,
+                                       args.seed, retempo=True, texture_steering=steering, bars=args.bars)
     fixed = torch.tensor([prompt + [tokenizer.convert_tokens_to_ids(BAR_TOKEN)] * 127])  # [1, 128]
 
     def reference() -> None:  # one prefill of a fixed 128-event context: the machine's speed right now
@@ -235,7 +237,8 @@ def main() -> int:
     sampling = model.generation_config
     print(f"{args.model or 'bundled model'}, {args.composer}, {args.bars} bars, seed {args.seed}, window {window} "
           f"events ({'the config' if args.window is None else '--window'}), context fraction {args.fraction}, temperature "
-          f"{args.temperature or sampling.temperature}, top-p {args.top_p or sampling.top_p}, {args.threads} thread(s), "
+          f"{args.temperature or sampling.temperature}, top-p {args.top_p or sampling.top_p}, texture plan "
+          f"{'yes' if texture.tokens is not None else 'no'}, texture steering {steering:g}, {args.threads} thread(s), "
           f"load average {os.getloadavg()[0]:.1f}")
     torch.manual_seed(args.seed)
     started = time.perf_counter()
@@ -246,7 +249,7 @@ def main() -> int:
         **{k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p)) if v is not None},
     )
     seconds = time.perf_counter() - started
-    events = tokenizer.ids_to_events(ids)
+    events = tokenizer.ids_to_events(texture.strip(ids))
 
     # 1. validity
     bar_count = events.count(BAR_TOKEN)

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -456,18 +456,12 @@ def generate_midi(
         torch.manual_seed(seed)
         for start in range(0, len(requests), batch_size):
             batch = requests[start : start + batch_size]
-            plan = texture.plan(batch, bars or (max_bars if duration is None else DURATION_PLAN_BARS), seed + start)
-            batch_prompts = [prompts[name] for name in batch]
-            if plan is not None and tempo is None and prompt_midi is None:  # the tempo of the real piece it follows
-                batch_prompts = [prompt if planned is None else prompt_ids(tokenizer, name, tempo=planned)
-                                 for name, prompt, planned in zip(batch, batch_prompts, plan.tempi)]
-            grammar = RemiGrammarLogitsProcessor(
-                tokenizer.event_vocabulary, max_bars=None if duration is not None else max_bars,
-                max_events=max_events, bars=bars, duration=duration, time_signature=time_signature,
-                fixed_time_signature=fixed_time_signature,
-                controls=None if plan is None else torch.from_numpy(plan.levels),
-                short_shares=None if plan is None else torch.tensor(plan.short_shares), texture_steering=texture_steering,
-                knobs=texture.fixed,
+            batch_prompts, grammar = texture.batch(
+                tokenizer, batch, [prompts[name] for name in batch],
+                bars or (max_bars if duration is None else DURATION_PLAN_BARS), seed + start,
+                retempo=tempo is None and prompt_midi is None, texture_steering=texture_steering,
+                max_bars=None if duration is not None else max_bars, max_events=max_events, bars=bars,
+                duration=duration, time_signature=time_signature, fixed_time_signature=fixed_time_signature,
             )
             rows = sample_long(
                 model,
@@ -518,6 +512,25 @@ class TextureRequest:
             return None
         plan = control_tokens.texture_plan(self.textures, composers, bars, seed, self.knobs)
         return None if (plan.levels == control_tokens.FREE).all() else plan
+
+    def batch(
+        self, tokenizer: G2MTokenizer, names: Sequence[str], prompts: Sequence[list[int]], plan_bars: int, seed: int,
+        retempo: bool, texture_steering: float, **grammar_options: Any,
+    ) -> tuple[list[list[int]], RemiGrammarLogitsProcessor]:
+        """The prompts and the grammar of one batch of pieces (composer ``names``): the batch's `plan` of
+        ``plan_bars`` bars written and steered by the grammar (``grammar_options``: its length and signature
+        settings), and, with ``retempo``, each prompt at the tempo class of the real piece its plan follows."""
+        plan = self.plan(names, plan_bars, seed)
+        prompts = list(prompts)
+        if plan is not None and retempo:
+            prompts = [prompt if planned is None else prompt_ids(tokenizer, name, tempo=planned)
+                       for name, prompt, planned in zip(names, prompts, plan.tempi)]
+        grammar = RemiGrammarLogitsProcessor(
+            tokenizer.event_vocabulary, controls=None if plan is None else torch.from_numpy(plan.levels),
+            short_shares=None if plan is None else torch.tensor(plan.short_shares), texture_steering=texture_steering,
+            knobs=self.fixed, **grammar_options,
+        )
+        return prompts, grammar
 
     def span_plan(self, tokenizer: G2MTokenizer, span: Sequence[int]) -> torch.Tensor | None:
         """The grammar's ``controls`` for rewriting the bars ``span`` (ids): the knobs that are set, and the
