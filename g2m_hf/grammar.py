@@ -429,8 +429,8 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
     The last bar: where the length (a target, ``max_bars`` or the budget) masks ``Bar`` and allows EOS, EOS
     also gets the model's probability of ``Bar``. The model does not know the piece must end, so where it would
     close the bar and go on, the mask alone left it the bar's last grid steps: it piled notes there until they
-    ran out (a chord of a dozen 32nd notes on the last sixteenth of a 16-bar piece, 5-24 notes in its last
-    half second). With the transfer the piece ends where the model closes its last bar.
+    ran out (a chord of a dozen 32nd notes on the last sixteenth of a 16-bar piece; 4-6 notes on the last
+    onset on average). With the transfer the piece ends where the model closes its last bar.
 
     Long pieces: the state is kept per row and can outlive one `generate` call. `update` brings it up to
     the end of a call's output, and `continue_from` tells the processor that the next call's input is a

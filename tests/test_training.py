@@ -622,6 +622,8 @@ def test_a_classifier_starts_from_a_pretrained_model_and_is_chosen_on_excerpts(p
     assert model.config.id2label == {0: "Bach", 1: "Mozart"} and model.score.out_features == 2
     with pytest.raises(ConfigError, match="hidden_size"):  # the shape is the pretrained model's
         train_classifier.build_classifier({"hidden_size": 64}, tokenizer, str(pretrained), heads)
+    with pytest.raises(ConfigError, match="no G2M model at"):
+        train_classifier.build_classifier({}, tokenizer, str(tmp_path / "missing"), heads)
     other = G2MTokenizer.from_pretrained(pretrained)
     other.add_composer("Zappa")
     with pytest.raises(ConfigError, match="event vocabulary"):
