@@ -238,7 +238,7 @@ def main() -> int:
     print(f"{args.model or 'bundled model'}, {args.composer}, {args.bars} bars, seed {args.seed}, window {window} "
           f"events ({'the config' if args.window is None else '--window'}), context fraction {args.fraction}, temperature "
           f"{args.temperature or sampling.temperature}, top-p {args.top_p or sampling.top_p}, texture plan "
-          f"{'yes' if texture.tokens is not None else 'no'}, texture steering {steering:g}, {args.threads} thread(s), "
+          f"{'yes' if grammar.planned else 'no'}, texture steering {steering:g}, {args.threads} thread(s), "
           f"load average {os.getloadavg()[0]:.1f}")
     torch.manual_seed(args.seed)
     started = time.perf_counter()

@@ -485,6 +485,11 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         self._state: _RowState | None = None
         self._seen: torch.Tensor | None = None  # the input_ids of the previous call
 
+    @property
+    def planned(self) -> bool:
+        """Whether the rows are written under a texture plan (``controls``)."""
+        return self._plan is not None
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         masked = super().__call__(input_ids, scores)
         bar, eos = masked[:, self._bar_id], masked[:, self._eos_id]  # [B] each

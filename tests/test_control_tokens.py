@@ -194,6 +194,8 @@ def test_a_knob_the_caller_set_is_held_harder_than_the_composers_plan():
     assert torch.equal(_tilt_after(low, (1, 1, 2), 1.0, knobs=("register",)), _tilt_after(low, (1, 1, 2), 1.0))
     with pytest.raises(InvalidArgumentError, match="knobs"):
         RemiGrammarLogitsProcessor(VOCAB, texture_steering=1.0, knobs=("loudness",))
+    assert RemiGrammarLogitsProcessor(VOCAB, controls=torch.tensor([[(1, 2, 1)]])).planned
+    assert not RemiGrammarLogitsProcessor(VOCAB).planned
 
 
 def test_steering_spaces_onsets_by_the_planned_density():

@@ -624,6 +624,13 @@ def test_a_classifier_starts_from_a_pretrained_model_and_is_chosen_on_excerpts(p
         train_classifier.build_classifier({"hidden_size": 64}, tokenizer, str(pretrained), heads)
     with pytest.raises(ConfigError, match="no G2M model at"):
         train_classifier.build_classifier({}, tokenizer, str(tmp_path / "missing"), heads)
+    for setting, message in (("validation_excerpt_bars=0", "whole number of bars"),
+                             ("validation_excerpt_bars=four", "whole number of bars"),
+                             (f"init_from={tmp_path / 'missing'}", "is not a folder")):
+        with pytest.raises(ConfigError, match=message):  # refused before the data is read or a step is run
+            train_classifier.main(smoke_args(SMOKE_CLASSIFIER, tmp_path / "refused", data_cache,
+                                             "--set", f"classifier.{setting}"))
+        assert not (tmp_path / "refused").exists()
     other = G2MTokenizer.from_pretrained(pretrained)
     other.add_composer("Zappa")
     with pytest.raises(ConfigError, match="event vocabulary"):

@@ -86,6 +86,15 @@ def number_table(header: list[str], rows: list[list[Any]]) -> str:
     return markdown_table(header, [[format_number(cell) for cell in row] for row in rows])
 
 
+def recognition_row(label: str, summary: dict[str, Any]) -> list[str]:
+    """A card table row of a `Recognition` summary: ``label``, each composer's rate with its count, and the mean
+    of the composers' rates with its 95 % interval (``-`` where nothing was judged)."""
+    low, high = summary["mean_ci95"]
+    cells = [("-" if e["rate"] is None else f"{e['rate']:.2f}") + f" ({e['recognised']}/{e['pieces']})"
+             for e in summary["per_composer"].values()]
+    return [label, *cells, "-" if summary["mean"] is None else f"{summary['mean']:.2f} [{low:.2f}, {high:.2f}]"]
+
+
 def dataset_names(source: str) -> str:
     """The dataset folders a record's data source names, by their last part ("data/mastery + general pieces of
     data/general" -> "mastery + general"); a source that names no folder (a build spec) as it is."""

@@ -35,7 +35,14 @@ from g2m_hf.evaluation import (
 )
 from g2m_hf.model_card import CardSection, build_card, markdown_table
 from g2m_hf.plotting import plot_confusion_matrix
-from training.bundle import EVALUATION_JSON, card_metadata, check_training_output, copy_model_files, refuse_to_replace
+from training.bundle import (
+    EVALUATION_JSON,
+    card_metadata,
+    check_training_output,
+    copy_model_files,
+    recognition_row,
+    refuse_to_replace,
+)
 from training.common import main_guard
 from training.errors import ConfigError
 from training.record import RECORD_NAME
@@ -104,11 +111,7 @@ def card_sections(evaluation: dict[str, Any], record: dict[str, Any]) -> list[Ca
         rows.append([JUDGE_NAMES[name], *cells, f"{correct / evaluation['pieces']:.2f} [{low:.2f}, {high:.2f}]"])
     table = markdown_table(["classifier", *labels, "accuracy [95 % interval]"], rows)
     excerpts = evaluation["excerpts"]
-    excerpt_rows = []
-    for name, summary in excerpts["recognition"].items():
-        low, high = summary["mean_ci95"]
-        cells = [f"{e['recognised']}/{e['pieces']}" for e in summary["per_composer"].values()]
-        excerpt_rows.append([JUDGE_NAMES[name], *cells, f"{summary['mean']:.2f} [{low:.2f}, {high:.2f}]"])
+    excerpt_rows = [recognition_row(JUDGE_NAMES[name], summary) for name, summary in excerpts["recognition"].items()]
     excerpt_table = markdown_table(["classifier", *labels, "mean of the composers' rates [95 % interval]"], excerpt_rows)
     shape = record["model"]
     bars = record.get("recipe", {}).get("classifier", {}).get("validation_excerpt_bars")

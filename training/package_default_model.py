@@ -80,6 +80,7 @@ from training.bundle import (
     format_number,
     number_table,
     read_record,
+    recognition_row,
     refuse_to_replace,
     stages_table,
 )
@@ -245,32 +246,37 @@ def evaluate(model_dir: Path, reference_data: Path, args: argparse.Namespace) ->
     write_report(report, work / "report", overwrite=True)
     summary = summarise(report, checks, reference_dir)
     summary["texture_controls"] = has_control_tokens(model.config.event_vocabulary or [])
-    every_piece = datasets.concatenate_datasets(list(splits.values()))  # issue 25 measures against all of them
+    # every real piece as (composer, events), decoded once: the held-out ones and all of them (issue 25 measures
+    # against all of them) for the texture, the held-out ones cut into excerpts for the judges
+    real = {name: [(row["composer"], tokenizer.ids_to_events(row["input_ids"])) for row in split]
+            for name, split in splits.items()}
 
-    def real_texture(rows: Any, composer: str) -> dict[str, float]:
-        return median_texture([tokenizer.ids_to_events(row["input_ids"]) for row in rows if row["composer"] == composer])
+    def real_texture(names: Sequence[str], composer: str) -> dict[str, float]:
+        return median_texture([events for name in names for piece_composer, events in real[name]
+                               if piece_composer == composer])
 
     summary["texture_pieces"] = {"pieces": args.texture_pieces, "bars": TEXTURE_BARS}
     summary["texture"] = {
         composer: {
             "generated": median_texture([piece.events for piece in generate_midi(
                 model, tokenizer, [composer], num_pieces=args.texture_pieces, seed=args.seed, bars=TEXTURE_BARS)]),
-            "reference": real_texture(references, composer),
-            "all_real": real_texture(every_piece, composer),
+            "reference": real_texture([reference_split], composer),
+            "all_real": real_texture(list(real), composer),
         }
         for composer in composers
     }
     summary["reference_split"] = reference_split
-    summary["recognition"] = judge_style(model, tokenizer, composers, splits["train"], references, args)
+    summary["recognition"] = judge_style(model, tokenizer, composers, splits["train"], real[reference_split], args)
     return summary
 
 
 def judge_style(
-    model: Any, tokenizer: G2MTokenizer, composers: list[str], train: Any, references: Any, args: argparse.Namespace
+    model: Any, tokenizer: G2MTokenizer, composers: list[str], train: Any,
+    references: Sequence[tuple[str, list[str]]], args: argparse.Namespace,
 ) -> dict:
     """`measure_style` at g2m-generate's defaults, judged by both bundled classifiers, with copied spans; and the
-    same judges on the held-out ``references`` cut into excerpts of `evaluation.EXCERPT_BARS` bars (``real``: how often they
-    recognise the composers' own music)."""
+    same judges on the held-out ``references`` ((composer, events) pairs) cut into excerpts of
+    `evaluation.EXCERPT_BARS` bars (``real``: how often they recognise the composers' own music)."""
     folder = Path(args.classifier) if args.classifier else default_classifier_path()
     judges = {
         "network": network_judge(ComposerClassifier.from_pretrained(folder)),
@@ -281,8 +287,7 @@ def judge_style(
         model, tokenizer, composers, judges, pieces_per_composer=args.recognition_pieces, seed=args.seed,
         training_pieces=training_pieces, batch_size=args.recognition_pieces,
     )  # fmt: skip
-    real = [(row["composer"], tokenizer.ids_to_events(row["input_ids"])) for row in references]
-    result["real"] = judge_excerpts(real, judges, composers)
+    result["real"] = judge_excerpts(references, judges, composers)
     return result
 
 
@@ -326,16 +331,8 @@ def recognition_markdown(
     composers = list(recognition["described"])
     real = recognition["real"]
 
-    def row(label: str, summary: dict[str, Any]) -> list[str]:
-        low, high = summary["mean_ci95"]
-        cells = [
-            ("-" if e["rate"] is None else f"{e['rate']:.2f}") + f" ({e['recognised']}/{e['pieces']})"
-            for e in summary["per_composer"].values()
-        ]
-        return [label, *cells, "-" if summary["mean"] is None else f"{summary['mean']:.2f} [{low:.2f}, {high:.2f}]"]
-
-    rows = [row(JUDGES[name], summary) for name, summary in recognition["recognition"].items()]
-    rows += [row(f"{JUDGES[name]}, real held-out music ({real['bars']}-bar excerpts)", summary)
+    rows = [recognition_row(JUDGES[name], summary) for name, summary in recognition["recognition"].items()]
+    rows += [recognition_row(f"{JUDGES[name]}, real held-out music ({real['bars']}-bar excerpts)", summary)
              for name, summary in real["recognition"].items()]
     paper = [PUBLISHED_RECOGNITION.get(c) for c in composers]
     known = [value for value in paper if value is not None]

@@ -154,6 +154,11 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
     max_events = int(settings.get("max_events", CLASSIFIER_MAX_EVENTS))
     if max_events < 2:
         raise ConfigError(f"classifier.max_events must be at least 2, got {max_events}")
+    excerpt_bars, init_from = settings.get("validation_excerpt_bars"), settings.get("init_from")
+    if excerpt_bars is not None and (type(excerpt_bars) is not int or excerpt_bars < 1):
+        raise ConfigError(f"classifier.validation_excerpt_bars must be a whole number of bars, at least 1, got {excerpt_bars!r}")
+    if init_from is not None and not Path(init_from).is_dir():
+        raise ConfigError(f"classifier.init_from: {init_from} is not a folder (a pretrained G2M model's)")
     resume = resolve_resume(recipe["output_dir"], invocation.resume, invocation.overwrite)
     args = build_training_arguments(recipe)
     setup_logging(args)
@@ -163,12 +168,11 @@ def main(argv: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> di
     with args.main_process_first(desc="loading the dataset"):
         data = load_training_data(invocation.data, tokenizer)
     labels = select_labels(data, settings.get("labels"))
-    excerpt_bars = settings.get("validation_excerpt_bars")
     if excerpt_bars is not None and data.splits.get("validation") is not None:
-        data.splits["validation"] = validation_excerpts(data.splits["validation"], tokenizer, int(excerpt_bars))
+        data.splits["validation"] = validation_excerpts(data.splits["validation"], tokenizer, excerpt_bars)
     label2id = {label: index for index, label in enumerate(labels)}
     heads = {"id2label": dict(enumerate(labels)), "label2id": label2id, "classifier_max_events": max_events}
-    model = build_classifier(section(recipe, "model"), tokenizer, settings.get("init_from"), heads)
+    model = build_classifier(section(recipe, "model"), tokenizer, init_from, heads)
 
     window_options = {**invocation.data.collator, "max_length": max_events + 1}
     train_windows = G2MDataCollator(tokenizer, **window_options)
