@@ -225,8 +225,9 @@ def main() -> int:
     # as g2m-generate samples it: the composer's texture plan (a model with control tokens), steering, its tempo
     texture = texture_request(model, tokenizer, None, None, None)
     steering = steering_strength(model, None)
-    (prompt,), grammar = texture.batch(tokenizer, [args.composer], [prompt_ids(tokenizer, args.composer)], args.bars,
-                                       args.seed, retempo=True, texture_steering=steering, bars=args.bars)
+    (prompt,), grammar = texture.batch(tokenizer, [args.composer], [prompt_ids(tokenizer, args.composer)],
+                                       texture.plan([args.composer], args.bars, args.seed), retempo=True,
+                                       texture_steering=steering, bars=args.bars)
     fixed = torch.tensor([prompt + [tokenizer.convert_tokens_to_ids(BAR_TOKEN)] * 127])  # [1, 128]
 
     def reference() -> None:  # one prefill of a fixed 128-event context: the machine's speed right now

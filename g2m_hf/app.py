@@ -49,7 +49,6 @@ import gradio as gr
 
 from . import infill
 from .audio import AudioStream, wav_bytes
-from .control_tokens import has_control_tokens
 from .errors import G2MError, GenerationCancelled, TimeLimitError, VocabularyError
 from .generation import (
     WEIGHT_DTYPES,
@@ -67,6 +66,7 @@ from .generation import (
 from .midi_reader import SAFE_MIDI_LIMITS, MidiLimits
 from .notation import engrave_svg
 from .remi import events_to_midi, midi_to_events
+from .texture_plan import has_control_tokens
 from .vocab import CONTROL_LEVELS, EOS_TOKEN, TEMPO_CLASSES, TICKS_PER_BEAT, TIME_SIGNATURES, bar_geometry, split_event
 
 MAX_PIECES = 4

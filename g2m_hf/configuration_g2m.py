@@ -61,9 +61,13 @@ class G2MConfig(PreTrainedConfig):
             pretraining and fine-tuning; 2400 for converted original checkpoints). Generation keeps every
             context within it, sliding over longer pieces (`longform`); `None`: unknown (generation
             assumes `longform.DEFAULT_TRAINING_WINDOW`).
-        composer_textures: each trained composer's real bar-by-bar texture (`control_tokens.ComposerTextures`:
+        composer_textures: each trained composer's real bar-by-bar texture (`texture_plan.ComposerTextures`:
             per composer, one line of texture-control levels per training piece), measured by packaging; a
             model with texture-control tokens follows it when no texture is asked for. `None`: none.
+        composer_registers: each trained composer's register, measured by packaging on the same pieces: the
+            10-90 % ranges of its 8-bar sections' mean pitch and share of notes at or above middle C
+            (``[pitch low, pitch high, share low, share high]``), which texture steering keeps a piece's
+            sections inside when no register is asked for. `None`: none.
     """
 
     model_type = "g2m"
@@ -90,6 +94,7 @@ class G2MConfig(PreTrainedConfig):
     trained_composers: list[str] | None = None
     training_window: int | None = None
     composer_textures: dict[str, list[str]] | None = None
+    composer_registers: dict[str, list[float]] | None = None
 
     def __post_init__(self, **kwargs):
         self.style_adapter_layers = sorted(set(self.style_adapter_layers))

@@ -25,10 +25,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from .metrics import PieceLike, _as_notes
-from .vocab import BAR_CLASS_EDGES, CONTROL_LEVELS, SHORT_NOTE_TICKS, TICKS_PER_BEAT, on_metric_grid
-
-MIDDLE_C = 60
-"""MIDI pitch of middle C (C4): notes at or above it count as the upper register."""
+from .vocab import BAR_CLASS_EDGES, CONTROL_LEVELS, MIDDLE_C, SHORT_NOTE_TICKS, TICKS_PER_BEAT, on_metric_grid
 
 SECTION_BARS = 8
 """Bars per section of the register measure (a phrase or two)."""

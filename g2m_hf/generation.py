@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from transformers.generation.streamers import BaseStreamer
 
-from . import control_tokens, fileio, infill, validation
+from . import control_tokens, fileio, infill, texture_plan, validation
 from .configuration_g2m import G2MConfig
 from .errors import G2MError, InvalidArgumentError, ModelNotFoundError
 from .grammar import InfillGrammarLogitsProcessor, RemiGrammarLogitsProcessor
@@ -452,13 +452,14 @@ def generate_midi(
 
         bar = tqdm(total=len(requests), unit="piece", desc="generating")
     pieces: list[GeneratedPiece] = []
+    plan_bars = bars or (max_bars if duration is None else DURATION_PLAN_BARS)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for start in range(0, len(requests), batch_size):
             batch = requests[start : start + batch_size]
             batch_prompts, grammar = texture.batch(
                 tokenizer, batch, [prompts[name] for name in batch],
-                bars or (max_bars if duration is None else DURATION_PLAN_BARS), seed + start,
+                texture.plan(batch, plan_bars, seed + start),
                 retempo=tempo is None and prompt_midi is None, texture_steering=texture_steering,
                 max_bars=None if duration is not None else max_bars, max_events=max_events, bars=bars,
                 duration=duration, time_signature=time_signature, fixed_time_signature=fixed_time_signature,
@@ -498,38 +499,34 @@ class TextureRequest:
     real textures, and the tokens (``None``: a model without texture-control tokens, nothing to plan)."""
 
     knobs: dict[str, int | None]
-    textures: control_tokens.ComposerTextures | None
+    textures: texture_plan.ComposerTextures | None
     tokens: control_tokens.ControlTokens | None
 
     @property
     def fixed(self) -> tuple[str, ...]:
-        """The knobs that are set (the grammar's ``knobs``: steering holds them harder)."""
-        return tuple(kind for kind, level in self.knobs.items() if level is not None)
+        """The knobs that are set (`texture_plan.fixed_knobs`)."""
+        return texture_plan.fixed_knobs(self.knobs)
 
-    def plan(self, composers: Sequence[str], bars: int, seed: int) -> control_tokens.TexturePlan | None:
-        """The plan of a batch (`control_tokens.texture_plan`), or ``None`` (nothing planned)."""
+    def plan(self, composers: Sequence[str], bars: int, seed: int) -> texture_plan.TexturePlan | None:
+        """The plan of a batch (`texture_plan.plan_batch`), or ``None`` (nothing planned)."""
         if self.tokens is None:
             return None
-        plan = control_tokens.texture_plan(self.textures, composers, bars, seed, self.knobs)
-        return None if (plan.levels == control_tokens.FREE).all() else plan
+        plan = texture_plan.plan_batch(self.textures, composers, bars, seed, self.knobs)
+        return None if plan.empty else plan
 
     def batch(
-        self, tokenizer: G2MTokenizer, names: Sequence[str], prompts: Sequence[list[int]], plan_bars: int, seed: int,
-        retempo: bool, texture_steering: float, **grammar_options: Any,
+        self, tokenizer: G2MTokenizer, names: Sequence[str], prompts: Sequence[list[int]],
+        plan: texture_plan.TexturePlan | None, retempo: bool, texture_steering: float, **grammar_options: Any,
     ) -> tuple[list[list[int]], RemiGrammarLogitsProcessor]:
-        """The prompts and the grammar of one batch of pieces (composer ``names``): the batch's `plan` of
-        ``plan_bars`` bars written and steered by the grammar (``grammar_options``: its length and signature
-        settings), and, with ``retempo``, each prompt at the tempo class of the real piece its plan follows."""
-        plan = self.plan(names, plan_bars, seed)
+        """The prompts and the grammar of one batch of pieces (composer ``names``): their ``plan`` (`plan`)
+        written and steered by the grammar (``grammar_options``: its length and signature settings), and, with
+        ``retempo``, each prompt at the tempo class of the real piece its plan follows."""
         prompts = list(prompts)
         if plan is not None and retempo:
             prompts = [prompt if planned is None else prompt_ids(tokenizer, name, tempo=planned)
                        for name, prompt, planned in zip(names, prompts, plan.tempi)]
-        grammar = RemiGrammarLogitsProcessor(
-            tokenizer.event_vocabulary, controls=None if plan is None else torch.from_numpy(plan.levels),
-            short_shares=None if plan is None else torch.tensor(plan.short_shares), texture_steering=texture_steering,
-            knobs=self.fixed, **grammar_options,
-        )
+        texture = {} if plan is None else plan.grammar_arguments(texture_steering, self.knobs)
+        grammar = RemiGrammarLogitsProcessor(tokenizer.event_vocabulary, **texture, **grammar_options)
         return prompts, grammar
 
     def span_plan(self, tokenizer: G2MTokenizer, span: Sequence[int]) -> torch.Tensor | None:
@@ -538,7 +535,7 @@ class TextureRequest:
         if self.tokens is None or all(level is None for level in self.knobs.values()):
             return None
         levels = control_tokens.bar_levels(tokenizer.ids_to_events(span))  # [span bars, kinds]
-        return torch.from_numpy(control_tokens.with_knobs(levels, self.knobs)).unsqueeze(0)
+        return torch.from_numpy(texture_plan.with_knobs(levels, self.knobs)).unsqueeze(0)
 
     def strip(self, ids: Sequence[int]) -> list[int]:
         """A generated row without its control tokens: the plain REMI piece."""
@@ -554,17 +551,17 @@ def texture_request(
     composer_texture: bool = True,
     spell: Callable[[str], str] = str,
 ) -> TextureRequest:
-    """Check the texture knobs (`control_tokens.parse_level`) before any work: `InvalidArgumentError` for a bad
+    """Check the texture knobs (`texture_plan.parse_level`) before any work: `InvalidArgumentError` for a bad
     level (``spell`` turns argument names into options), `VocabularyError` for a level asked of a model
     without texture-control tokens. ``composer_texture``: follow the composers' real textures where no knob
     is set (``config.composer_textures``)."""
-    knobs = control_tokens.parse_knobs(density, polyphony, register, spell)
+    knobs = texture_plan.parse_knobs(density, polyphony, register, spell)
     vocabulary = model_vocabulary(model)
-    if not control_tokens.has_control_tokens(vocabulary):
+    if not texture_plan.has_control_tokens(vocabulary):
         if any(level is not None for level in knobs.values()):
-            control_tokens.require_control_tokens(vocabulary, "the model")
+            texture_plan.require_control_tokens(vocabulary, "the model")
         return TextureRequest(knobs, None, None)
-    textures = control_tokens.ComposerTextures.from_config(model.config) if composer_texture else None
+    textures = texture_plan.ComposerTextures.from_config(model.config) if composer_texture else None
     return TextureRequest(knobs, textures, control_tokens.ControlTokens.of(tokenizer))
 
 

@@ -39,7 +39,7 @@ from transformers.utils import logging
 
 from .errors import InvalidArgumentError
 from .kv_cache import PreallocatedCache
-from .texture_steering import RECENT_RATE, TextureSteering
+from .texture_steering import RECENT_RATE, SECTION_RATE, TextureSteering
 from .validation import positive_float, positive_int
 from .vocab import (
     BAR_TOKEN,
@@ -52,6 +52,7 @@ from .vocab import (
     INFILL_START_TOKEN,
     INFILL_TOKENS,
     MAX_GRIDS,
+    MIDDLE_C,
     PAD_TOKEN,
     PITCH_MAX,
     PITCH_MIN,
@@ -207,9 +208,9 @@ class _TokenTables:
         return slots
 
 
-def _moved(recent: torch.Tensor, value: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+def _moved(recent: torch.Tensor, value: torch.Tensor, where: torch.Tensor, rate: float = RECENT_RATE) -> torch.Tensor:
     """A moving measure ``recent`` ([B], NaN before any value) after ``value`` in the rows ``where``."""
-    moved = torch.where(recent.isnan(), value, recent + RECENT_RATE * (value - recent))
+    moved = torch.where(recent.isnan(), value, recent + rate * (value - recent))
     return torch.where(where, moved, recent)
 
 
@@ -246,6 +247,10 @@ class _RowState:
             torch.full((batch_size,), float("nan"), device=device) for _ in range(4))
         # the moving share of notes a sixteenth or shorter, and the share each row aims at (NaN: none)
         self.recent_short, self.short_target = (torch.full((batch_size,), float("nan"), device=device) for _ in range(2))
+        # the section-scale moving mean pitch and share of notes at or above middle C, and the ranges each row keeps
+        # them in ([B, 4]: pitch low, high, share low, high; NaN: none)
+        self.section_pitch, self.section_high = (torch.full((batch_size,), float("nan"), device=device) for _ in range(2))
+        self.register_range = torch.full((batch_size, 4), float("nan"), device=device)
         # [B, P, kinds] the texture plan: the level of each control in bar p (counted from 0), -1: none;
         # P = 0 without a plan (`_force_controls`)
         self.plan = torch.zeros(batch_size, 0, len(CONTROL_KINDS), dtype=torch.long, device=device)
@@ -291,6 +296,8 @@ class _RowState:
             self.onset_notes = torch.where(is_bar | is_beat, 0, self.onset_notes) + is_pitch
             self.recent_pitch = _moved(self.recent_pitch, value.float(), is_pitch)
             self.recent_pitch_square = _moved(self.recent_pitch_square, value.float().square(), is_pitch)
+            self.section_pitch = _moved(self.section_pitch, value.float(), is_pitch, SECTION_RATE)
+            self.section_high = _moved(self.section_high, (value >= MIDDLE_C).float(), is_pitch, SECTION_RATE)
         if may_occur(is_duration):  # the pending note ends at its Beat's tick plus the duration
             end = self.bar_start + self.grid.clamp(min=0) * TICKS_PER_GRID + value  # [B]
             self.max_end = torch.where(is_duration, torch.maximum(self.max_end, end), self.max_end)
@@ -335,6 +342,19 @@ def _check_short_shares(short_shares: torch.Tensor | None, plan: torch.Tensor | 
     if ((targets < 0) | (targets > 1)).any():
         raise InvalidArgumentError("short_shares", "values", "each a share in 0..1 (NaN: none)")
     return targets
+
+
+def _check_registers(registers: torch.Tensor | None, plan: torch.Tensor | None) -> torch.Tensor | None:
+    """Each row's register ranges as `_RowState.register_range` holds them; `InvalidArgumentError` for ranges
+    without a plan, of another number of rows, or whose low end lies above the high one."""
+    if registers is None:
+        return None
+    ranges = torch.as_tensor(registers, dtype=torch.float)
+    if plan is None or ranges.shape != (plan.shape[0], 4):
+        raise InvalidArgumentError("registers", tuple(ranges.shape), "expected [rows of the texture plan, 4]")
+    if (ranges[:, 0] > ranges[:, 1]).any() or (ranges[:, 2] > ranges[:, 3]).any():
+        raise InvalidArgumentError("registers", "ranges", "each (pitch low, pitch high, share low, share high)")
+    return ranges
 
 
 def _force_controls(
@@ -412,12 +432,15 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         duration: seconds of music after which the piece ends at the next bar line; ``None``: no target.
         time_signature: the first bar's signature (one of ``vocab.TIME_SIGNATURES``); ``None``: any.
         fixed_time_signature: every bar has ``time_signature``.
-        controls: the texture plan, ``[B, P, kinds]`` levels (`control_tokens.TexturePlan`; -1: none) of bar
+        controls: the texture plan, ``[B, P, kinds]`` levels (`texture_plan.TexturePlan`; -1: none) of bar
             ``p`` of each row's piece (counted from its first bar, the prompt's included; the plan starts
             over after P bars): after each bar's Time_Signature the grammar writes its planned control tokens.
             ``None``: no control tokens.
         short_shares: with ``controls``, the share of notes a sixteenth or shorter each row aims at, ``[B]``
-            (NaN: none; `control_tokens.TexturePlan.short_shares`), which steering holds the row near.
+            (NaN: none; `texture_plan.TexturePlan.short_shares`), which steering holds the row near.
+        registers: with ``controls``, the register ranges each row's sections are kept in, ``[B, 4]``: mean pitch
+            low and high, share of notes at or above middle C low and high (NaN: none;
+            `texture_plan.TexturePlan.registers`); steering holds a moving measure of the last bars inside them.
         texture_steering: with ``controls``, how hard each bar is pulled into its planned levels while it is
             written (`texture_steering.TextureSteering`; 0: not at all, 1: its `STEERING_GAINS`).
         knobs: the controls of ``controls`` the caller fixed for every bar (``"density"``, ``"polyphony"``,
@@ -450,6 +473,7 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         fixed_time_signature: bool = False,
         controls: torch.Tensor | None = None,
         short_shares: torch.Tensor | None = None,
+        registers: torch.Tensor | None = None,
         texture_steering: float = 0.0,
         knobs: Sequence[str] = (),
     ):
@@ -467,6 +491,7 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
         self.tables = _TokenTables(events)
         self._plan = _check_plan(controls, self.tables)
         self._short_shares = _check_short_shares(short_shares, self._plan)
+        self._registers = _check_registers(registers, self._plan)
         self._steering = TextureSteering(events, texture_steering, knobs)
         self.max_bars = bars if bars is not None else max_bars
         self._bar_limit = _INF if self.max_bars is None else self.max_bars
@@ -543,6 +568,12 @@ class RemiGrammarLogitsProcessor(_GrammarMask):
                 self._state.plan = self._plan.to(input_ids.device)
             if self._short_shares is not None:
                 self._state.short_target = self._short_shares.to(input_ids.device)
+            if self._registers is not None:
+                # the section measures start at the middle of the ranges, as if a typical section came before:
+                # from the first note alone, a piece opening in the treble read as all treble and was pushed down
+                ranges = self._state.register_range = self._registers.to(input_ids.device)  # [B, 4]
+                self._state.section_pitch = ranges[:, :2].mean(1)
+                self._state.section_high = ranges[:, 2:].mean(1)
             for column in input_ids.unbind(1):
                 self._state.advance(column, self.tables)
         self._seen = input_ids
@@ -900,6 +931,7 @@ def remi_generate_arguments(
     remi_grammar: bool,
     max_bars: int,
     max_events: int | None,
+    texture: dict | None = None,
 ) -> tuple[GenerationConfig | None, LogitsProcessorList, dict]:
     """Arguments for `GenerationMixin.generate`: SPEC §5 defaults filled in, the grammar appended, and
     (for a float32 model, unless the caller chose a cache) a `PreallocatedCache`.
@@ -908,7 +940,8 @@ def remi_generate_arguments(
     ``model.generation_config`` all leave it unset (``max_length`` also yields to ``max_new_tokens``).
     The grammar comes after the caller's processors and before temperature / top-p, so nucleus
     sampling works on the valid tokens only. Its length budget is the ``max_length`` / ``max_new_tokens``
-    that `generate` will stop at.
+    that `generate` will stop at. ``texture``: the grammar's texture-plan arguments
+    (`texture_plan.TexturePlan.grammar_arguments`), if any.
     """
     kwargs = dict(kwargs)
     if generation_config is not None:
@@ -945,7 +978,8 @@ def remi_generate_arguments(
         else:
             max_length = _setting("max_length", kwargs, configs)
         processors.append(
-            RemiGrammarLogitsProcessor(vocabulary, max_bars=max_bars, max_length=max_length, max_events=max_events)
+            RemiGrammarLogitsProcessor(vocabulary, max_bars=max_bars, max_length=max_length, max_events=max_events,
+                                       **(texture or {}))
         )
     return generation_config, processors, kwargs
 

@@ -53,6 +53,8 @@ from .configuration_g2m import G2MConfig
 from .errors import ModelInputError
 from .grammar import remi_generate_arguments
 from .style_guidance import STYLE_GUIDANCE_OPTIONS, StyleGuidanceLogitsProcessor, guidance_processor
+from .texture_plan import parse_knobs, prompt_plan
+from .vocab import event
 
 AttentionFunction = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
 
@@ -555,6 +557,11 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         style_guidance_rescale: float | None = None,
         style_guidance_kinds: Sequence[str] | None = None,
         style_guidance_contrast: str | None = None,
+        composer_texture: bool = True,
+        density: str | float | None = None,
+        polyphony: str | float | None = None,
+        register: str | float | None = None,
+        texture_steering: float | None = None,
         **kwargs,
     ):
         """`GenerationMixin.generate` with the original's sampling defaults and REMI-grammar decoding.
@@ -571,6 +578,15 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         (defaults likewise from the generation config, else none) shape that push: its ``warmup``,
         ``rescale``, ``guided_kinds`` and what it pushes away from (``"none"``: ``Composer_None``;
         ``"composers"``: the model's other trained composers).
+        Texture (a model trained with texture-control tokens, with the grammar): as in `generate_midi`, every
+        bar is written under a density, polyphony and register level (`texture_plan`). By default each row
+        follows real pieces of the composer its prompt names (``config.composer_textures``), and a prompt of
+        the composer token alone gets the tempo class of the first of them; ``density`` / ``polyphony`` /
+        ``register`` fix a level for every bar (``"low"``, ``"mid"``, ``"high"`` or a number,
+        `texture_plan.parse_level`); ``composer_texture=False`` leaves the bars without a knob to the model.
+        The plan is drawn from the torch random state (``torch.manual_seed`` repeats it).
+        ``texture_steering`` (default: the generation config's, else 0) holds each bar to its levels. The
+        output holds the control tokens where the grammar wrote them; `G2MTokenizer.decode_midi` skips them.
         Every other argument is `GenerationMixin.generate`'s.
         """
         options = {"warmup": style_guidance_warmup, "rescale": style_guidance_rescale, "guided_kinds": style_guidance_kinds,
@@ -578,8 +594,13 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         logits_processor = self._style_guidance_processors(
             style_guidance, options, generation_config, logits_processor, kwargs
         )
+        texture = None
+        if remi_grammar and self.config.event_vocabulary:
+            knobs = parse_knobs(density, polyphony, register)
+            inputs, kwargs, texture = self._texture(inputs, kwargs, knobs, composer_texture, max_bars,
+                                                    texture_steering, generation_config)
         generation_config, logits_processor, kwargs = remi_generate_arguments(
-            self, inputs, generation_config, logits_processor, kwargs, remi_grammar, max_bars, max_events
+            self, inputs, generation_config, logits_processor, kwargs, remi_grammar, max_bars, max_events, texture
         )
         guidance = [p for p in logits_processor if isinstance(p, StyleGuidanceLogitsProcessor) and p.guidance != 1]
         if guidance:  # its unstyled rows go through the model with the styled ones (one forward per step)
@@ -592,6 +613,37 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
             inputs, generation_config=generation_config, logits_processor=logits_processor, **kwargs
         )
 
+    def _texture(
+        self, inputs, kwargs: dict, knobs: dict, composer_texture: bool, bars: int, texture_steering: float | None,
+        generation_config,
+    ) -> tuple[torch.Tensor | None, dict, dict | None]:
+        """The texture plan of a `generate` call (`texture_plan.prompt_plan`) as grammar arguments (``None``:
+        nothing planned), with ``inputs`` / ``kwargs`` extended by each row's planned Tempo token where every
+        prompt is its composer token alone (as `generate_midi` primes its prompts)."""
+        key = "input_ids" if inputs is None else None
+        prompts = kwargs.get("input_ids") if inputs is None else inputs
+        if prompts is None:
+            return inputs, kwargs, None
+        seed = int(torch.randint(2**31 - 1, ()))
+        plan = prompt_plan(self.config, prompts.tolist(), bars, seed, knobs, composer_texture)
+        if plan is None:
+            return inputs, kwargs, None
+        if texture_steering is None:
+            configs = (c for c in (generation_config, self.generation_config) if c is not None)
+            texture_steering = next((value for c in configs if (value := getattr(c, "texture_steering", None)) is not None),
+                                    0.0)  # 0 is a setting too
+        vocabulary = self.config.event_vocabulary
+        alone = prompts.shape[1] == 1 and all(vocabulary[i].startswith("Composer_") for i in prompts[:, 0].tolist())
+        if alone and None not in plan.tempi:
+            tempi = torch.tensor([[vocabulary.index(event("Tempo", tempo))] for tempo in plan.tempi], device=prompts.device)
+            prompts = torch.cat([prompts, tempi], 1)  # [B, 2]: Composer, Tempo
+            if kwargs.get("attention_mask") is not None:
+                kwargs = {**kwargs, "attention_mask": torch.ones_like(prompts)}
+            if key is None:
+                inputs = prompts
+            else:
+                kwargs = {**kwargs, key: prompts}
+        return inputs, kwargs, plan.grammar_arguments(texture_steering, knobs)
 
     def _style_guidance_processors(
         self, style_guidance: float | None, options: dict, generation_config, logits_processor, kwargs: dict

@@ -47,6 +47,7 @@ from .vocab import (
     BAR_CLASS_EDGES,
     BAR_TOKEN,
     CONTROL_KINDS,
+    MIDDLE_C,
     SHORT_NOTE_TICKS,
     STEERING_RANGES,
     TICKS_PER_BEAT,
@@ -56,7 +57,7 @@ from .vocab import (
 )
 
 STEERING_GAINS: dict[str, float] = {"density": 3.0, "polyphony": 1.0, "register": 0.1, "spread": 0.01, "short": 16.0,
-                                    "grid": 2.0}
+                                    "grid": 2.0, "section": 0.3, "section_share": 60.0}
 """The tilt per unit of distance at ``texture_steering=1`` (the strength multiplies them): per note per
 quarter and quarter note of gap (density), per note per onset (polyphony), per semitone and semitone of
 pitch (register), per semitone of spread and squared semitone of pitch (spread), per unit of share (short
@@ -77,6 +78,14 @@ them: about the 90th percentile of the real bars of the widest composer (Bach 9.
 moves the mean, scattered a long piece's bars over six octaves (a note an octave above the mean, the next an
 octave below); a limit of 10 brought Beethoven to the real median but its recognition down
 (docs/texture.md#spread)."""
+
+SECTION_RATE = 0.02
+"""The section-scale moving measures (mean pitch, share of notes at or above middle C) follow about the last 50
+notes: three or four bars, so that a drift is caught before an 8-bar section is lost."""
+
+SECTION_MARGIN = 0.2
+"""Where a row has register ranges (the composer's 10-90 % ranges of real 8-bar sections), its section measures are
+kept this share of each range's width inside either end."""
 
 SHORT_MARGIN = 0.05
 """Short notes are steered when their moving share lies further than this from the row's target (the share of
@@ -167,7 +176,9 @@ class TextureSteering:
         tilt = torch.zeros(rows.shape[0], vocab_size, device=device)
 
         register = _blend(state.bar_pitch_sum, state.bar_notes, state.recent_pitch, "register")  # [B]
-        push = gains["register"] * distance("register", register)  # [B]
+        pitch_low, pitch_high, share_low, share_high = state.register_range.unbind(1)  # [B] each, NaN: none
+        push = (gains["register"] * distance("register", register)
+                + gains["section"] * torch.where(bar >= 0, _inside(state.section_pitch, pitch_low, pitch_high), 0.0))  # [B]
         offset = pitch - register.nan_to_num(0.0).unsqueeze(1)  # [B, V]
         tilt += torch.where(pitch.isnan(), 0.0, push.unsqueeze(1) * offset.clamp(-PITCH_REACH, PITCH_REACH))
 
@@ -175,6 +186,9 @@ class TextureSteering:
         spread = (square - register.square()).clamp(min=0).sqrt()  # [B] standard deviation of the pitches so far
         excess = torch.where(planned("register"), (spread - SPREAD_LIMIT).clamp(min=0).nan_to_num(0.0), 0.0)  # [B]
         tilt -= torch.where(pitch.isnan(), 0.0, gains["spread"] * excess.unsqueeze(1) * offset.square())
+
+        push = torch.where(bar >= 0, gains["section_share"] * _inside(state.section_high, share_low, share_high), 0.0)
+        tilt += torch.where(pitch.isnan() | (pitch < MIDDLE_C), 0.0, push.unsqueeze(1))  # [B, V]
 
         polyphony = _blend(state.bar_notes, state.bar_onsets, state.recent_polyphony, "polyphony")  # [B]
         push = gains["polyphony"] * distance("polyphony", polyphony)  # [B]
@@ -205,6 +219,14 @@ class TextureSteering:
         return tilt
 
 
+def _inside(measure: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """How far ``measure`` lies below the range ``low .. high`` narrowed by `SECTION_MARGIN` at both ends
+    (negative above it; 0 inside it, or where any of them is NaN). [B]"""
+    margin = SECTION_MARGIN * (high - low)
+    below = (low + margin - measure).clamp(min=0) - (measure - high + margin).clamp(min=0)
+    return below.nan_to_num(0.0)
+
+
 def _blend(total: torch.Tensor, count: torch.Tensor, recent: torch.Tensor, kind: str) -> torch.Tensor:
     """A bar's measure so far, ``total / count``, with the moving measure ``recent`` of the music before it
     counting as `RECENT_WEIGHT` more of ``count`` (not at all before there is one: NaN). [B]; NaN when there
@@ -213,4 +235,4 @@ def _blend(total: torch.Tensor, count: torch.Tensor, recent: torch.Tensor, kind:
     return (total + weight * recent.nan_to_num(0.0)) / (count + weight)
 
 
-__all__ = ["KNOB_GAINS", "STEERING_GAINS", "TextureSteering"]
+__all__ = ["KNOB_GAINS", "SECTION_MARGIN", "SECTION_RATE", "STEERING_GAINS", "TextureSteering"]

@@ -23,6 +23,7 @@ from transformers import BatchEncoding, PreTrainedTokenizerFast
 from .errors import VocabularyError
 from .vocab import (
     BOS_TOKEN,
+    CONTROL_TOKENS,
     EOS_TOKEN,
     NO_COMPOSER,
     PAD_TOKEN,
@@ -281,8 +282,10 @@ class G2MTokenizer(PreTrainedTokenizerFast):
             raise VocabularyError(f"{_describe_midi(midi)}: {error}") from None
 
     def decode_midi(self, ids: Any):
-        """A `pretty_midi.PrettyMIDI` from the token ids of one piece (list, tensor or ``[1, T]``); PAD is skipped."""
-        events = [token for token in self.ids_to_events(ids) if token != self.pad_token]
+        """A `pretty_midi.PrettyMIDI` from the token ids of one piece (list, tensor or ``[1, T]``); PAD and the
+        texture-control tokens (`control_tokens`: what the piece was asked for, not music) are skipped."""
+        skipped = {self.pad_token, *CONTROL_TOKENS}
+        events = [token for token in self.ids_to_events(ids) if token not in skipped]
         return _load_codec().events_to_midi(events)
 
     # --- saving ----------------------------------------------------------------------------

@@ -43,6 +43,9 @@ SHORT_NOTE_TICKS = TICKS_PER_BEAT // 4
 """A sixteenth note (120 ticks): notes this long or shorter count as short (as the feature judge's
 ``dur_16th_or_less``)."""
 
+MIDDLE_C = 60
+"""MIDI pitch of middle C (C4): notes at or above it count as the upper register."""
+
 FULL_BAR_TICKS = 4 * TICKS_PER_BEAT
 """A 4/4 bar, the longest; a first bar shorter than this may be a pickup (SPEC §1)."""
 

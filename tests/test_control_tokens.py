@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from g2m_hf import G2MTokenizer, control_tokens, generate_midi, infill_midi
+from g2m_hf import G2MTokenizer, control_tokens, generate_midi, infill_midi, texture_plan
 from g2m_hf import infill as infill_layout
 from g2m_hf.cli import generate as generate_cli
-from g2m_hf.controls import bar_classes, bar_values, piece_texture
+from g2m_hf.controls import TextureReference, bar_classes, bar_values, piece_texture
 from g2m_hf.data import G2MDataCollator
 from g2m_hf.errors import InvalidArgumentError, VocabularyError
 from g2m_hf.grammar import InfillGrammarLogitsProcessor, RemiGrammarLogitsProcessor
@@ -132,13 +132,15 @@ def test_the_grammar_writes_the_plan_and_the_piece_stays_valid():
 
 
 def _tilt_after(events: list[str], levels: tuple[int, int, int], strength: float,
-                short_share: float | None = None, knobs: tuple[str, ...] = ()) -> torch.Tensor:
+                short_share: float | None = None, knobs: tuple[str, ...] = (),
+                register: tuple[float, float, float, float] | None = None) -> torch.Tensor:
     """The scores a grammar with ``texture_steering=strength`` makes of zeros after ``events`` (one row), under
-    a plan of every bar at ``levels`` (density, polyphony, register), ``short_share`` of short notes and
-    ``knobs`` fixed by the caller. [V]"""
+    a plan of every bar at ``levels`` (density, polyphony, register), ``short_share`` of short notes,
+    ``knobs`` fixed by the caller and the section ``register`` range. [V]"""
     shares = None if short_share is None else torch.tensor([short_share])
+    registers = None if register is None else torch.tensor([register])
     grammar = RemiGrammarLogitsProcessor(VOCAB, controls=torch.tensor([[levels]]), short_shares=shares,
-                                         texture_steering=strength, knobs=knobs)
+                                         registers=registers, texture_steering=strength, knobs=knobs)
     return grammar(torch.tensor([TOKENIZER.events_to_ids(events)]), torch.zeros(1, len(VOCAB)))[0]
 
 
@@ -171,6 +173,61 @@ def test_steering_tilts_pitches_toward_the_planned_register_only_outside_it():
     assert (_tilt_after(low, (1, 1, 2), 0.0)[near] == 0).all()
     with pytest.raises(InvalidArgumentError, match="texture_steering"):
         RemiGrammarLogitsProcessor(VOCAB, texture_steering=-1.0)
+
+
+def test_steering_keeps_the_sections_in_the_composers_register_range():
+    pitch = TOKENIZER.events_to_ids([f"Note_Pitch_{value}" for value in (50, 53, 56, 59, 60, 63)])
+    # a bar in the bass (mean pitch 50, none at or above middle C) of a composer whose sections lie at 62-69
+    # with 60-85 % of their notes at or above middle C
+    bass = _bar(("mid", "mid", "low"), [[52, 48]] * 6, step=6) + ["Beat_36"]
+    composer = (62.0, 69.0, 0.6, 0.85)
+    plain, held = _tilt_after(bass, (1, 1, 0), 1.0)[pitch], _tilt_after(bass, (1, 1, 0), 1.0, register=composer)[pitch]
+    lift = held - plain  # what the section range adds: higher pitches favoured, and those at or above C4 most
+    assert (lift.diff()[:3] > 0).all() and lift[4] - lift[3] > lift[3] - lift[2]
+    # a piece inside the range: the section measure adds nothing; no range (a register knob): nothing either
+    treble = _bar(("mid", "mid", "high"), [[67, 64]] * 6, step=6) + ["Beat_36"]
+    assert torch.equal(_tilt_after(treble, (1, 1, 2), 1.0, register=composer), _tilt_after(treble, (1, 1, 2), 1.0))
+    nan = (float("nan"),) * 4
+    assert torch.equal(_tilt_after(bass, (1, 1, 0), 1.0, register=nan), _tilt_after(bass, (1, 1, 0), 1.0))
+    with pytest.raises(InvalidArgumentError, match="registers"):
+        RemiGrammarLogitsProcessor(VOCAB, controls=torch.tensor([[(1, 1, 1)]]), registers=torch.tensor([[69.0, 62, 0, 1]]))
+    with pytest.raises(InvalidArgumentError, match="registers"):
+        RemiGrammarLogitsProcessor(VOCAB, registers=torch.tensor([composer]))  # a range needs a plan
+
+
+def test_model_generate_plans_the_composers_texture(pieces):
+    # model.generate() plans as generate_midi does: the composer's real bars, its tempo, its register range
+    model = tiny_model(3, vocabulary=VOCAB)
+    chorales = [events for work, events in pieces.items() if work.startswith("bach/")]
+    for field, value in control_tokens.measure_textures({"Bach": chorales}).to_config().items():
+        setattr(model.config, field, value)
+    prompt = TOKENIZER.composer_prompt(["Bach", "Bach"])
+
+    def generate(**options) -> torch.Tensor:
+        torch.manual_seed(5)
+        return model.generate(**prompt, max_bars=3, max_new_tokens=200, **options)
+
+    output = generate()
+    assert torch.equal(output, generate())  # the plan comes from the torch random state
+    table = texture_plan.ComposerTextures.from_config(model.config)
+    tempi = {f"Tempo_{piece.tempo}" for piece in table.pieces["Bach"]}
+    for row in output.tolist():
+        events = [e for e in TOKENIZER.ids_to_events(row) if e != TOKENIZER.pad_token]
+        assert events[0] == "Composer_Bach" and events[1] in tempi  # the prompt primed at a real chorale's tempo
+        written = [bar for bar in controls_by_bar(events) if bar]
+        assert written and all(len(bar) == len(CONTROL_KINDS) for bar in written)
+        plain = [e for e in events if e not in CONTROL_TOKENS]
+        assert check_piece(plain) is None
+        assert len(TOKENIZER.decode_midi(row).instruments[0].notes) == sum(e.startswith("Note_Pitch") for e in plain)
+    high = generate(register="high")
+    assert all(bar[-1] == "Register_high" for row in high.tolist()
+               for bar in controls_by_bar(TOKENIZER.ids_to_events(row)) if bar)
+    free = generate(composer_texture=False)
+    assert free.shape[1] > 0 and not set(TOKENIZER.ids_to_events(free[0].tolist())) & set(CONTROL_TOKENS)
+    with pytest.raises(InvalidArgumentError, match="density"):
+        generate(density="loud")
+    with pytest.raises(VocabularyError, match="no texture-control tokens"):
+        tiny_model(0).generate(**G2MTokenizer().composer_prompt(["Bach"]), max_bars=1, register="high")
 
 
 def test_steering_asks_for_another_note_at_an_onset_when_polyphony_is_short():
@@ -317,30 +374,34 @@ def test_steering_brings_infilled_bars_toward_the_asked_register(pieces, tmp_pat
     ("polyphony", 2.8, 2), ("register", 60, 0), ("register", "64", 1), ("register", 72, 2), ("register", None, None),
 ])
 def test_a_knob_takes_a_level_or_a_number_in_its_unit(kind, value, level):
-    assert control_tokens.parse_level(kind, value) == level
+    assert texture_plan.parse_level(kind, value) == level
 
 
 @pytest.mark.parametrize("value", ["loud", "-1", "nan", "inf"])
 def test_a_bad_knob_is_refused_in_one_line_naming_it(value):
     with pytest.raises(InvalidArgumentError) as caught:
-        control_tokens.parse_knobs(density=value, spell=lambda name: f"--{name}")
+        texture_plan.parse_knobs(density=value, spell=lambda name: f"--{name}")
     assert str(caught.value).startswith("--density") and "\n" not in str(caught.value)
 
 
 def test_the_composer_table_follows_real_pieces_bar_by_bar_at_their_tempo(pieces):
     chorales = [events for work, events in pieces.items() if work.startswith("bach/")]
-    table = control_tokens.ComposerTextures.measure({"Bach": chorales})
-    config = type("Config", (), {"composer_textures": table.to_config()})()
-    loaded = control_tokens.ComposerTextures.from_config(config)
+    table = control_tokens.measure_textures({"Bach": chorales})
+    config = type("Config", (), table.to_config())()
+    loaded = texture_plan.ComposerTextures.from_config(config)
+    # the register ranges are the chorales' own 10-90 % ranges of 8-bar sections, as the benchmarks measure them
+    reference = TextureReference.from_pieces(chorales)
+    assert loaded.registers["Bach"] == pytest.approx((*reference.mean_pitch, *reference.high_share), abs=1e-4)
+    assert 55 < loaded.registers["Bach"][0] < loaded.registers["Bach"][1] < 70
     assert [p.levels.tolist() for p in loaded.pieces["Bach"]] == [control_tokens.bar_levels(e).tolist() for e in chorales]
     assert [p.tempo for p in loaded.pieces["Bach"]] == [int(e[1].rpartition("_")[2]) for e in chorales]
     shares = [p.short_share for p in loaded.pieces["Bach"]]
     assert shares == [round(piece_texture(e)["short_share"], 2) for e in chorales] and 0 < max(shares) < 0.5
-    plan, first = loaded.plan("Bach", 200, np.random.default_rng(0))
+    plan, _ = loaded.plan("Bach", 200, np.random.default_rng(0))
     assert plan.shape == (200, 3)
     # the plan enters a real chorale at one of its phrases (every PLAN_PHRASE_BARS bars, the opening among them) and
     # takes that chorale's tempo and share of short notes; over many plans, openings and later phrases both
-    step = control_tokens.PLAN_PHRASE_BARS
+    step = texture_plan.PLAN_PHRASE_BARS
     entries = []
     for seed in range(40):
         levels, entered = loaded.plan("Bach", 200, np.random.default_rng(seed))
@@ -349,21 +410,27 @@ def test_the_composer_table_follows_real_pieces_bar_by_bar_at_their_tempo(pieces
         assert starts, (seed, "the plan does not follow the piece whose tempo it takes")
         entries.append(starts[0])
     assert 0 in entries and max(entries) >= step, entries
-    tempo = first.tempo
-    unknown = control_tokens.texture_plan(loaded, ["Mozart"], 5, 0, {})
-    assert (unknown.levels == control_tokens.FREE).all() and unknown.tempi == [None]
-    assert np.isnan(unknown.short_shares).all()
+    unknown = texture_plan.plan_batch(loaded, ["Mozart"], 5, 0, {})
+    assert (unknown.levels == texture_plan.FREE).all() and unknown.tempi == [None]
+    assert np.isnan(unknown.short_shares).all() and np.isnan(unknown.registers).all()
     # a table packaged before the shares were kept still reads: no share, no steering of short notes
-    old = control_tokens.RealTexture.decode("120: 012 ---")
+    old = texture_plan.RealTexture.decode("120: 012 ---")
     assert old.tempo == 120 and old.levels.tolist() == [[0, 1, 2], [-1, -1, -1]] and np.isnan(old.short_share)
-    fixed = control_tokens.texture_plan(loaded, ["Bach", "Mozart"], 40, 0, {"density": 2, "register": None})
+    fixed = texture_plan.plan_batch(loaded, ["Bach", "Mozart"], 40, 0, {"density": 2, "register": None})
     assert (fixed.levels[..., 0] == 2).all() and (fixed.levels[1, :, 1:] == 1).all()
     # a density knob drops the real piece's share of short notes (part of its density); other knobs keep it
     assert np.isnan(fixed.short_shares).all()
-    registered = control_tokens.texture_plan(loaded, ["Bach"], 40, 0, {"register": 2})
-    assert registered.short_shares == [first.short_share] and (registered.levels[0, :, 2] == 2).all()
-    real = np.where((plan[:40] == control_tokens.FREE).any(1), 1, plan[:40, 2])  # a silent bar: the middle level
-    assert (fixed.levels[0, :, 2] == real).all() and fixed.tempi[0] == tempo  # the same seed: the same real pieces
+    registered = texture_plan.plan_batch(loaded, ["Bach"], 40, 0, {"register": 2})
+    plain = texture_plan.plan_batch(loaded, ["Bach"], 40, 0, {})
+    assert registered.short_shares == plain.short_shares and (registered.levels[0, :, 2] == 2).all()
+    assert np.isfinite(plain.short_shares).all()
+    # the composer's register range is held unless the register knob is set (it asks for another register)
+    assert fixed.registers[0] == loaded.registers["Bach"] and np.isnan(registered.registers).all()
+    unmeasured = texture_plan.ComposerTextures.from_config(type("Config", (), {"composer_textures": config.composer_textures})())
+    assert np.isnan(texture_plan.plan_batch(unmeasured, ["Bach"], 8, 0, {}).registers).all()
+    free = texture_plan.plan_batch(loaded, ["Bach", "Mozart"], 40, 0, {})  # the same seed: the same real pieces
+    real = np.where((free.levels[0] == texture_plan.FREE).any(1), 1, free.levels[0, :, 2])  # silent: the middle level
+    assert (fixed.levels[0, :, 2] == real).all() and fixed.tempi[0] == free.tempi[0]
 
 
 def test_knobs_refused_for_a_model_without_the_tokens(tmp_path):

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, default_base_model_path, default_model_path, generate_midi
-from g2m_hf.controls import bar_values, median_texture, piece_texture
+from g2m_hf.controls import bar_values, median_texture, piece_texture, section_register
 from g2m_hf.evaluation import (
     FEATURE_CLASSIFIER_FILE,
     ComposerClassifier,
@@ -223,6 +223,23 @@ def test_the_bundled_model_keeps_a_long_pieces_bars_gathered(bundled, monkeypatc
     monkeypatch.setitem(STEERING_GAINS, "spread", 0.0)
     scattered = spreads()
     assert max(gathered) < SPREAD_LIMIT + 0.5 and np.mean(gathered) < np.mean(scattered) - 1, (gathered, scattered)
+
+
+def test_the_bundled_model_keeps_every_section_in_the_composers_register(bundled, monkeypatch):
+    # issue 25: 7 of 8 sections of every 64-bar piece in the composer's real register range; bar by bar, a plan's run
+    # of low bars sank whole sections, and a section-scale measure now holds them (docs/texture.md#section-register)
+    model, tokenizer = bundled
+    low, high, share_low, share_high = model.config.composer_registers["Mozart"]  # the real 8-bar sections' ranges
+
+    def kept() -> list[bool]:
+        pieces = generate_midi(model, tokenizer, ["Mozart"], num_pieces=2, seed=0, bars=32, batch_size=2)
+        return [low <= section.mean_pitch <= high and share_low <= section.high_share <= share_high
+                for piece in pieces for section in section_register(piece.events)]
+
+    held = kept()
+    monkeypatch.setitem(STEERING_GAINS, "section", 0.0)
+    monkeypatch.setitem(STEERING_GAINS, "section_share", 0.0)
+    assert len(held) == 8 and all(held) and not all(kept()), held
 
 
 def test_the_bundled_model_is_distilled_and_recognised_and_textured_without_guidance(bundled):

@@ -19,6 +19,7 @@ from huggingface_hub import CommitOperationAdd, HfApi, ModelCard, ModelCardData,
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from g2m_hf import G2MConfig, G2MForCausalLM, G2MTokenizer
+from g2m_hf.control_tokens import add_control_tokens
 from g2m_hf.model_card import CardSection, build_card
 from g2m_hf.paper import PUBLISHED_METRICS, SYSTEM
 from g2m_hf.remote_code import AUTO_MAPS, declare_code, declared_files
@@ -64,11 +65,14 @@ def model_dir(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("tiny_model")
     tokenizer = G2MTokenizer()
+    add_control_tokens(tokenizer)
     config = G2MConfig(
         vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=64, style_adapter_layers=[1], pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         event_vocabulary=tokenizer.event_vocabulary,
+        # one real "piece" of four bars (texture_plan.RealTexture): generate() plans it, in remote code too
+        composer_textures={"Bach": ["160 0.10: 012 112 202 ---"]}, composer_registers={"Bach": [58.0, 64.0, 0.5, 0.7]},
     )
     torch.manual_seed(0)
     G2MForCausalLM(config).save_pretrained(folder)
@@ -366,6 +370,10 @@ print(json.dumps({{
     assert result["model"].startswith("transformers_modules.") and result["model"].endswith(".G2MForCausalLM")
     assert result["max_diff"] < 1e-5
     assert result["events"][0] == "Composer_Bach" and len(result["events"]) > 3
+    # the texture plan of the config: the piece's tempo class, and its first bar's levels after the signature
+    assert result["events"][1] == "Tempo_160"
+    signature = next(i for i, token in enumerate(result["events"]) if token.startswith("Time_Signature_"))
+    assert result["events"][signature + 1 : signature + 4] == ["Density_low", "Polyphony_mid", "Register_high"]
     assert result["private"] == "OSError"
 
 

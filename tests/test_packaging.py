@@ -115,7 +115,7 @@ def test_training_commands_without_the_train_extra_say_which_to_install(monkeypa
 
 BUNDLED = ("default_model", "default_base_model", "default_classifier")
 REMOTE_CODE = ("configuration_g2m.py", "modeling_g2m.py", "tokenization_g2m.py", "grammar.py", "kv_cache.py",
-               "vocab.py", "errors.py", "style_guidance.py", "texture_steering.py")
+               "vocab.py", "errors.py", "style_guidance.py", "texture_steering.py", "texture_plan.py")
 
 
 def _closure(requirements: list[str], extras: tuple[str, ...] = ()) -> dict[str, importlib.metadata.Distribution]:

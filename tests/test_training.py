@@ -721,6 +721,10 @@ def test_a_finetuned_model_is_packaged_with_its_card_evaluation_and_defaults(pre
     assert sorted(config.composer_textures) == sorted(set(train["composer"]))
     assert [len(lines) for _, lines in sorted(config.composer_textures.items())] == [
         train["composer"].count(composer) for composer in sorted(config.composer_textures)]
+    # and the register ranges steering keeps their sections in: mean pitch, then share at or above middle C
+    assert config.composer_registers and set(config.composer_registers) <= set(config.composer_textures)
+    assert all(30 < low <= high < 100 and 0 <= share_low <= share_high <= 1
+               for low, high, share_low, share_high in config.composer_registers.values())
     evaluation = json.loads((bundle / "evaluation.json").read_text())
     assert evaluation["reference_split"] == "test"
     assert set(evaluation["recognition"]["recognition"]) == {"network", "features"}

@@ -42,7 +42,7 @@ from transformers import GenerationConfig
 
 from g2m_hf import G2MForCausalLM, G2MTokenizer, fileio, generate_midi
 from g2m_hf.cli import arguments
-from g2m_hf.control_tokens import ComposerTextures, has_control_tokens
+from g2m_hf.control_tokens import measure_textures
 from g2m_hf.controls import median_texture
 from g2m_hf.evaluation import (
     CLASSIFIER_MAX_EVENTS,
@@ -68,6 +68,7 @@ from g2m_hf.model_card import CardSection, build_card, markdown_table
 from g2m_hf.paper import PUBLISHED_METRICS, PUBLISHED_RECOGNITION, SYSTEM
 from g2m_hf.plotting import plot_loss_curves
 from g2m_hf.style_guidance import CONTRASTS
+from g2m_hf.texture_plan import has_control_tokens
 from g2m_hf.vocab import NO_COMPOSER
 from training.bundle import (
     EVALUATION_JSON,
@@ -147,7 +148,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def store_composer_textures(folder: Path, reference_data: Path) -> None:
     """Measure every composer's real bar-by-bar texture on the training pieces of ``reference_data`` and store
-    it in the folder's config (``composer_textures``): what generation follows when no texture is asked for.
+    it in the folder's config (``composer_textures``, ``composer_registers``): what generation follows when no
+    texture is asked for.
     A model without texture-control tokens gets none."""
     path = folder / "config.json"
     config = json.loads(path.read_text(encoding="utf-8"))
@@ -159,7 +161,7 @@ def store_composer_textures(folder: Path, reference_data: Path) -> None:
     for composer, ids in zip(train["composer"], train["input_ids"]):
         if composer != NO_COMPOSER:
             pieces.setdefault(composer, []).append(tokenizer.ids_to_events(ids))
-    config["composer_textures"] = ComposerTextures.measure(pieces).to_config()
+    config.update(measure_textures(pieces).to_config())
     # the file itself: save_pretrained of a config registered for remote code would copy code files in
     fileio.write_text(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 

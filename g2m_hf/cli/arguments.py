@@ -22,9 +22,9 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 from .. import validation
-from ..control_tokens import level_help, parse_level, require_control_tokens
 from ..errors import InvalidArgumentError
 from ..style_guidance import CONTRASTS
+from ..texture_plan import level_help, parse_level, require_control_tokens
 
 T = TypeVar("T")
 
@@ -99,7 +99,7 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _texture_level(kind: str) -> Callable[[str], str]:
-    """An argparse ``type=`` for a texture knob: the text itself, once `control_tokens.parse_level` accepts it."""
+    """An argparse ``type=`` for a texture knob: the text itself, once `texture_plan.parse_level` accepts it."""
 
     def convert(text: str) -> str:
         try:
