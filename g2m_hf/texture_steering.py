@@ -19,7 +19,12 @@ when it lies outside its planned level's band the scores are tilted back toward 
   ``-k_s * excess * (pitch - register)**2``, gathering the bar around its register from both sides;
 - **short notes** (a moving share of the notes a sixteenth or shorter), where the plan gives the row a target
   (the share in the real piece it follows): every short ``Note_Duration`` gets ``k_h * distance``, the
-  distance from the band `SHORT_MARGIN` around the target.
+  distance from the band `SHORT_MARGIN` around the target;
+- **section register** (slow moving measures of the pitch and of the share of notes at or above middle C over the
+  last few bars, `SECTION_RATE`), where the plan gives the row its composer's register ranges (the real 8-bar
+  sections' 10-90 %, narrowed by `SECTION_MARGIN`): every ``Note_Pitch`` gets ``k_sec * distance * (pitch -
+  register)`` more, and every pitch at or above middle C ``k_share * distance``: a run of bars planned low or high
+  no longer takes a whole section out of the composer's register (docs/texture.md#section-register).
 
 ``distance`` is how far the bar's measure lies below its band (negative above it; 0 inside), in the
 measure's unit, and ``excess`` how far the spread lies above its limit. Each is an exponential tilt: the least
