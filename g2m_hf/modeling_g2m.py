@@ -613,6 +613,14 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
             inputs, generation_config=generation_config, logits_processor=logits_processor, **kwargs
         )
 
+    def _configured(self, name: str, value, default, generation_config):
+        """A generation setting: the call's ``value``, else the first of ``generation_config`` and the model's
+        generation config that sets ``name`` (0 is a setting too), else ``default``."""
+        if value is not None:
+            return value
+        found = (getattr(c, name, None) for c in (generation_config, self.generation_config) if c is not None)
+        return next((v for v in found if v is not None), default)
+
     def _texture(
         self, inputs, kwargs: dict, knobs: dict, composer_texture: bool, bars: int, texture_steering: float | None,
         generation_config,
@@ -620,7 +628,6 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         """The texture plan of a `generate` call (`texture_plan.prompt_plan`) as grammar arguments (``None``:
         nothing planned), with ``inputs`` / ``kwargs`` extended by each row's planned Tempo token where every
         prompt is its composer token alone (as `generate_midi` primes its prompts)."""
-        key = "input_ids" if inputs is None else None
         prompts = kwargs.get("input_ids") if inputs is None else inputs
         if prompts is None:
             return inputs, kwargs, None
@@ -628,10 +635,7 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         plan = prompt_plan(self.config, prompts.tolist(), bars, seed, knobs, composer_texture)
         if plan is None:
             return inputs, kwargs, None
-        if texture_steering is None:
-            configs = (c for c in (generation_config, self.generation_config) if c is not None)
-            texture_steering = next((value for c in configs if (value := getattr(c, "texture_steering", None)) is not None),
-                                    0.0)  # 0 is a setting too
+        texture_steering = self._configured("texture_steering", texture_steering, 0.0, generation_config)
         vocabulary = self.config.event_vocabulary
         alone = prompts.shape[1] == 1 and all(vocabulary[i].startswith("Composer_") for i in prompts[:, 0].tolist())
         if alone and None not in plan.tempi:
@@ -639,10 +643,10 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
             prompts = torch.cat([prompts, tempi], 1)  # [B, 2]: Composer, Tempo
             if kwargs.get("attention_mask") is not None:
                 kwargs = {**kwargs, "attention_mask": torch.ones_like(prompts)}
-            if key is None:
-                inputs = prompts
+            if inputs is None:
+                kwargs = {**kwargs, "input_ids": prompts}
             else:
-                kwargs = {**kwargs, key: prompts}
+                inputs = prompts
         return inputs, kwargs, plan.grammar_arguments(texture_steering, knobs)
 
     def _style_guidance_processors(
@@ -651,14 +655,9 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         """``logits_processor`` with a `StyleGuidanceLogitsProcessor` in front when guidance is asked for.
         ``options``: its keyword arguments, None where the generation config (``style_guidance_<name>``) decides."""
         processors = LogitsProcessorList(logits_processor or [])
-        configs = [c for c in (generation_config, self.generation_config) if c is not None]
-
-        def configured(name: str, value, default):  # the call's value, else the first config's; 0 is a setting too
-            found = (getattr(c, name, None) for c in configs)
-            return value if value is not None else next((v for v in found if v is not None), default)
-
-        style_guidance = configured("style_guidance", style_guidance, 1.0)
-        options = {key: configured(STYLE_GUIDANCE_OPTIONS[key], value, None) for key, value in options.items()}
+        style_guidance = self._configured("style_guidance", style_guidance, 1.0, generation_config)
+        options = {key: self._configured(STYLE_GUIDANCE_OPTIONS[key], value, None, generation_config)
+                   for key, value in options.items()}
         if not style_guidance >= 0:
             raise ModelInputError(f"style_guidance must be at least 0 (1: no guidance), got {style_guidance}")
         if style_guidance == 1.0:

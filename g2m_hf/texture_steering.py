@@ -145,8 +145,8 @@ class TextureSteering:
     def columns(self, vocab_size: int, device: torch.device) -> tuple[torch.Tensor, ...]:
         """Per column of the scores ``[V]``: the pitch of a ``Note_Pitch`` and the grid of a ``Beat`` (NaN for
         every other column), whether it is ``Bar_None``, whether it is a short ``Note_Duration`` (at most
-        `vocab.SHORT_NOTE_TICKS`) and whether it is a ``Beat`` on the metric grid (`vocab.on_metric_grid`);
-        built once per width and device."""
+        `vocab.SHORT_NOTE_TICKS`), whether it is a ``Beat`` on the metric grid (`vocab.on_metric_grid`) and
+        whether it is a ``Note_Pitch`` at or above `vocab.MIDDLE_C`; built once per width and device."""
         columns = self._columns
         if columns is None or columns[0].numel() != vocab_size or columns[0].device != device:
             known = min(vocab_size, self._pitch.numel())
@@ -154,7 +154,7 @@ class TextureSteering:
             is_bar, short = (torch.zeros(vocab_size, dtype=torch.bool, device=device) for _ in range(2))
             for out, values in ((pitch, self._pitch), (grid, self._grid), (is_bar, self._is_bar), (short, self._short)):
                 out[:known] = values[:known].to(device)
-            columns = self._columns = (pitch, grid, is_bar, short, on_metric_grid(grid))
+            columns = self._columns = (pitch, grid, is_bar, short, on_metric_grid(grid), pitch >= MIDDLE_C)
         return columns
 
     def tilt(self, state: Any, bar: torch.Tensor, after_note: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -165,7 +165,7 @@ class TextureSteering:
         device = state.phase.device
         rows = torch.arange(state.phase.shape[0], device=device)
         levels = state.plan[rows, bar.clamp(min=0) % state.plan.shape[1]]  # [B, kinds], -1: none planned
-        pitch, grid, is_bar, short, metric = self.columns(vocab_size, device)  # [V] each
+        pitch, grid, is_bar, short, metric, upper = self.columns(vocab_size, device)  # [V] each
 
         def planned(kind: str) -> torch.Tensor:  # [B] the row writes a bar with a level of this kind
             return (levels[:, CONTROL_KINDS.index(kind.capitalize())] >= 0) & (bar >= 0)
@@ -193,7 +193,7 @@ class TextureSteering:
         tilt -= torch.where(pitch.isnan(), 0.0, gains["spread"] * excess.unsqueeze(1) * offset.square())
 
         push = torch.where(bar >= 0, gains["section_share"] * _inside(state.section_high, share_low, share_high), 0.0)
-        tilt += torch.where(pitch.isnan() | (pitch < MIDDLE_C), 0.0, push.unsqueeze(1))  # [B, V]
+        tilt += torch.where(upper, push.unsqueeze(1), 0.0)  # [B, V]
 
         polyphony = _blend(state.bar_notes, state.bar_onsets, state.recent_polyphony, "polyphony")  # [B]
         push = gains["polyphony"] * distance("polyphony", polyphony)  # [B]
