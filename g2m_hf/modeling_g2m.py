@@ -632,7 +632,9 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         if prompts is None:
             return inputs, kwargs, None
         seed = int(torch.randint(2**31 - 1, ()))
-        plan = prompt_plan(self.config, prompts.tolist(), bars, seed, knobs, composer_texture)
+        rows = torch.arange(prompts.shape[0], device=prompts.device)
+        style_ids = prompts[rows, first_token_index(kwargs.get("attention_mask"), prompts.shape[0], prompts.device)]
+        plan = prompt_plan(self.config, style_ids.tolist(), bars, seed, knobs, composer_texture)
         if plan is None:
             return inputs, kwargs, None
         texture_steering = self._configured("texture_steering", texture_steering, 0.0, generation_config)

@@ -251,22 +251,21 @@ def plan_batch(
 
 
 def prompt_plan(
-    config: Any, prompts: Sequence[Sequence[int]], bars: int, seed: int, knobs: Mapping[str, int | None],
+    config: Any, style_ids: Sequence[int], bars: int, seed: int, knobs: Mapping[str, int | None],
     composer_texture: bool = True,
 ) -> TexturePlan | None:
-    """The plan of `G2MForCausalLM.generate`: `plan_batch` for the composer each prompt names (its first
-    ``Composer_`` token; none: `vocab.NO_COMPOSER`, which the table lacks), following the composers' real
-    textures unless ``composer_texture`` is False. ``None`` when nothing is planned (no table and no knob, or a
-    model without texture-control tokens); `VocabularyError` for a knob such a model cannot take."""
+    """The plan of `G2MForCausalLM.generate`: `plan_batch` for the composer of each row's style token (the token
+    the style adapters read, its prompt's first; not a ``Composer_`` token: `vocab.NO_COMPOSER`, which the table
+    lacks), following the composers' real textures unless ``composer_texture`` is False. ``None`` when nothing is
+    planned (no table and no knob, or a model without texture-control tokens); `VocabularyError` for a knob such a
+    model cannot take."""
     vocabulary = config.event_vocabulary or []
     if not has_control_tokens(vocabulary):
         if any(level is not None for level in knobs.values()):
             require_control_tokens(vocabulary, "the model")
         return None
-    composers = []
-    for prompt in prompts:
-        named = (split_event(vocabulary[i]) for i in prompt if 0 <= i < len(vocabulary))
-        composers.append(next((value for kind, value in named if kind == "Composer"), NO_COMPOSER))
+    named = (split_event(vocabulary[i]) if 0 <= i < len(vocabulary) else ("", "") for i in style_ids)
+    composers = [value if kind == "Composer" else NO_COMPOSER for kind, value in named]
     textures = ComposerTextures.from_config(config) if composer_texture else None
     plan = plan_batch(textures, composers, bars, seed, knobs)
     return None if plan.empty else plan

@@ -19,7 +19,7 @@ when it lies outside its planned level's band the scores are tilted back toward 
   ``-k_s * excess * (pitch - register)**2``, gathering the bar around its register from both sides;
 - **short notes** (a moving share of the notes a sixteenth or shorter), where the plan gives the row a target
   (the share in the real piece it follows): every short ``Note_Duration`` gets ``k_h * distance``, the
-  distance from the band `SHORT_MARGIN` around the target;
+  distance from the band `SHORT_MARGIN` around the target (``k_h`` half as large below the band as above it);
 - **section register** (slow moving measures of the pitch and of the share of notes at or above middle C over the
   last few bars, `SECTION_RATE`), where the plan gives the row its composer's register ranges (the real 8-bar
   sections' 10-90 %, narrowed by `SECTION_MARGIN`): every ``Note_Pitch`` gets ``k_sec * distance * (pitch -
@@ -62,12 +62,13 @@ from .vocab import (
 )
 
 STEERING_GAINS: dict[str, float] = {"density": 3.0, "polyphony": 1.0, "register": 0.1, "spread": 0.01, "short": 16.0,
-                                    "grid": 2.0, "section": 0.3, "section_share": 60.0}
+                                    "short_up": 8.0, "grid": 2.0, "section": 0.3, "section_share": 60.0}
 """The tilt per unit of distance at ``texture_steering=1`` (the strength multiplies them): per note per
 quarter and quarter note of gap (density), per note per onset (polyphony), per semitone and semitone of
 pitch (register), per semitone of spread and squared semitone of pitch (spread), per unit of share (short
-notes), and the fixed tilt against an onset off the metric grid (grid). Chosen by
-benchmarks/texture_guidance.py (docs/texture.md#steering, #spread; density's on the distilled model, #defaults)."""
+notes above their band; short_up: below it), and the fixed tilt against an onset off the metric grid (grid).
+Chosen by benchmarks/texture_guidance.py (docs/texture.md#steering, #spread; density's on the distilled model,
+#defaults; short_up #short-notes)."""
 
 KNOB_GAINS: dict[str, float] = {"polyphony": 16.0}
 """The gains of a control the caller fixed for every bar (a knob: ``polyphony="high"``) where they differ from
@@ -217,9 +218,11 @@ class TextureSteering:
         tilt += torch.where(gap.isnan(), 0.0, gap_tilt)
 
         target = state.short_target  # [B] the real piece's share of short notes, NaN: none
-        below = ((target - SHORT_MARGIN - state.recent_short).clamp(min=0)
-                 - (state.recent_short - target - SHORT_MARGIN).clamp(min=0))  # [B], NaN before any note
-        push = torch.where(bar >= 0, gains["short"] * below.nan_to_num(0.0), 0.0)  # [B]
+        # Half as hard toward more short notes as toward fewer: a push toward them starts a run of sixteenths,
+        # which the model carries on past the target (docs/texture.md#short-notes).
+        push = (gains["short_up"] * (target - SHORT_MARGIN - state.recent_short).clamp(min=0)
+                - gains["short"] * (state.recent_short - target - SHORT_MARGIN).clamp(min=0))  # [B], NaN before any note
+        push = torch.where(bar >= 0, push.nan_to_num(0.0), 0.0)  # [B]
         tilt += torch.where(short, push.unsqueeze(1), 0.0)
         return tilt
 

@@ -224,6 +224,15 @@ def test_model_generate_plans_the_composers_texture(pieces):
                for bar in controls_by_bar(TOKENIZER.ids_to_events(row)) if bar)
     free = generate(composer_texture=False)
     assert free.shape[1] > 0 and not set(TOKENIZER.ids_to_events(free[0].tolist())) & set(CONTROL_TOKENS)
+    # a row's composer is its first attended token, as the style adapters read it: left padding is not a composer
+    bach, tempo = TOKENIZER.events_to_ids(["Composer_Bach", min(tempi)])
+    padded = model.generate(input_ids=torch.tensor([[TOKENIZER.pad_token_id, bach], [bach, tempo]]),
+                            attention_mask=torch.tensor([[0, 1], [1, 1]]), max_bars=2, max_new_tokens=120)
+    for row in padded.tolist():
+        written = [bar for bar in controls_by_bar(TOKENIZER.ids_to_events(row)) if bar]
+        assert written and all(len(bar) == len(CONTROL_KINDS) for bar in written)
+    started = model.generate(input_ids=torch.tensor([[tempo, bach]]), max_bars=2, max_new_tokens=120)
+    assert not set(TOKENIZER.ids_to_events(started[0].tolist())) & set(CONTROL_TOKENS)  # no composer first: no plan
     with pytest.raises(InvalidArgumentError, match="density"):
         generate(density="loud")
     with pytest.raises(VocabularyError, match="no texture-control tokens"):
@@ -313,6 +322,8 @@ def test_steering_holds_the_share_of_short_notes_near_the_real_pieces():
     sixteenths = [e.replace("Note_Duration_480", "Note_Duration_120") for e in held]
     assert _tilt_after(sixteenths, (1, 1, 1), 1.0, 0.1)[short] < 0  # all short, a real piece with few
     assert _tilt_after(sixteenths, (1, 1, 1), 2.0, 0.1)[short] == 2 * _tilt_after(sixteenths, (1, 1, 1), 1.0, 0.1)[short]
+    # as far below the band as above it: the push toward more short notes is the gentler (they come in runs)
+    assert 0 < _tilt_after(held, (1, 1, 1), 1.0, 0.4)[short] < -_tilt_after(sixteenths, (1, 1, 1), 1.0, 0.6)[short]
     with pytest.raises(InvalidArgumentError, match="short_shares"):
         RemiGrammarLogitsProcessor(VOCAB, controls=torch.tensor([[(1, 1, 1)]]), short_shares=torch.tensor([1.5]))
     with pytest.raises(InvalidArgumentError, match="short_shares"):
