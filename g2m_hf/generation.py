@@ -557,9 +557,7 @@ def texture_request(
     is set (``config.composer_textures``)."""
     knobs = texture_plan.parse_knobs(density, polyphony, register, spell)
     vocabulary = model_vocabulary(model)
-    if not texture_plan.has_control_tokens(vocabulary):
-        if any(level is not None for level in knobs.values()):
-            texture_plan.require_control_tokens(vocabulary, "the model")
+    if not texture_plan.plannable(vocabulary, knobs):
         return TextureRequest(knobs, None, None)
     textures = texture_plan.ComposerTextures.from_config(model.config) if composer_texture else None
     return TextureRequest(knobs, textures, control_tokens.ControlTokens.of(tokenizer))

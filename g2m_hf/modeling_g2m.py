@@ -62,11 +62,13 @@ AttentionFunction = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
 # --- small tensor helpers -------------------------------------------------------------------------------
 
 
-def first_token_index(attention_mask: torch.Tensor | None, batch_size: int, device: torch.device) -> torch.Tensor:
-    """Index of each row's first attended token (after any left padding); 0 for every row without a mask."""
+def first_attended(values: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """Each row's entry of ``values`` (``[B, T, ...]``) at its first attended position (after any left padding;
+    position 0 for every row without a mask): ``[B, ...]``. A row's style token is its first attended token."""
     if attention_mask is None:
-        return torch.zeros(batch_size, dtype=torch.long, device=device)
-    return attention_mask.long().argmax(dim=-1)  # argmax returns the first maximum: [B]
+        return values[:, 0]
+    rows = torch.arange(values.shape[0], device=values.device)
+    return values[rows, attention_mask.long().argmax(dim=-1)]  # argmax returns the first maximum
 
 
 def positions_from_mask(
@@ -402,9 +404,7 @@ class G2MModel(G2MPreTrainedModel):
                 "the style adapters need each row's composer token, which a cached step does not see: "
                 "pass style_token_ids (e.g. prompt_ids[:, 0]) with every call after the first"
             )
-        rows = torch.arange(hidden_states.shape[0], device=hidden_states.device)
-        first = first_token_index(attention_mask, hidden_states.shape[0], hidden_states.device)
-        return hidden_states[rows, first][:, None, :]
+        return first_attended(hidden_states, attention_mask)[:, None, :]
 
     def _attention_mask(
         self,
@@ -538,9 +538,7 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         """The generic preparation, plus each row's style token read from the full sequence generated so far."""
         model_inputs = super().prepare_inputs_for_generation(input_ids, attention_mask=attention_mask, **kwargs)
         if model_inputs.get("style_token_ids") is None:
-            rows = torch.arange(input_ids.shape[0], device=input_ids.device)
-            first = first_token_index(attention_mask, input_ids.shape[0], input_ids.device)
-            model_inputs["style_token_ids"] = input_ids[rows, first]
+            model_inputs["style_token_ids"] = first_attended(input_ids, attention_mask)
         return model_inputs
 
     def generate(
@@ -632,8 +630,7 @@ class G2MForCausalLM(G2MPreTrainedModel, GenerationMixin):
         if prompts is None:
             return inputs, kwargs, None
         seed = int(torch.randint(2**31 - 1, ()))
-        rows = torch.arange(prompts.shape[0], device=prompts.device)
-        style_ids = prompts[rows, first_token_index(kwargs.get("attention_mask"), prompts.shape[0], prompts.device)]
+        style_ids = first_attended(prompts, kwargs.get("attention_mask"))  # [B], as the style adapters read them
         plan = prompt_plan(self.config, style_ids.tolist(), bars, seed, knobs, composer_texture)
         if plan is None:
             return inputs, kwargs, None
@@ -717,9 +714,7 @@ class G2MForSequenceClassification(G2MPreTrainedModel):
             output_hidden_states=output_hidden_states,
         )
         hidden_states = outputs.last_hidden_state  # [B, T, d]
-        rows = torch.arange(hidden_states.shape[0], device=hidden_states.device)
-        first = first_token_index(attention_mask, hidden_states.shape[0], hidden_states.device)
-        logits = self.score(hidden_states[rows, first])  # [B, num_labels]
+        logits = self.score(first_attended(hidden_states, attention_mask))  # [B, num_labels]
 
         loss = None
         if labels is not None:

@@ -44,6 +44,16 @@ def require_control_tokens(vocabulary: Sequence[str], what: str) -> None:
         )
 
 
+def plannable(vocabulary: Sequence[str], knobs: Mapping[str, int | None]) -> bool:
+    """Whether a model of this vocabulary can be given a texture plan (it has the control tokens);
+    `VocabularyError` (one line) when a knob is set for one that cannot."""
+    if has_control_tokens(vocabulary):
+        return True
+    if any(level is not None for level in knobs.values()):
+        require_control_tokens(vocabulary, "the model")
+    return False
+
+
 def parse_level(kind: str, value: str | float | int | None) -> int | None:
     """The level index a knob asks for: ``None`` (the composer's texture), a level name (`vocab.CONTROL_LEVELS`)
     or a number in the control's unit (density: notes per quarter note; polyphony: notes per onset; register:
@@ -260,9 +270,7 @@ def prompt_plan(
     planned (no table and no knob, or a model without texture-control tokens); `VocabularyError` for a knob such a
     model cannot take."""
     vocabulary = config.event_vocabulary or []
-    if not has_control_tokens(vocabulary):
-        if any(level is not None for level in knobs.values()):
-            require_control_tokens(vocabulary, "the model")
+    if not plannable(vocabulary, knobs):
         return None
     named = (split_event(vocabulary[i]) if 0 <= i < len(vocabulary) else ("", "") for i in style_ids)
     composers = [value if kind == "Composer" else NO_COMPOSER for kind, value in named]
@@ -284,6 +292,7 @@ __all__ = [
     "parse_knobs",
     "parse_level",
     "plan_batch",
+    "plannable",
     "prompt_plan",
     "require_control_tokens",
     "with_knobs",

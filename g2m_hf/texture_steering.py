@@ -174,8 +174,7 @@ class TextureSteering:
         def distance(kind: str, measure: torch.Tensor) -> torch.Tensor:  # [B], semitones / notes below the band
             level = levels[:, CONTROL_KINDS.index(kind.capitalize())]
             low, high = self._bands[kind].to(device)[:, level.clamp(min=0)]  # [B] each
-            below = (low - measure).clamp(min=0) - (measure - high).clamp(min=0)
-            return torch.where(planned(kind), below.nan_to_num(0.0), 0.0)
+            return torch.where(planned(kind), _below(measure, low, high).nan_to_num(0.0), 0.0)
 
         gains = {kind: (KNOB_GAINS.get(kind, gain) if kind in self.knobs else gain) * self.strength
                  for kind, gain in STEERING_GAINS.items()}
@@ -220,8 +219,8 @@ class TextureSteering:
         target = state.short_target  # [B] the real piece's share of short notes, NaN: none
         # Half as hard toward more short notes as toward fewer: a push toward them starts a run of sixteenths,
         # which the model carries on past the target (docs/texture.md#short-notes).
-        push = (gains["short_up"] * (target - SHORT_MARGIN - state.recent_short).clamp(min=0)
-                - gains["short"] * (state.recent_short - target - SHORT_MARGIN).clamp(min=0))  # [B], NaN before any note
+        below = _below(state.recent_short, target - SHORT_MARGIN, target + SHORT_MARGIN)  # [B], NaN before any note
+        push = torch.where(below > 0, gains["short_up"], gains["short"]) * below
         push = torch.where(bar >= 0, push.nan_to_num(0.0), 0.0)  # [B]
         tilt += torch.where(short, push.unsqueeze(1), 0.0)
         return tilt
@@ -231,8 +230,12 @@ def _inside(measure: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> tor
     """How far ``measure`` lies below the range ``low .. high`` narrowed by `SECTION_MARGIN` at both ends
     (negative above it; 0 inside it, or where any of them is NaN). [B]"""
     margin = SECTION_MARGIN * (high - low)
-    below = (low + margin - measure).clamp(min=0) - (measure - high + margin).clamp(min=0)
-    return below.nan_to_num(0.0)
+    return _below(measure, low + margin, high - margin).nan_to_num(0.0)
+
+
+def _below(measure: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """How far ``measure`` lies below ``low .. high`` (negative above it, 0 inside; NaN where any is NaN). [B]"""
+    return (low - measure).clamp(min=0) - (measure - high).clamp(min=0)
 
 
 def _blend(total: torch.Tensor, count: torch.Tensor, recent: torch.Tensor, kind: str) -> torch.Tensor:
