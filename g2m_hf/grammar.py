@@ -245,8 +245,10 @@ class _RowState:
         self.bar_pitch_sum, self.bar_pitch_squares, self.bar_notes, self.bar_onsets, self.onset_notes = (zeros() for _ in range(5))
         self.recent_pitch, self.recent_pitch_square, self.recent_polyphony, self.recent_density = (
             torch.full((batch_size,), float("nan"), device=device) for _ in range(4))
-        # the moving share of notes a sixteenth or shorter, and the share each row aims at (NaN: none)
+        # the moving share of notes a sixteenth or shorter, the share each row aims at (NaN: none), and the short notes
+        # the piece has written beyond that share so far (negative: fewer)
         self.recent_short, self.short_target = (torch.full((batch_size,), float("nan"), device=device) for _ in range(2))
+        self.short_surplus = torch.zeros(batch_size, device=device)
         # the section-scale moving mean pitch and share of notes at or above middle C, and the ranges each row keeps
         # them in ([B, 4]: pitch low, high, share low, high; NaN: none)
         self.section_pitch, self.section_high = (torch.full((batch_size,), float("nan"), device=device) for _ in range(2))
@@ -306,6 +308,8 @@ class _RowState:
             new_end = torch.where(is_duration, torch.maximum(previous_end, end), previous_end)
             self.pitch_end.scatter_(1, slot, new_end.unsqueeze(1))
             self.recent_short = _moved(self.recent_short, (value <= SHORT_NOTE_TICKS).float(), is_duration)
+            surplus = (value <= SHORT_NOTE_TICKS).float() - self.short_target  # [B], NaN: no target
+            self.short_surplus += torch.where(is_duration, surplus.nan_to_num(0.0), 0.0)
         self.phase = torch.where((cls == SKIP) | (cls == CONTROL), self.phase, cls)
 
     def select(self, rows: torch.Tensor) -> _RowState:

@@ -19,7 +19,9 @@ when it lies outside its planned level's band the scores are tilted back toward 
   ``-k_s * excess * (pitch - register)**2``, gathering the bar around its register from both sides;
 - **short notes** (a moving share of the notes a sixteenth or shorter), where the plan gives the row a target
   (the share in the real piece it follows): every short ``Note_Duration`` gets ``k_h * distance``, the
-  distance from the band `SHORT_MARGIN` around the target (``k_h`` half as large below the band as above it);
+  distance from the band `SHORT_MARGIN` around the target (``k_h`` half as large below the band as above it),
+  and ``-k_piece * surplus`` more, the short notes the piece has written beyond its target's share so far
+  (`SHORT_SURPLUS_NOTES`: a piece-level measure, which the moving share alone left about 0.06 over the target);
 - **section register** (slow moving measures of the pitch and of the share of notes at or above middle C over the
   last few bars, `SECTION_RATE`), where the plan gives the row its composer's register ranges (the real 8-bar
   sections' 10-90 %, narrowed by `SECTION_MARGIN`): every ``Note_Pitch`` gets ``k_sec * distance * (pitch -
@@ -62,13 +64,14 @@ from .vocab import (
 )
 
 STEERING_GAINS: dict[str, float] = {"density": 3.0, "polyphony": 1.0, "register": 0.1, "spread": 0.01, "short": 16.0,
-                                    "short_up": 8.0, "grid": 2.0, "section": 0.3, "section_share": 60.0}
+                                    "short_up": 8.0, "short_piece": 16.0, "grid": 2.0, "section": 0.3, "section_share": 60.0}
 """The tilt per unit of distance at ``texture_steering=1`` (the strength multiplies them): per note per
 quarter and quarter note of gap (density), per note per onset (polyphony), per semitone and semitone of
 pitch (register), per semitone of spread and squared semitone of pitch (spread), per unit of share (short
-notes above their band; short_up: below it), and the fixed tilt against an onset off the metric grid (grid).
-Chosen by benchmarks/texture_guidance.py (docs/texture.md#steering, #spread; density's on the distilled model,
-#defaults; short_up #short-notes)."""
+notes above their band; short_up: below it), at a piece's full surplus of short notes (short_piece,
+`SHORT_SURPLUS_NOTES`), and the fixed tilt against an onset off the metric grid (grid). Chosen by
+benchmarks/texture_guidance.py (docs/texture.md#steering, #spread; density's on the distilled model, #defaults;
+short_up #short-notes; short_piece #short-surplus)."""
 
 KNOB_GAINS: dict[str, float] = {"polyphony": 16.0}
 """The gains of a control the caller fixed for every bar (a knob: ``polyphony="high"``) where they differ from
@@ -96,6 +99,11 @@ kept this share of each range's width inside either end."""
 SHORT_MARGIN = 0.05
 """Short notes are steered when their moving share lies further than this from the row's target (the share of
 notes a sixteenth or shorter in the real piece its plan follows)."""
+
+SHORT_SURPLUS_NOTES = 20.0
+"""A piece this many short notes over its target's share so far (a target of 0.3 and 100 notes: 50 short instead
+of 30) gets the whole piece-level push toward fewer (``short_piece``); a smaller surplus a proportional part,
+none below it."""
 
 RECENT_RATE = 0.1
 """Moving measures: the register and the share of short notes follow about the last ten notes; density and
@@ -221,6 +229,11 @@ class TextureSteering:
         # which the model carries on past the target (docs/texture.md#short-notes).
         below = _below(state.recent_short, target - SHORT_MARGIN, target + SHORT_MARGIN)  # [B], NaN before any note
         push = torch.where(below > 0, gains["short_up"], gains["short"]) * below
+        # The moving share alone settles above the band (a proportional push leaves an offset: Mozart's pieces ran
+        # about 0.06 over their targets); what the piece has written beyond its target so far also pushes toward
+        # fewer. Toward fewer only: the same push toward more lifted Beethoven's pieces past the real music's
+        # share (docs/texture.md#short-surplus).
+        push = push - gains["short_piece"] * (state.short_surplus / SHORT_SURPLUS_NOTES).clamp(0, 1)  # [B]
         push = torch.where(bar >= 0, push.nan_to_num(0.0), 0.0)  # [B]
         tilt += torch.where(short, push.unsqueeze(1), 0.0)
         return tilt

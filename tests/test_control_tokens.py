@@ -18,6 +18,7 @@ from g2m_hf.data import G2MDataCollator
 from g2m_hf.errors import InvalidArgumentError, VocabularyError
 from g2m_hf.grammar import InfillGrammarLogitsProcessor, RemiGrammarLogitsProcessor
 from g2m_hf.remi import midi_to_events
+from g2m_hf.texture_steering import STEERING_GAINS
 from g2m_hf.vocab import CONTROL_KINDS, CONTROL_TOKENS, INFILL_TOKENS, complete_vocabulary
 from tests.cli import exit_code
 from tests.test_generation import (  # noqa: F401 (one_thread: the autouse fixture, for this module too)
@@ -249,7 +250,7 @@ def test_steering_asks_for_another_note_at_an_onset_when_polyphony_is_short():
 
 
 def test_a_knob_the_caller_set_is_held_harder_than_the_composers_plan():
-    from g2m_hf.texture_steering import KNOB_GAINS, STEERING_GAINS
+    from g2m_hf.texture_steering import KNOB_GAINS
 
     pitches = TOKENIZER.events_to_ids(["Note_Pitch_55", "Note_Pitch_50"])
     single = _bar(("mid", "high", "mid"), [[64], [62], [60]])  # one note per onset, high polyphony asked
@@ -326,6 +327,23 @@ def test_steering_holds_the_share_of_short_notes_near_the_real_pieces():
     assert 0 < _tilt_after(held, (1, 1, 1), 1.0, 0.4)[short] < -_tilt_after(sixteenths, (1, 1, 1), 1.0, 0.6)[short]
     with pytest.raises(InvalidArgumentError, match="short_shares"):
         RemiGrammarLogitsProcessor(VOCAB, controls=torch.tensor([[(1, 1, 1)]]), short_shares=torch.tensor([1.5]))
+
+
+def test_steering_writes_off_a_pieces_surplus_of_short_notes(monkeypatch):
+    short = TOKENIZER.convert_tokens_to_ids("Note_Duration_120")
+
+    def tilt(durations: list[int]) -> float:  # one note a sixteenth apart per duration, then a note to end
+        notes = [e for i, d in enumerate(durations) for e in (f"Beat_{3 * i}", f"Note_Pitch_{60 + i}", f"Note_Duration_{d}")]
+        bar = _bar(("mid", "mid", "mid"), []) + notes + [f"Beat_{3 * len(durations)}", "Note_Pitch_80"]
+        return float(_tilt_after(bar, (1, 1, 1), 1.0, 0.5)[short])
+
+    # 8 sixteenths then 7 eighths: the moving share (about 0.48) lies inside the band around 0.5, but the piece has
+    # half a short note too many, and is pushed toward fewer; 8 eighths then 7 sixteenths (half a note too few) is not
+    surplus, deficit = [120] * 8 + [240] * 7, [240] * 8 + [120] * 7
+    assert tilt(surplus) < 0 and tilt(deficit) == 0
+    assert tilt([120] * 9 + [240] * 6) < tilt(surplus)  # a note and a half too many (share 0.53): more push
+    monkeypatch.setitem(STEERING_GAINS, "short_piece", 0.0)
+    assert tilt(surplus) == 0  # the piece-level term alone: the moving share is inside its band
     with pytest.raises(InvalidArgumentError, match="short_shares"):
         RemiGrammarLogitsProcessor(VOCAB, short_shares=torch.tensor([0.2]))  # a target needs a plan
 
