@@ -307,9 +307,9 @@ class _RowState:
             previous_end = self.pitch_end.gather(1, slot).squeeze(1)  # [B]
             new_end = torch.where(is_duration, torch.maximum(previous_end, end), previous_end)
             self.pitch_end.scatter_(1, slot, new_end.unsqueeze(1))
-            self.recent_short = _moved(self.recent_short, (value <= SHORT_NOTE_TICKS).float(), is_duration)
-            surplus = (value <= SHORT_NOTE_TICKS).float() - self.short_target  # [B], NaN: no target
-            self.short_surplus += torch.where(is_duration, surplus.nan_to_num(0.0), 0.0)
+            short = (value <= SHORT_NOTE_TICKS).float()  # [B]
+            self.recent_short = _moved(self.recent_short, short, is_duration)
+            self.short_surplus += torch.where(is_duration, (short - self.short_target).nan_to_num(0.0), 0.0)  # NaN: no target
         self.phase = torch.where((cls == SKIP) | (cls == CONTROL), self.phase, cls)
 
     def select(self, rows: torch.Tensor) -> _RowState:

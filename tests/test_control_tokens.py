@@ -327,6 +327,8 @@ def test_steering_holds_the_share_of_short_notes_near_the_real_pieces():
     assert 0 < _tilt_after(held, (1, 1, 1), 1.0, 0.4)[short] < -_tilt_after(sixteenths, (1, 1, 1), 1.0, 0.6)[short]
     with pytest.raises(InvalidArgumentError, match="short_shares"):
         RemiGrammarLogitsProcessor(VOCAB, controls=torch.tensor([[(1, 1, 1)]]), short_shares=torch.tensor([1.5]))
+    with pytest.raises(InvalidArgumentError, match="short_shares"):
+        RemiGrammarLogitsProcessor(VOCAB, short_shares=torch.tensor([0.2]))  # a target needs a plan
 
 
 def test_steering_writes_off_a_pieces_surplus_of_short_notes(monkeypatch):
@@ -344,8 +346,6 @@ def test_steering_writes_off_a_pieces_surplus_of_short_notes(monkeypatch):
     assert tilt([120] * 9 + [240] * 6) < tilt(surplus)  # a note and a half too many (share 0.53): more push
     monkeypatch.setitem(STEERING_GAINS, "short_piece", 0.0)
     assert tilt(surplus) == 0  # the piece-level term alone: the moving share is inside its band
-    with pytest.raises(InvalidArgumentError, match="short_shares"):
-        RemiGrammarLogitsProcessor(VOCAB, short_shares=torch.tensor([0.2]))  # a target needs a plan
 
 
 @pytest.mark.parametrize("register,band", [("low", (56.0, 61.5)), ("high", (65.5, 72.0))])
