@@ -24,7 +24,8 @@ and with ``--si`` the structureness indicators SI short / mid / long (the paper'
 where the real works' MIDI conversions are kept (the build script's ``data/cache/midi`` saves converting them
 again). Real pieces: the music21 corpus works of each composer
 (converted once and cached). ``--output`` keeps every generated piece's events (JSON) and ``--load``
-prints the table again from such files without generating.
+prints the table again from such files without generating, the runs of a variant and composer (several seeds)
+pooled into one row.
 
     nice python benchmarks/texture_guidance.py --variant plain:g=2 warm:g=2,warmup=250 --pieces 4 --bars 32
     python benchmarks/texture_guidance.py --load runs/*.json
@@ -119,6 +120,21 @@ def steering_gains(gains: dict[str, float]):
         texture_steering.STEERING_GAINS.update(saved)
 
 
+def pooled(runs: list[dict]) -> list[dict]:
+    """One run per variant and composer: the pieces of runs at several seeds together, as the judges' figures of a
+    variant already are (a sample's medians move with the seed; the goals are read over all of them)."""
+    merged: dict[tuple[str, str], dict] = {}
+    for run in runs:
+        key = (run["variant"], run["composer"])
+        if key not in merged:
+            merged[key] = {**run, "events": list(run["events"])}
+            continue
+        merged[key]["events"] += run["events"]
+        for name in ("cpu_seconds", "bars"):
+            merged[key][name] = merged[key].get(name, np.nan) + run.get(name, np.nan)
+    return list(merged.values())
+
+
 def mean_si(pieces) -> str:
     """``short / mid / long``: the mean structureness indicators of ``pieces`` (event lists or `PieceNotes`)."""
     values = [structureness_indicators(piece, max_seconds=DEFAULT_SI_MAX_SECONDS) for piece in pieces]
@@ -180,7 +196,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.load:
-        runs = [run for path in args.load for run in json.loads(Path(path).read_text())]
+        runs = pooled([run for path in args.load for run in json.loads(Path(path).read_text())])
     else:
         runs = generate(args.variant, args.composer, args.pieces, args.bars, args.seed, args.tempo, args.output,
                         args.model)
